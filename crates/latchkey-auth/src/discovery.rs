@@ -1,0 +1,133 @@
+//! OpenID Provider discovery and signing keys.
+
+use crate::error::AuthError;
+use crate::provider::{is_acceptable_provider_url, Provider};
+use chrono::{DateTime, Utc};
+use openidconnect::core::{CoreJsonWebKeySet, CoreProviderMetadata};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+/// A provider's discovery document and its signing keys (JWKS), as fetched at `fetched_at`.
+/// Non-secret: callers may cache it on disk.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProviderInfo {
+    pub metadata: serde_json::Value,
+    pub jwks: serde_json::Value,
+    pub fetched_at: DateTime<Utc>,
+}
+
+impl ProviderInfo {
+    /// Fetches the discovery document and JWKS. The document's `issuer` must equal the issuer
+    /// the discovery URL names, and every endpoint must be `https` (or `http` on loopback).
+    pub async fn discover(
+        http: &reqwest::Client,
+        provider: &Provider,
+        now: DateTime<Utc>,
+    ) -> Result<Self, AuthError> {
+        let metadata: serde_json::Value =
+            get_json(http, &provider.metadata_url, "discovery").await?;
+        let expected = provider.expected_issuer();
+        let issuer = metadata
+            .get("issuer")
+            .and_then(|v| v.as_str())
+            .unwrap_or("");
+        if issuer != expected {
+            return Err(AuthError::Config(format!(
+                "the discovery document at {} names issuer `{issuer}`, expected `{expected}`",
+                provider.metadata_url
+            )));
+        }
+        let mut info = ProviderInfo {
+            metadata,
+            jwks: serde_json::Value::Null,
+            fetched_at: now,
+        };
+        // Checks every endpoint and the document's shape before the keys are fetched.
+        for key in [
+            "authorization_endpoint",
+            "token_endpoint",
+            "jwks_uri",
+            "userinfo_endpoint",
+            "revocation_endpoint",
+            "end_session_endpoint",
+        ] {
+            info.endpoint(key)?;
+        }
+        info.refetch_jwks(http).await?;
+        info.core_metadata()?;
+        Ok(info)
+    }
+
+    /// Fetches the JWKS again: called once when an ID token names a key we don't know
+    /// (the provider rotated its signing keys).
+    pub async fn refetch_jwks(&mut self, http: &reqwest::Client) -> Result<(), AuthError> {
+        let jwks_uri = self
+            .endpoint("jwks_uri")?
+            .ok_or_else(|| AuthError::Protocol("the discovery document has no jwks_uri".into()))?;
+        let jwks: serde_json::Value = get_json(http, &jwks_uri, "signing keys").await?;
+        serde_json::from_value::<CoreJsonWebKeySet>(jwks.clone())
+            .map_err(|e| AuthError::Protocol(format!("the signing keys are malformed: {e}")))?;
+        self.jwks = jwks;
+        Ok(())
+    }
+
+    /// The issuer identifier, exactly as the provider states it.
+    pub fn issuer(&self) -> &str {
+        self.metadata
+            .get("issuer")
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+    }
+
+    /// An endpoint URL from the document, if present; an error if present but unacceptable.
+    pub fn endpoint(&self, key: &str) -> Result<Option<Url>, AuthError> {
+        let Some(v) = self.metadata.get(key) else {
+            return Ok(None);
+        };
+        let s = v.as_str().ok_or_else(|| {
+            AuthError::Protocol(format!("the discovery document's `{key}` is not a string"))
+        })?;
+        let url = Url::parse(s).map_err(|_| {
+            AuthError::Protocol(format!("the discovery document's `{key}` is not a URL"))
+        })?;
+        if !is_acceptable_provider_url(&url) {
+            return Err(AuthError::Config(format!(
+                "the provider's `{key}` ({url}) is not https; only loopback providers may use http"
+            )));
+        }
+        Ok(Some(url))
+    }
+
+    /// The metadata in `openidconnect`'s type, with the signing keys attached.
+    pub(crate) fn core_metadata(&self) -> Result<CoreProviderMetadata, AuthError> {
+        let meta: CoreProviderMetadata =
+            serde_json::from_value(self.metadata.clone()).map_err(|e| {
+                AuthError::Protocol(format!("the discovery document is malformed: {e}"))
+            })?;
+        let jwks: CoreJsonWebKeySet = serde_json::from_value(self.jwks.clone())
+            .map_err(|e| AuthError::Protocol(format!("the signing keys are malformed: {e}")))?;
+        Ok(meta.set_jwks(jwks))
+    }
+}
+
+async fn get_json(
+    http: &reqwest::Client,
+    url: &Url,
+    what: &str,
+) -> Result<serde_json::Value, AuthError> {
+    let resp = http
+        .get(url.clone())
+        .header("accept", "application/json")
+        .send()
+        .await
+        .map_err(|e| AuthError::from_reqwest(what, &e))?;
+    let status = resp.status();
+    if !status.is_success() {
+        return Err(AuthError::Protocol(format!(
+            "{what} ({url}): HTTP {status}"
+        )));
+    }
+    resp.json()
+        .await
+        .map_err(|e| AuthError::from_reqwest(what, &e))
+}

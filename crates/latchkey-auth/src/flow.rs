@@ -1,0 +1,711 @@
+//! One authorization-code + PKCE sign-in, from the authorization URL to validated tokens.
+
+use crate::callback::Callback;
+use crate::deeplink::DeepLinkInbox;
+use crate::discovery::ProviderInfo;
+use crate::error::AuthError;
+use crate::loopback::LoopbackReceiver;
+use crate::provider::{Provider, Redirect};
+use crate::secret::{Secret, TokenSet};
+use chrono::{DateTime, Duration as TimeDelta, Utc};
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreIdToken, CoreIdTokenClaims, CoreJwsSigningAlgorithm,
+    CoreTokenResponse,
+};
+use openidconnect::{
+    AccessTokenHash, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken,
+    Nonce, NonceVerifier, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
+    RequestTokenError, Scope, SignatureVerificationError, TokenResponse,
+};
+use serde::{Deserialize, Serialize};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use url::Url;
+
+/// A callback handed from a receiver to the pending flow, with a way to tell the browser
+/// page how it ended (loopback only).
+pub(crate) struct Delivery {
+    pub callback: Callback,
+    pub reply: Option<oneshot::Sender<Verdict>>,
+}
+
+pub(crate) enum Verdict {
+    SignedIn { who: String },
+    Failed { what: String },
+}
+
+/// Who signed in, from the validated ID token (and userinfo). Not secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    pub issuer: String,
+    pub subject: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub picture: Option<String>,
+}
+
+impl Identity {
+    /// How to name this person in one line: email, else name, else subject.
+    pub fn display(&self) -> &str {
+        self.email
+            .as_deref()
+            .or(self.name.as_deref())
+            .unwrap_or(&self.subject)
+    }
+}
+
+/// A completed sign-in.
+#[derive(Debug)]
+pub struct SignedIn {
+    pub identity: Identity,
+    pub tokens: TokenSet,
+    /// When the genuine callback reached us (for measuring the local overhead).
+    pub callback_at: std::time::Instant,
+}
+
+/// Per-sign-in choices.
+#[derive(Debug, Clone, Default)]
+pub struct SignInOptions {
+    /// `prompt` for this request only (e.g. `select_account` for "Add account"); overrides the
+    /// provider's configured one.
+    pub prompt: Option<String>,
+    /// A link shown on the browser's success page to bring the app forward (`latchkey://`).
+    pub app_link: Option<String>,
+}
+
+/// One sign-in waiting for the browser. The receiver listens from [`PendingSignIn::start`]
+/// until this value is finished or dropped.
+pub struct PendingSignIn {
+    authorize_url: Url,
+    issuer: String,
+    info: ProviderInfo,
+    client_id: String,
+    client_secret: Option<Secret>,
+    redirect_uri: RedirectUrl,
+    state: String,
+    nonce: Nonce,
+    verifier: Option<PkceCodeVerifier>,
+    rx: mpsc::Receiver<Delivery>,
+    wrong_state: Arc<AtomicBool>,
+    loopback: Option<LoopbackReceiver>,
+    inbox: Option<DeepLinkInbox>,
+}
+
+impl std::fmt::Debug for PendingSignIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingSignIn")
+            .field("issuer", &self.issuer)
+            .field("redirect_uri", &self.redirect_uri.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for PendingSignIn {
+    fn drop(&mut self) {
+        if let Some(inbox) = &self.inbox {
+            inbox.disarm(&self.state);
+        }
+    }
+}
+
+/// Random bytes for `state` and `nonce`: 256 bits, well over the 128 required.
+const RANDOM_BYTES: u32 = 32;
+/// How far in the future an ID token's `iat` may be (clock skew between us and the provider).
+const MAX_FUTURE_IAT_SECS: i64 = 300;
+/// How old an ID token fresh from the token endpoint may be.
+const MAX_AGE_IAT_SECS: i64 = 86_400;
+
+impl PendingSignIn {
+    /// Prepares the authorization request and starts listening for its callback: on
+    /// `127.0.0.1` for loopback providers (before any browser opens), or in `inbox` for
+    /// deep-link providers.
+    pub async fn start(
+        provider: &Provider,
+        info: ProviderInfo,
+        options: &SignInOptions,
+        inbox: Option<&DeepLinkInbox>,
+    ) -> Result<Self, AuthError> {
+        let state = CsrfToken::new_random_len(RANDOM_BYTES);
+        let nonce = Nonce::new_random_len(RANDOM_BYTES);
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (tx, rx) = mpsc::channel(4);
+        let wrong_state = Arc::new(AtomicBool::new(false));
+
+        let (redirect_uri, loopback, inbox) = match &provider.redirect {
+            Redirect::Loopback { port, path } => {
+                let receiver = LoopbackReceiver::bind(
+                    *port,
+                    path.clone(),
+                    state.secret().clone(),
+                    options.app_link.clone(),
+                    tx,
+                    wrong_state.clone(),
+                )
+                .await
+                .map_err(AuthError::Receiver)?;
+                let uri = format!("http://127.0.0.1:{}{}", receiver.addr.port(), path);
+                (uri, Some(receiver), None)
+            }
+            Redirect::DeepLink { uri } => {
+                let inbox = inbox.ok_or_else(|| {
+                    AuthError::Config(format!(
+                        "provider `{}` redirects to a deep link ({uri}), which only the desktop app can receive",
+                        provider.name
+                    ))
+                })?;
+                inbox.arm(uri.clone(), state.secret().clone(), tx, wrong_state.clone());
+                (uri.to_string(), None, Some(inbox.clone()))
+            }
+        };
+        let redirect_uri = RedirectUrl::new(redirect_uri)
+            .map_err(|e| AuthError::Config(format!("bad redirect URI: {e}")))?;
+
+        let client = CoreClient::from_provider_metadata(
+            info.core_metadata()?,
+            ClientId::new(provider.client_id.clone()),
+            None, // the secret never goes near the authorization URL
+        )
+        .set_redirect_uri(redirect_uri.clone());
+        let state_for_url = CsrfToken::new(state.secret().clone());
+        let nonce_for_url = nonce.clone();
+        let mut request = client
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                move || state_for_url,
+                move || nonce_for_url,
+            )
+            .set_pkce_challenge(challenge);
+        for scope in provider.scopes.iter().filter(|s| s.as_str() != "openid") {
+            request = request.add_scope(Scope::new(scope.clone()));
+        }
+        for (k, v) in &provider.auth_params {
+            if k == "prompt" && options.prompt.is_some() {
+                continue;
+            }
+            request = request.add_extra_param(k.clone(), v.clone());
+        }
+        if let Some(prompt) = &options.prompt {
+            request = request.add_extra_param("prompt", prompt.clone());
+        }
+        let (authorize_url, _, _) = request.url();
+
+        Ok(Self {
+            authorize_url,
+            issuer: info.issuer().to_string(),
+            info,
+            client_id: provider.client_id.clone(),
+            client_secret: provider.client_secret.as_ref().map(Secret::duplicate),
+            redirect_uri,
+            state: state.secret().clone(),
+            nonce,
+            verifier: Some(verifier),
+            rx,
+            wrong_state,
+            loopback,
+            inbox,
+        })
+    }
+
+    /// The URL to open in the user's browser. Carries no secret.
+    pub fn authorize_url(&self) -> &Url {
+        &self.authorize_url
+    }
+
+    /// The redirect URI this sign-in listens on.
+    pub fn redirect_uri(&self) -> &str {
+        self.redirect_uri.as_str()
+    }
+
+    /// The provider information, possibly with refreshed signing keys: callers cache it.
+    pub fn provider_info(&self) -> &ProviderInfo {
+        &self.info
+    }
+
+    /// Waits for the genuine callback (at most `timeout`, or until `cancel` resolves), then
+    /// exchanges the code and validates everything. The browser page shows the outcome.
+    pub async fn finish(
+        mut self,
+        http: &reqwest::Client,
+        now: impl Fn() -> DateTime<Utc>,
+        timeout: Duration,
+        cancel: impl Future<Output = ()>,
+    ) -> Result<(SignedIn, ProviderInfo), AuthError> {
+        let deadline = tokio::time::sleep(timeout);
+        tokio::pin!(deadline);
+        tokio::pin!(cancel);
+        let delivery = tokio::select! {
+            _ = &mut cancel => return Err(AuthError::Cancelled),
+            _ = &mut deadline => {
+                return Err(if self.wrong_state.load(Ordering::SeqCst) {
+                    AuthError::StateMismatch
+                } else {
+                    AuthError::TimedOut(timeout.as_secs())
+                });
+            }
+            d = self.rx.recv() => d.ok_or_else(|| AuthError::Protocol("the callback receiver stopped".into()))?,
+        };
+        let callback_at = std::time::Instant::now();
+        let result =
+            self.complete(delivery.callback, http, now())
+                .await
+                .map(|(identity, tokens)| SignedIn {
+                    identity,
+                    tokens,
+                    callback_at,
+                });
+        if let Some(reply) = delivery.reply {
+            let verdict = match &result {
+                Ok(signed_in) => Verdict::SignedIn {
+                    who: signed_in.identity.display().to_string(),
+                },
+                Err(e) => Verdict::Failed {
+                    what: format!("Sign-in failed: {e}."),
+                },
+            };
+            let _ = reply.send(verdict);
+            if let Some(loopback) = self.loopback.as_mut() {
+                loopback.page_delivered(Duration::from_secs(5)).await;
+            }
+        }
+        let info = self.info.clone();
+        result.map(|s| (s, info))
+    }
+
+    async fn complete(
+        &mut self,
+        callback: Callback,
+        http: &reqwest::Client,
+        now: DateTime<Utc>,
+    ) -> Result<(Identity, TokenSet), AuthError> {
+        // RFC 9207: a callback naming another issuer is a mix-up attack; a provider that
+        // advertises `iss` must send it.
+        match callback.iss() {
+            Some(iss) if iss != self.issuer => {
+                return Err(AuthError::InvalidToken(format!(
+                    "the callback came from issuer `{iss}`, not `{}`",
+                    self.issuer
+                )))
+            }
+            None if self
+                .info
+                .metadata
+                .get("authorization_response_iss_parameter_supported")
+                .and_then(|v| v.as_bool())
+                == Some(true) =>
+            {
+                return Err(AuthError::InvalidToken(
+                    "the callback lacks the `iss` its provider promises (RFC 9207)".into(),
+                ))
+            }
+            _ => {}
+        }
+        let code = match callback {
+            Callback::Error {
+                error, description, ..
+            } => return Err(AuthError::Denied { error, description }),
+            Callback::Code { code, .. } => code,
+        };
+        let verifier = self
+            .verifier
+            .take()
+            .ok_or_else(|| AuthError::Protocol("the sign-in was already completed".into()))?;
+        let client = client_for(
+            &self.info,
+            &self.client_id,
+            self.client_secret.as_ref(),
+            Some(&self.redirect_uri),
+        )?;
+        let transport = TokenTransport::new(http);
+        let response = client
+            .exchange_code(AuthorizationCode::new(code))
+            .map_err(|e| AuthError::Config(e.to_string()))?
+            .set_pkce_verifier(verifier)
+            .request_async(&transport)
+            .await
+            .map_err(
+                |e| match token_error("the code exchange", transport.status(), e) {
+                    AuthError::InvalidGrant => AuthError::Protocol(
+                        "the provider refused the authorization code (invalid_grant)".into(),
+                    ),
+                    other => other,
+                },
+            )?;
+
+        let id_token = response
+            .id_token()
+            .ok_or_else(|| AuthError::InvalidToken("the token response has no ID token".into()))?;
+        let nonce = self.nonce.clone();
+        let claims = verify_id_token(
+            http,
+            &mut self.info,
+            &self.client_id,
+            self.client_secret.as_ref(),
+            id_token,
+            &nonce,
+            now,
+        )
+        .await?;
+        check_access_token_hash(&self.info, &self.client_id, &response, id_token, &claims)?;
+
+        let mut identity = identity_from(&self.issuer, &claims);
+        merge_userinfo(http, &self.info, &response, &mut identity).await?;
+        Ok((identity, token_set(&response, now, None, None)))
+    }
+}
+
+/// `CoreClient` as built from discovery: authorization endpoint set, token and userinfo
+/// endpoints as the document says.
+pub(crate) type DiscoveredClient = openidconnect::Client<
+    openidconnect::EmptyAdditionalClaims,
+    openidconnect::core::CoreAuthDisplay,
+    openidconnect::core::CoreGenderClaim,
+    openidconnect::core::CoreJweContentEncryptionAlgorithm,
+    openidconnect::core::CoreJsonWebKey,
+    openidconnect::core::CoreAuthPrompt,
+    openidconnect::StandardErrorResponse<openidconnect::core::CoreErrorResponseType>,
+    CoreTokenResponse,
+    openidconnect::core::CoreTokenIntrospectionResponse,
+    openidconnect::core::CoreRevocableToken,
+    openidconnect::core::CoreRevocationErrorResponse,
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+>;
+
+/// A client for the token endpoint (with the secret, sent as client_secret_basic).
+pub(crate) fn client_for(
+    info: &ProviderInfo,
+    client_id: &str,
+    secret: Option<&Secret>,
+    redirect: Option<&RedirectUrl>,
+) -> Result<DiscoveredClient, AuthError> {
+    let mut client = CoreClient::from_provider_metadata(
+        info.core_metadata()?,
+        ClientId::new(client_id.to_string()),
+        secret.map(|s| ClientSecret::new(s.expose().to_string())),
+    );
+    if let Some(r) = redirect {
+        client = client.set_redirect_uri(r.clone());
+    }
+    Ok(client)
+}
+
+/// Validates an ID token fully: signature against the provider's JWKS (refetched once when
+/// the token names an unknown key), `iss`, `aud`, `azp`, `exp`, `iat`, `nonce`.
+pub(crate) async fn verify_id_token(
+    http: &reqwest::Client,
+    info: &mut ProviderInfo,
+    client_id: &str,
+    secret: Option<&Secret>,
+    id_token: &CoreIdToken,
+    nonce: impl NonceVerifier + Clone,
+    now: DateTime<Utc>,
+) -> Result<CoreIdTokenClaims, AuthError> {
+    let first = verify_once(info, client_id, secret, id_token, nonce.clone(), now);
+    let claims = match first {
+        Err(ClaimsVerificationError::SignatureVerification(
+            SignatureVerificationError::NoMatchingKey,
+        )) => {
+            // The provider may have rotated its keys since we fetched them.
+            info.refetch_jwks(http).await?;
+            verify_once(info, client_id, secret, id_token, nonce, now)
+        }
+        other => other,
+    }
+    .map_err(|e| AuthError::InvalidToken(describe_claims_error(&e)))?;
+
+    // azp: with several audiences it must be present; when present it must be us.
+    let several = claims.audiences().len() > 1;
+    match claims.authorized_party() {
+        Some(azp) if azp.as_str() != client_id => {
+            return Err(AuthError::InvalidToken(format!(
+                "its authorized party (azp) is `{}`, not this app",
+                azp.as_str()
+            )))
+        }
+        None if several => {
+            return Err(AuthError::InvalidToken(
+                "it names several audiences but no authorized party (azp)".into(),
+            ))
+        }
+        _ => {}
+    }
+    if claims.subject().as_str().is_empty() {
+        return Err(AuthError::InvalidToken("its subject (sub) is empty".into()));
+    }
+    Ok(claims)
+}
+
+fn verify_once(
+    info: &ProviderInfo,
+    client_id: &str,
+    secret: Option<&Secret>,
+    id_token: &CoreIdToken,
+    nonce: impl NonceVerifier,
+    now: DateTime<Utc>,
+) -> Result<CoreIdTokenClaims, ClaimsVerificationError> {
+    let client = client_for(info, client_id, secret, None)
+        .map_err(|e| ClaimsVerificationError::Other(e.to_string()))?;
+    let verifier = client
+        .id_token_verifier()
+        .set_allowed_algs([
+            CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+            CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
+            CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
+            CoreJwsSigningAlgorithm::RsaSsaPssSha256,
+            CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+            CoreJwsSigningAlgorithm::EcdsaP384Sha384,
+            CoreJwsSigningAlgorithm::EdDsa,
+        ])
+        .set_time_fn(move || now)
+        .set_issue_time_verifier_fn(move |iat| {
+            if iat > now + TimeDelta::seconds(MAX_FUTURE_IAT_SECS) {
+                Err(format!("it was issued in the future ({iat})"))
+            } else if iat < now - TimeDelta::seconds(MAX_AGE_IAT_SECS) {
+                Err(format!("it was issued too long ago ({iat})"))
+            } else {
+                Ok(())
+            }
+        });
+    id_token.claims(&verifier, nonce).cloned()
+}
+
+fn describe_claims_error(e: &ClaimsVerificationError) -> String {
+    match e {
+        ClaimsVerificationError::Expired(m) => format!("it is expired or mistimed: {m}"),
+        ClaimsVerificationError::InvalidAudience(m) => format!("wrong audience (aud): {m}"),
+        ClaimsVerificationError::InvalidIssuer(m) => format!("wrong issuer (iss): {m}"),
+        ClaimsVerificationError::InvalidNonce(m) => format!("wrong or missing nonce: {m}"),
+        ClaimsVerificationError::InvalidSubject(m) => format!("bad subject (sub): {m}"),
+        ClaimsVerificationError::SignatureVerification(s) => match s {
+            SignatureVerificationError::NoMatchingKey => {
+                "its signing key is not among the provider's keys".into()
+            }
+            SignatureVerificationError::NoSignature => "it is not signed (alg: none)".into(),
+            SignatureVerificationError::DisallowedAlg(m) => format!("disallowed algorithm: {m}"),
+            other => format!("bad signature: {other}"),
+        },
+        other => other.to_string(),
+    }
+}
+
+fn check_access_token_hash(
+    info: &ProviderInfo,
+    client_id: &str,
+    response: &CoreTokenResponse,
+    id_token: &CoreIdToken,
+    claims: &CoreIdTokenClaims,
+) -> Result<(), AuthError> {
+    let Some(expected) = claims.access_token_hash() else {
+        return Ok(());
+    };
+    let client = client_for(info, client_id, None, None)?;
+    let verifier = client.id_token_verifier();
+    let bad = |why: String| AuthError::InvalidToken(format!("at_hash check failed: {why}"));
+    let alg = id_token.signing_alg().map_err(|e| bad(e.to_string()))?;
+    let key = id_token
+        .signing_key(&verifier)
+        .map_err(|e| bad(e.to_string()))?;
+    let actual = AccessTokenHash::from_token(response.access_token(), alg, key)
+        .map_err(|e| bad(e.to_string()))?;
+    if &actual != expected {
+        return Err(bad("the access token does not match the ID token".into()));
+    }
+    Ok(())
+}
+
+fn identity_from(issuer: &str, claims: &CoreIdTokenClaims) -> Identity {
+    Identity {
+        issuer: issuer.to_string(),
+        subject: claims.subject().as_str().to_string(),
+        email: claims.email().map(|e| e.as_str().to_string()),
+        name: claims
+            .name()
+            .and_then(|n| n.get(None))
+            .map(|n| n.as_str().to_string()),
+        picture: claims
+            .picture()
+            .and_then(|p| p.get(None))
+            .map(|p| p.as_str().to_string()),
+    }
+}
+
+/// Fills missing profile claims from userinfo. Its `sub` must equal the ID token's (OIDC Core
+/// §5.3.2); other userinfo failures only mean a thinner profile.
+async fn merge_userinfo(
+    http: &reqwest::Client,
+    info: &ProviderInfo,
+    response: &CoreTokenResponse,
+    identity: &mut Identity,
+) -> Result<(), AuthError> {
+    let Some(url) = info.endpoint("userinfo_endpoint")? else {
+        return Ok(());
+    };
+    let Ok(resp) = http
+        .get(url)
+        .bearer_auth(response.access_token().secret())
+        .header("accept", "application/json")
+        .send()
+        .await
+    else {
+        return Ok(());
+    };
+    if !resp.status().is_success() {
+        return Ok(());
+    }
+    let Ok(body) = resp.json::<serde_json::Value>().await else {
+        return Ok(());
+    };
+    let sub = body.get("sub").and_then(|v| v.as_str());
+    if sub != Some(identity.subject.as_str()) {
+        return Err(AuthError::InvalidToken(format!(
+            "userinfo describes subject `{}`, not the ID token's `{}`",
+            sub.unwrap_or("(none)"),
+            identity.subject
+        )));
+    }
+    let text = |k: &str| body.get(k).and_then(|v| v.as_str()).map(str::to_string);
+    identity.email = identity.email.take().or_else(|| text("email"));
+    identity.name = identity.name.take().or_else(|| text("name"));
+    identity.picture = identity.picture.take().or_else(|| text("picture"));
+    Ok(())
+}
+
+/// Tokens from a token response; on refresh, a provider that sends no new refresh or ID token
+/// means the old ones stay.
+pub(crate) fn token_set(
+    response: &CoreTokenResponse,
+    now: DateTime<Utc>,
+    old_refresh: Option<Secret>,
+    old_id: Option<Secret>,
+) -> TokenSet {
+    TokenSet {
+        access_token: Secret::new(response.access_token().secret().clone()),
+        access_expires_at: response
+            .expires_in()
+            .and_then(|d| TimeDelta::from_std(d).ok())
+            .map(|d| now + d),
+        refresh_token: response
+            .refresh_token()
+            .map(|r| Secret::new(r.secret().clone()))
+            .or(old_refresh),
+        id_token: response
+            .id_token()
+            .map(|t| Secret::new(t.to_string()))
+            .or(old_id),
+    }
+}
+
+/// Sends token requests through the one HTTP client and remembers the last answer's HTTP
+/// status, which oauth2 drops from its parse errors: a failure can then say "HTTP 500".
+pub(crate) struct TokenTransport<'a> {
+    http: &'a reqwest::Client,
+    status: std::sync::atomic::AtomicU16,
+}
+
+impl<'a> TokenTransport<'a> {
+    pub(crate) fn new(http: &'a reqwest::Client) -> Self {
+        Self {
+            http,
+            status: std::sync::atomic::AtomicU16::new(0),
+        }
+    }
+
+    /// The last answer's status, when there was one.
+    pub(crate) fn status(&self) -> Option<u16> {
+        Some(self.status.load(Ordering::SeqCst)).filter(|s| *s != 0)
+    }
+}
+
+// A type (not a closure) so the futures that use it stay provably `Send`.
+impl<'c> openidconnect::AsyncHttpClient<'c> for TokenTransport<'_> {
+    type Error = openidconnect::HttpClientError<reqwest::Error>;
+    type Future = std::pin::Pin<
+        Box<
+            dyn Future<Output = Result<openidconnect::HttpResponse, Self::Error>>
+                + Send
+                + Sync
+                + 'c,
+        >,
+    >;
+
+    fn call(&'c self, request: openidconnect::HttpRequest) -> Self::Future {
+        Box::pin(async move {
+            let response = openidconnect::AsyncHttpClient::call(self.http, request).await?;
+            self.status
+                .store(response.status().as_u16(), Ordering::SeqCst);
+            Ok(response)
+        })
+    }
+}
+
+/// Classifies a token endpoint failure without ever echoing its body. `status` is the HTTP
+/// status of the answer, when one came.
+pub(crate) fn token_error<RE>(
+    what: &str,
+    status: Option<u16>,
+    e: RequestTokenError<
+        openidconnect::HttpClientError<reqwest::Error>,
+        openidconnect::StandardErrorResponse<RE>,
+    >,
+) -> AuthError
+where
+    RE: openidconnect::ErrorResponseType + std::fmt::Display + 'static,
+{
+    let bad_status = status.filter(|s| !(200..300).contains(s));
+    match e {
+        RequestTokenError::ServerResponse(r) => {
+            if r.error().to_string() == "invalid_grant" {
+                AuthError::InvalidGrant
+            } else {
+                AuthError::Protocol(format!("{what} was refused ({})", r.error()))
+            }
+        }
+        RequestTokenError::Request(openidconnect::HttpClientError::Reqwest(e)) => {
+            AuthError::from_reqwest(what, &e)
+        }
+        RequestTokenError::Request(_) => AuthError::Unreachable(format!("{what} failed")),
+        RequestTokenError::Parse(..) | RequestTokenError::Other(_) if bad_status.is_some() => {
+            AuthError::Protocol(format!(
+                "{what}: the token endpoint answered HTTP {}",
+                bad_status.unwrap_or_default()
+            ))
+        }
+        RequestTokenError::Parse(e, _body) => {
+            let inner = e.inner().to_string();
+            // An ID token lacking a required claim fails while the response is parsed.
+            let in_jwt = [
+                "Failed to parse payload JSON",
+                "Failed to parse header JSON",
+                "Invalid JSON web token",
+            ]
+            .iter()
+            .any(|m| inner.contains(m));
+            if in_jwt {
+                let claim = inner
+                    .split("missing field `")
+                    .nth(1)
+                    .and_then(|rest| rest.split('`').next());
+                return AuthError::InvalidToken(match claim {
+                    Some(c) => format!("it lacks the required claim `{c}`"),
+                    None => "it is not a well-formed JWT".into(),
+                });
+            }
+            let why = if inner.starts_with("missing field") {
+                inner
+            } else {
+                format!("unexpected content at `{}`", e.path())
+            };
+            AuthError::Protocol(format!(
+                "the token endpoint's answer to {what} is unusable: {why}"
+            ))
+        }
+        RequestTokenError::Other(m) => AuthError::Protocol(format!("{what}: {m}")),
+    }
+}

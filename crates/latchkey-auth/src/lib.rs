@@ -1,0 +1,41 @@
+//! Signing a desktop user in with OpenID Connect, the RFC 8252 way.
+//!
+//! - [`Provider`] describes one configured OpenID Provider; [`ProviderInfo`] is its discovery
+//!   document and signing keys, fetched once and cached by the caller.
+//! - [`PendingSignIn`] runs one authorization-code + PKCE (S256) sign-in: it opens a loopback
+//!   receiver on `127.0.0.1` (or waits on a [`DeepLinkInbox`]), hands back the URL for the
+//!   browser, and on the genuine callback exchanges the code and validates the ID token fully.
+//! - [`refresh`], [`revoke`] and [`end_session_url`] serve an existing session.
+//! - [`Vault`] keeps token sets sealed: the key in the OS keychain, the ciphertext in a file.
+//!
+//! Secrets are [`Secret`] values whose `Debug` prints `[redacted]`. This crate never logs; it
+//! returns [`AuthError`]s whose messages never contain a token.
+
+mod callback;
+mod clock;
+mod deeplink;
+mod discovery;
+mod error;
+mod flow;
+mod http;
+mod loopback;
+mod pages;
+mod provider;
+mod secret;
+mod session;
+mod vault;
+
+pub use callback::{parse_callback, Callback, CallbackError};
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use deeplink::{DeepLinkError, DeepLinkInbox};
+pub use discovery::ProviderInfo;
+pub use error::AuthError;
+pub use flow::{Identity, PendingSignIn, SignInOptions, SignedIn};
+pub use http::http_client;
+pub use provider::{Provider, Redirect};
+pub use secret::{Secret, TokenSet};
+pub use session::{end_session_url, refresh, revoke, Refreshed};
+pub use vault::{
+    account_id, InsecureFileKeyStore, KeyStore, Keychain, MemoryKeyStore, Vault,
+    DEFAULT_KEYCHAIN_TIMEOUT,
+};

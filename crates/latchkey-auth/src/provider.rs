@@ -1,0 +1,62 @@
+use crate::secret::Secret;
+use url::Url;
+
+/// One configured OpenID Provider and this app's client registration at it.
+#[derive(Debug)]
+pub struct Provider {
+    /// The name the user configured (`google`, `default`, ...).
+    pub name: String,
+    /// The provider's discovery document, `<issuer>/.well-known/openid-configuration`.
+    pub metadata_url: Url,
+    pub client_id: String,
+    /// Absent for public clients. Desktop "secrets" are not confidential (RFC 8252 §8.5), but
+    /// they are still never logged, printed or put in the authorization URL.
+    pub client_secret: Option<Secret>,
+    /// Scopes asked for; always includes `openid`.
+    pub scopes: Vec<String>,
+    /// Extra authorization request parameters (`prompt`, `login_hint`, `hd`, `access_type`...).
+    pub auth_params: Vec<(String, String)>,
+    pub redirect: Redirect,
+}
+
+/// How the provider sends the user back to the app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redirect {
+    /// `http://127.0.0.1:PORT/PATH`, on an ephemeral port unless pinned.
+    Loopback { port: Option<u16>, path: String },
+    /// A custom-scheme URL the app shell receives from the OS and feeds to a [`crate::DeepLinkInbox`].
+    DeepLink { uri: Url },
+}
+
+impl Default for Redirect {
+    fn default() -> Self {
+        Redirect::Loopback {
+            port: None,
+            path: "/callback".into(),
+        }
+    }
+}
+
+impl Provider {
+    /// The issuer the discovery URL names: the URL without `/.well-known/openid-configuration`.
+    pub fn expected_issuer(&self) -> String {
+        let s = self.metadata_url.as_str();
+        s.strip_suffix("/.well-known/openid-configuration")
+            .unwrap_or(s)
+            .to_string()
+    }
+}
+
+/// Whether `url` is plain HTTP to a loopback host, the only place plain HTTP is allowed.
+pub(crate) fn is_loopback_http(url: &Url) -> bool {
+    url.scheme() == "http"
+        && matches!(
+            url.host_str(),
+            Some("127.0.0.1") | Some("[::1]") | Some("localhost")
+        )
+}
+
+/// Whether a provider URL is acceptable: `https`, or `http` to a loopback host.
+pub(crate) fn is_acceptable_provider_url(url: &Url) -> bool {
+    url.scheme() == "https" || is_loopback_http(url)
+}
