@@ -1,0 +1,215 @@
+//! The paid feature: offline personal analytics over a CSV of `date,value` rows. Each run
+//! costs `[wallet] analytics_cost` credits: reserved before any work (refused at once when the
+//! credits are not there), captured when the report is ready, released when the input is bad.
+
+use crate::app::App;
+use crate::error::{Code, Error, Result};
+use latchkey_wallet::{Balance, Credits};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// The largest input accepted, to keep a run bounded.
+pub const MAX_ROWS: usize = 1_000_000;
+
+/// One month's total.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MonthTotal {
+    /// `YYYY-MM`.
+    pub month: String,
+    pub rows: usize,
+    pub total: f64,
+}
+
+/// The summary of one CSV.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    pub rows: usize,
+    pub sum: f64,
+    pub mean: f64,
+    pub min: f64,
+    pub max: f64,
+    /// Oldest month first.
+    pub months: Vec<MonthTotal>,
+}
+
+/// A finished, paid run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Run {
+    pub report: Report,
+    pub cost: i64,
+    pub balance: Balance,
+}
+
+fn bad(line: usize, what: String) -> Error {
+    Error::new(Code::InvalidInput, format!("line {line}: {what}"))
+}
+
+/// Parses `date,value` rows (`YYYY-MM-DD`, a number) into a report. A first line that is not
+/// data (`date,value`) is taken as a header; blank lines are skipped. The error names the line.
+pub fn summarize(csv: &str) -> Result<Report> {
+    let mut rows = 0usize;
+    let (mut sum, mut min, mut max) = (0.0f64, f64::INFINITY, f64::NEG_INFINITY);
+    let mut months: BTreeMap<String, (usize, f64)> = BTreeMap::new();
+    for (i, raw) in csv.lines().enumerate() {
+        let n = i + 1;
+        let line = raw.trim().trim_start_matches('\u{feff}');
+        if line.is_empty() {
+            continue;
+        }
+        let mut fields = line.split(',').map(str::trim);
+        let (date, value) = match (fields.next(), fields.next(), fields.next()) {
+            (Some(d), Some(v), None) => (d, v),
+            _ => return Err(bad(n, "expected two fields, date,value".into())),
+        };
+        if rows == 0 && n == first_content_line(csv) && date.eq_ignore_ascii_case("date") {
+            continue;
+        }
+        let month = month_of(date)
+            .ok_or_else(|| bad(n, format!("`{date}` is not a date (expected YYYY-MM-DD)")))?;
+        let value: f64 = value
+            .parse()
+            .ok()
+            .filter(|v: &f64| v.is_finite())
+            .ok_or_else(|| bad(n, format!("`{value}` is not a number")))?;
+        rows += 1;
+        if rows > MAX_ROWS {
+            return Err(bad(n, format!("more than {MAX_ROWS} rows; split the file")));
+        }
+        sum += value;
+        min = min.min(value);
+        max = max.max(value);
+        let m = months.entry(month).or_insert((0, 0.0));
+        m.0 += 1;
+        m.1 += value;
+    }
+    if rows == 0 {
+        return Err(Error::new(
+            Code::InvalidInput,
+            "the file has no date,value rows",
+        ));
+    }
+    Ok(Report {
+        rows,
+        sum,
+        mean: sum / rows as f64,
+        min,
+        max,
+        months: months
+            .into_iter()
+            .map(|(month, (rows, total))| MonthTotal { month, rows, total })
+            .collect(),
+    })
+}
+
+fn first_content_line(csv: &str) -> usize {
+    csv.lines()
+        .position(|l| !l.trim().is_empty())
+        .map_or(0, |p| p + 1)
+}
+
+/// `YYYY-MM` of a valid `YYYY-MM-DD` date.
+fn month_of(date: &str) -> Option<String> {
+    let d = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
+    Some(d.format("%Y-%m").to_string())
+}
+
+impl App {
+    /// Runs the analytics on `csv` for the active account, paying `[wallet] analytics_cost`:
+    /// reserve first (refused before any work when the credits are not there), capture when
+    /// the report is ready, release when the input is refused, so bad input costs nothing.
+    /// `run_id` makes the charge idempotent (a retried run is charged once).
+    pub fn run_analytics(&self, csv: &str, run_id: &str) -> Result<Run> {
+        let cost = Credits(self.config.wallet.analytics_cost);
+        let hold = self.with_wallet(None, |w, a| {
+            w.reserve(
+                a,
+                &format!("{run_id}:reserve"),
+                cost,
+                600,
+                Some("analytics run"),
+            )
+        })?;
+        let hold_id = hold.entry.id;
+        match summarize(csv) {
+            Ok(report) => {
+                let receipt = self.with_wallet(None, |w, a| {
+                    w.capture(
+                        a,
+                        &format!("{run_id}:capture"),
+                        hold_id,
+                        cost,
+                        Some("analytics run"),
+                    )
+                })?;
+                Ok(Run {
+                    report,
+                    cost: cost.get(),
+                    balance: receipt.balance,
+                })
+            }
+            Err(e) => {
+                self.with_wallet(None, |w, a| {
+                    w.release(
+                        a,
+                        &format!("{run_id}:release"),
+                        hold_id,
+                        Some("analytics input refused"),
+                    )
+                })?;
+                Err(e)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_and_months() {
+        let r = summarize("date,value\n2026-01-03,2\n2026-01-20,4.5\n\n2026-02-01,-1\n").unwrap();
+        assert_eq!((r.rows, r.sum, r.min, r.max), (3, 5.5, -1.0, 4.5));
+        assert!((r.mean - 5.5 / 3.0).abs() < 1e-12);
+        assert_eq!(
+            r.months,
+            vec![
+                MonthTotal {
+                    month: "2026-01".into(),
+                    rows: 2,
+                    total: 6.5
+                },
+                MonthTotal {
+                    month: "2026-02".into(),
+                    rows: 1,
+                    total: -1.0
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let e = summarize("date,value\n2026-01-03,2\n2026-13-01,4\n").unwrap_err();
+        assert_eq!(e.code, Code::InvalidInput);
+        assert!(e.message.starts_with("line 3:"), "{}", e.message);
+        let e = summarize("2026-01-03,abc\n").unwrap_err();
+        assert!(
+            e.message.starts_with("line 1:") && e.message.contains("abc"),
+            "{}",
+            e.message
+        );
+        let e = summarize("2026-01-03,1,2\n").unwrap_err();
+        assert!(e.message.contains("two fields"), "{}", e.message);
+        let e = summarize("2026-01-03,NaN\n").unwrap_err();
+        assert!(
+            e.message.contains("not a number"),
+            "NaN is refused: {}",
+            e.message
+        );
+        assert!(
+            summarize("date,value\n").is_err(),
+            "no rows is an error, not a zero report"
+        );
+    }
+}

@@ -1,0 +1,649 @@
+//! The configuration file: Streamlit's `secrets.toml` shape.
+//!
+//! ```toml
+//! [auth]
+//! session_days = 30            # optional
+//! cookie_secret = "..."        # Streamlit's; accepted and ignored
+//!
+//! [auth.google]                # one table per provider...
+//! client_id = "...apps.googleusercontent.com"
+//! client_secret = "..."        # optional: absent means a public client
+//!
+//! [auth.company]
+//! client_id = "latchkey"
+//! server_metadata_url = "https://id.example.com/.well-known/openid-configuration"
+//! client_kwargs = { scope = "openid profile email", prompt = "select_account" }
+//! redirect = "loopback"        # or "deep-link"
+//! redirect_uri = "http://127.0.0.1:8765/callback"   # optional: pin the port/path
+//!
+//! [wallet]
+//! voucher_keys = ["LKPUB1...."]
+//! welcome_credits = 10
+//! ```
+//! ...or `[auth]` holds one provider inline (`client_id`, ... directly), named `default`.
+//! Every error names the file, the line and the key.
+
+use latchkey_auth::{Provider, Redirect, Secret};
+use std::path::{Path, PathBuf};
+use toml::de::{DeTable, DeValue};
+use toml::Spanned;
+use url::Url;
+
+/// Google's discovery document, used by `[auth.google]` without `server_metadata_url`.
+pub const GOOGLE_METADATA_URL: &str =
+    "https://accounts.google.com/.well-known/openid-configuration";
+/// The deep-link redirect used when `redirect = "deep-link"` names no `redirect_uri`.
+pub const DEFAULT_DEEP_LINK: &str = "latchkey://auth/callback";
+const WELL_KNOWN: &str = "/.well-known/openid-configuration";
+
+/// A loaded configuration.
+#[derive(Debug)]
+pub struct Config {
+    /// The file it came from; `None` when there was none at the default place.
+    pub source: Option<PathBuf>,
+    /// Providers in file order.
+    pub providers: Vec<ProviderConfig>,
+    /// How long a sign-in lasts, whatever the tokens say.
+    pub session_days: u32,
+    pub wallet: WalletConfig,
+    /// Keys accepted but ignored (Streamlit-only), for `--verbose`.
+    pub notes: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            source: None,
+            providers: Vec::new(),
+            session_days: 30,
+            wallet: WalletConfig::default(),
+            notes: Vec::new(),
+        }
+    }
+}
+
+/// `[wallet]` settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalletConfig {
+    /// Trusted voucher public keys.
+    pub voucher_keys: Vec<String>,
+    /// Credits granted once per account at its first sign-in.
+    pub welcome_credits: i64,
+    /// What one analytics run costs.
+    pub analytics_cost: i64,
+}
+
+impl Default for WalletConfig {
+    fn default() -> Self {
+        Self {
+            voucher_keys: Vec::new(),
+            welcome_credits: 0,
+            analytics_cost: 1,
+        }
+    }
+}
+
+/// One `[auth.<name>]` provider.
+#[derive(Debug)]
+pub struct ProviderConfig {
+    pub name: String,
+    pub client_id: String,
+    pub client_secret: Option<Secret>,
+    pub metadata_url: Url,
+    /// `client_kwargs` other than `scope`, in file order.
+    pub auth_params: Vec<(String, String)>,
+    /// From `client_kwargs.scope`; `None` means the default.
+    pub scope: Option<Vec<String>>,
+    pub redirect: Redirect,
+    /// Google needs `access_type=offline` (not the `offline_access` scope) for refresh tokens.
+    pub is_google: bool,
+}
+
+impl ProviderConfig {
+    /// The provider for a sign-in. `supports_offline_access` comes from the discovery
+    /// document: the default scope asks for a refresh token the way the provider wants.
+    pub fn to_provider(&self, supports_offline_access: bool) -> Provider {
+        let mut scopes = self.scope.clone().unwrap_or_else(|| {
+            let mut s = vec!["openid".to_string(), "profile".into(), "email".into()];
+            if supports_offline_access && !self.is_google {
+                s.push("offline_access".into());
+            }
+            s
+        });
+        if !scopes.iter().any(|s| s == "openid") {
+            scopes.insert(0, "openid".into());
+        }
+        let mut auth_params = self.auth_params.clone();
+        if self.is_google {
+            if !auth_params.iter().any(|(k, _)| k == "access_type") {
+                auth_params.push(("access_type".into(), "offline".into()));
+            }
+            if !auth_params.iter().any(|(k, _)| k == "prompt") {
+                auth_params.push(("prompt".into(), "consent".into()));
+            }
+        }
+        Provider {
+            name: self.name.clone(),
+            metadata_url: self.metadata_url.clone(),
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.as_ref().map(Secret::duplicate),
+            scopes,
+            auth_params,
+            redirect: self.redirect.clone(),
+        }
+    }
+
+    /// The issuer this provider's discovery URL names.
+    pub fn issuer(&self) -> String {
+        let s = self.metadata_url.as_str();
+        s.strip_suffix(WELL_KNOWN).unwrap_or(s).to_string()
+    }
+}
+
+/// A configuration problem, located: `file:line: key: what is wrong`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}: {key}: {message}")]
+pub struct ConfigError {
+    pub file: String,
+    pub line: usize,
+    pub key: String,
+    pub message: String,
+}
+
+/// Reads and checks the configuration at `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: path.display().to_string(),
+        line: 0,
+        key: "(file)".into(),
+        message: format!("cannot read it: {e}"),
+    })?;
+    let mut config = parse(&text, &path.display().to_string())?;
+    config.source = Some(path.to_path_buf());
+    Ok(config)
+}
+
+struct Ctx<'a> {
+    text: &'a str,
+    file: &'a str,
+}
+
+impl Ctx<'_> {
+    fn err(
+        &self,
+        span: std::ops::Range<usize>,
+        key: &str,
+        message: impl Into<String>,
+    ) -> ConfigError {
+        let at = span.start.min(self.text.len());
+        ConfigError {
+            file: self.file.to_string(),
+            line: self.text[..at].matches('\n').count() + 1,
+            key: key.to_string(),
+            message: message.into(),
+        }
+    }
+
+    fn string(&self, v: &Spanned<DeValue<'_>>, key: &str) -> Result<String, ConfigError> {
+        match v.get_ref() {
+            DeValue::String(s) => Ok(s.to_string()),
+            other => Err(self.err(
+                v.span(),
+                key,
+                format!("expected a string, found {}", other.type_str()),
+            )),
+        }
+    }
+
+    fn integer(
+        &self,
+        v: &Spanned<DeValue<'_>>,
+        key: &str,
+        min: i64,
+        max: i64,
+    ) -> Result<i64, ConfigError> {
+        let bad = || {
+            self.err(
+                v.span(),
+                key,
+                format!("expected a whole number from {min} to {max}"),
+            )
+        };
+        match v.get_ref() {
+            DeValue::Integer(i) => {
+                let n = i64::from_str_radix(&i.as_str().replace('_', ""), i.radix())
+                    .map_err(|_| bad())?;
+                if (min..=max).contains(&n) {
+                    Ok(n)
+                } else {
+                    Err(bad())
+                }
+            }
+            _ => Err(bad()),
+        }
+    }
+}
+
+/// Parses configuration text; `file` names it in errors.
+pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+    let ctx = Ctx { text, file };
+    let root = DeTable::parse(text).map_err(|e| {
+        let span = e.span().unwrap_or(0..0);
+        ctx.err(span, "(syntax)", format!("not valid TOML: {}", e.message()))
+    })?;
+    let mut config = Config::default();
+    let mut auth = None;
+    for (k, v) in root.get_ref().iter() {
+        match k.get_ref().as_ref() {
+            "auth" => auth = Some(v),
+            "wallet" => config.wallet = parse_wallet(&ctx, v)?,
+            other => config
+                .notes
+                .push(format!("ignored top-level `{other}` (not Latchkey's)")),
+        }
+    }
+    let Some(auth) = auth else {
+        return Err(ctx.err(
+            0..0,
+            "[auth]",
+            "the file has no [auth] table; add one with your provider's client_id",
+        ));
+    };
+    let DeValue::Table(table) = auth.get_ref() else {
+        return Err(ctx.err(auth.span(), "auth", "expected a table ([auth])"));
+    };
+    let mut inline = Vec::new();
+    for (k, v) in table.iter() {
+        let key = k.get_ref().as_ref();
+        match (key, v.get_ref()) {
+            ("session_days", _) => {
+                config.session_days = ctx.integer(v, "[auth] session_days", 1, 3650)? as u32
+            }
+            ("cookie_secret" | "redirect_uri" | "expose_tokens", _) => config.notes.push(format!(
+                "ignored [auth] {key} (a Streamlit web setting; Latchkey does not need it)"
+            )),
+            ("client_id" | "client_secret" | "server_metadata_url" | "client_kwargs" | "redirect", _) => {
+                inline.push((k, v))
+            }
+            (name, DeValue::Table(t)) => {
+                if name == "default" && !inline.is_empty() {
+                    return Err(ctx.err(k.span(), "[auth.default]", "conflicts with the provider written inline in [auth]"));
+                }
+                config.providers.push(parse_provider(&ctx, name, k.span(), t)?);
+            }
+            (other, _) => {
+                return Err(ctx.err(
+                    k.span(),
+                    &format!("[auth] {other}"),
+                    "unknown key; expected session_days, client_id, client_secret, server_metadata_url, client_kwargs, redirect, or a [auth.<name>] table",
+                ))
+            }
+        }
+    }
+    if !inline.is_empty() {
+        if config.providers.iter().any(|p| p.name == "default") {
+            return Err(ctx.err(
+                auth.span(),
+                "[auth]",
+                "has both an inline provider and [auth.default]",
+            ));
+        }
+        let mut t = DeTable::default();
+        for (k, v) in inline {
+            t.insert(k.clone(), v.clone());
+        }
+        config
+            .providers
+            .insert(0, parse_provider(&ctx, "default", auth.span(), &t)?);
+    }
+    Ok(config)
+}
+
+fn parse_provider(
+    ctx: &Ctx<'_>,
+    name: &str,
+    span: std::ops::Range<usize>,
+    t: &DeTable<'_>,
+) -> Result<ProviderConfig, ConfigError> {
+    let section = if name == "default" {
+        "[auth]".to_string()
+    } else {
+        format!("[auth.{name}]")
+    };
+    let key = |k: &str| format!("{section} {k}");
+    let mut client_id = None;
+    let mut client_secret = None;
+    let mut metadata = None;
+    let mut auth_params = Vec::new();
+    let mut scope = None;
+    let mut redirect_kind: Option<(String, std::ops::Range<usize>)> = None;
+    let mut redirect_uri: Option<(String, std::ops::Range<usize>)> = None;
+    for (k, v) in t.iter() {
+        let k_str = k.get_ref().as_ref();
+        match k_str {
+            "client_id" => {
+                let s = ctx.string(v, &key("client_id"))?;
+                if s.trim().is_empty() {
+                    return Err(ctx.err(v.span(), &key("client_id"), "is empty; paste your OAuth client ID"));
+                }
+                client_id = Some(s);
+            }
+            "client_secret" => client_secret = Some(Secret::new(ctx.string(v, &key("client_secret"))?)),
+            "server_metadata_url" => {
+                let s = ctx.string(v, &key("server_metadata_url"))?;
+                metadata = Some((s, v.span()));
+            }
+            "client_kwargs" => {
+                let DeValue::Table(kw) = v.get_ref() else {
+                    return Err(ctx.err(v.span(), &key("client_kwargs"), "expected a table, e.g. { prompt = \"select_account\" }"));
+                };
+                for (kk, kv) in kw.iter() {
+                    let kname = kk.get_ref().to_string();
+                    let full = key(&format!("client_kwargs.{kname}"));
+                    let value = match kv.get_ref() {
+                        DeValue::String(s) => s.to_string(),
+                        DeValue::Boolean(b) => b.to_string(),
+                        DeValue::Integer(i) => i.as_str().to_string(),
+                        other => return Err(ctx.err(kv.span(), &full, format!("expected a string, found {}", other.type_str()))),
+                    };
+                    if kname == "scope" {
+                        let scopes: Vec<String> = value.split_whitespace().map(str::to_string).collect();
+                        if scopes.is_empty() {
+                            return Err(ctx.err(kv.span(), &full, "is empty; e.g. \"openid profile email\""));
+                        }
+                        scope = Some(scopes);
+                    } else if matches!(kname.as_str(), "client_id" | "redirect_uri" | "state" | "nonce" | "code_challenge" | "code_challenge_method" | "response_type") {
+                        return Err(ctx.err(kv.span(), &full, "is set by Latchkey itself and cannot be overridden"));
+                    } else {
+                        auth_params.push((kname, value));
+                    }
+                }
+            }
+            "redirect" => redirect_kind = Some((ctx.string(v, &key("redirect"))?, v.span())),
+            "redirect_uri" => redirect_uri = Some((ctx.string(v, &key("redirect_uri"))?, v.span())),
+            other => {
+                return Err(ctx.err(
+                    k.span(),
+                    &key(other),
+                    "unknown key; expected client_id, client_secret, server_metadata_url, client_kwargs, redirect or redirect_uri",
+                ))
+            }
+        }
+    }
+    let client_id = client_id.ok_or_else(|| {
+        ctx.err(
+            span.clone(),
+            &key("client_id"),
+            "is missing; paste your OAuth client ID",
+        )
+    })?;
+    let (metadata_url, is_google) = match metadata {
+        Some((s, sp)) => {
+            let url = Url::parse(&s).map_err(|e| {
+                ctx.err(
+                    sp.clone(),
+                    &key("server_metadata_url"),
+                    format!("is not a URL ({e})"),
+                )
+            })?;
+            let loopback = url.scheme() == "http"
+                && matches!(
+                    url.host_str(),
+                    Some("127.0.0.1") | Some("[::1]") | Some("localhost")
+                );
+            if url.scheme() != "https" && !loopback {
+                return Err(ctx.err(
+                    sp,
+                    &key("server_metadata_url"),
+                    "must be https (plain http only for 127.0.0.1, [::1] or localhost)",
+                ));
+            }
+            if !url.path().ends_with(WELL_KNOWN) || url.query().is_some() {
+                return Err(ctx.err(
+                    sp,
+                    &key("server_metadata_url"),
+                    format!("must be the issuer followed by {WELL_KNOWN}"),
+                ));
+            }
+            let google = url.host_str() == Some("accounts.google.com");
+            (url, google)
+        }
+        None if name == "google" => (Url::parse(GOOGLE_METADATA_URL).expect("static URL"), true),
+        None => return Err(ctx.err(
+            span,
+            &key("server_metadata_url"),
+            "is missing; give the provider's discovery URL (…/.well-known/openid-configuration)",
+        )),
+    };
+    let kind = redirect_kind
+        .as_ref()
+        .map(|(k, _)| k.as_str())
+        .unwrap_or("loopback");
+    let redirect = match kind {
+        "loopback" => match redirect_uri {
+            None => Redirect::default(),
+            Some((s, sp)) => {
+                let bad = |m: &str| ctx.err(sp.clone(), &key("redirect_uri"), m.to_string());
+                let url = Url::parse(&s).map_err(|_| bad("is not a URL"))?;
+                if url.scheme() != "http"
+                    || url.host_str() != Some("127.0.0.1")
+                    || url.query().is_some()
+                {
+                    return Err(bad(
+                        "must be http://127.0.0.1:PORT/PATH for a loopback redirect",
+                    ));
+                }
+                Redirect::Loopback {
+                    port: url.port().filter(|p| *p != 0),
+                    path: url.path().to_string(),
+                }
+            }
+        },
+        "deep-link" => {
+            let (s, sp) =
+                redirect_uri.unwrap_or_else(|| (DEFAULT_DEEP_LINK.to_string(), span.clone()));
+            let url = Url::parse(&s)
+                .map_err(|_| ctx.err(sp.clone(), &key("redirect_uri"), "is not a URL"))?;
+            if matches!(
+                url.scheme(),
+                "http" | "https" | "file" | "javascript" | "data"
+            ) {
+                return Err(ctx.err(sp, &key("redirect_uri"), "a deep-link redirect needs the app's own scheme, e.g. latchkey://auth/callback"));
+            }
+            Redirect::DeepLink { uri: url }
+        }
+        _ => {
+            let sp = redirect_kind.map(|(_, sp)| sp).unwrap_or(span);
+            return Err(ctx.err(
+                sp,
+                &key("redirect"),
+                "expected \"loopback\" or \"deep-link\"",
+            ));
+        }
+    };
+    Ok(ProviderConfig {
+        name: name.to_string(),
+        client_id,
+        client_secret,
+        metadata_url,
+        auth_params,
+        scope,
+        redirect,
+        is_google,
+    })
+}
+
+fn parse_wallet(ctx: &Ctx<'_>, v: &Spanned<DeValue<'_>>) -> Result<WalletConfig, ConfigError> {
+    let DeValue::Table(t) = v.get_ref() else {
+        return Err(ctx.err(v.span(), "wallet", "expected a table ([wallet])"));
+    };
+    let mut w = WalletConfig::default();
+    for (k, v) in t.iter() {
+        match k.get_ref().as_ref() {
+            "voucher_keys" => {
+                let DeValue::Array(items) = v.get_ref() else {
+                    return Err(ctx.err(
+                        v.span(),
+                        "[wallet] voucher_keys",
+                        "expected a list of public keys",
+                    ));
+                };
+                for item in items.iter() {
+                    let key = ctx.string(item, "[wallet] voucher_keys")?;
+                    if let Err(e) = key.parse::<latchkey_wallet::PublicKey>() {
+                        return Err(ctx.err(
+                            item.span(),
+                            "[wallet] voucher_keys",
+                            format!("not a voucher public key (LKVP1...): {e}"),
+                        ));
+                    }
+                    w.voucher_keys.push(key);
+                }
+            }
+            "welcome_credits" => {
+                w.welcome_credits = ctx.integer(v, "[wallet] welcome_credits", 0, 1_000_000_000)?
+            }
+            "analytics_cost" => {
+                w.analytics_cost = ctx.integer(v, "[wallet] analytics_cost", 1, 1_000_000)?
+            }
+            other => {
+                return Err(ctx.err(
+                    k.span(),
+                    &format!("[wallet] {other}"),
+                    "unknown key; expected voucher_keys, welcome_credits or analytics_cost",
+                ))
+            }
+        }
+    }
+    Ok(w)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn err(text: &str) -> ConfigError {
+        parse(text, "auth.toml").expect_err("this config must be refused")
+    }
+
+    #[test]
+    fn streamlit_inline_provider_is_default_and_web_keys_are_ignored() {
+        let c = parse(
+            "[auth]\nredirect_uri = \"http://localhost:8501/oauth2callback\"\ncookie_secret = \"x\"\nclient_id = \"abc\"\nclient_secret = \"s\"\nserver_metadata_url = \"https://id.example.com/.well-known/openid-configuration\"\n",
+            "secrets.toml",
+        )
+        .unwrap();
+        assert_eq!(c.providers.len(), 1);
+        assert_eq!(c.providers[0].name, "default");
+        assert_eq!(c.providers[0].issuer(), "https://id.example.com");
+        assert_eq!(
+            c.notes.len(),
+            2,
+            "both Streamlit keys are noted: {:?}",
+            c.notes
+        );
+        assert_eq!(c.session_days, 30);
+    }
+
+    #[test]
+    fn google_preset_asks_for_offline_access_the_google_way() {
+        let c = parse(
+            "[auth.google]\nclient_id = \"x.apps.googleusercontent.com\"\n",
+            "f",
+        )
+        .unwrap();
+        let p = c.providers[0].to_provider(true);
+        assert_eq!(p.metadata_url.as_str(), GOOGLE_METADATA_URL);
+        assert!(p
+            .auth_params
+            .contains(&("access_type".into(), "offline".into())));
+        assert!(p.auth_params.contains(&("prompt".into(), "consent".into())));
+        assert!(
+            !p.scopes.contains(&"offline_access".to_string()),
+            "Google rejects offline_access"
+        );
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let e = err("[auth]\nsession_days = 30\n\n[auth.company]\nclient_id = 42\n");
+        assert_eq!(
+            (e.file.as_str(), e.line, e.key.as_str()),
+            ("auth.toml", 5, "[auth.company] client_id")
+        );
+        assert!(e.message.contains("expected a string"), "{e}");
+
+        let e = err("[auth.company]\nclient_id = \"x\"\n");
+        assert_eq!(e.key, "[auth.company] server_metadata_url");
+        assert_eq!(e.line, 1);
+
+        let e = err("[auth.c]\nclient_id = \"x\"\nserver_metadata_url = \"http://id.example.com/.well-known/openid-configuration\"\n");
+        assert_eq!(e.line, 3);
+        assert!(e.message.contains("https"), "{e}");
+
+        let e = err("[auth]\nsession_days = 0\n");
+        assert_eq!((e.line, e.key.as_str()), (2, "[auth] session_days"));
+
+        let e = err("[auth]\nclient_id = \"a\"\n[auth.x]\nclient_id=\"b\"\nredirect = \"carrier-pigeon\"\nserver_metadata_url=\"http://127.0.0.1:1/.well-known/openid-configuration\"\n");
+        assert_eq!((e.line, e.key.as_str()), (5, "[auth.x] redirect"));
+
+        let e = err("[auth\n");
+        assert_eq!(e.key, "(syntax)");
+        assert_eq!(e.line, 1);
+    }
+
+    #[test]
+    fn loopback_pins_and_deep_links() {
+        let c = parse(
+            "[auth.a]\nclient_id=\"a\"\nserver_metadata_url=\"http://127.0.0.1:9/.well-known/openid-configuration\"\nredirect_uri=\"http://127.0.0.1:8765/cb\"\n[auth.b]\nclient_id=\"b\"\nserver_metadata_url=\"http://localhost:9/.well-known/openid-configuration\"\nredirect=\"deep-link\"\n",
+            "f",
+        )
+        .unwrap();
+        assert_eq!(
+            c.providers[0].redirect,
+            Redirect::Loopback {
+                port: Some(8765),
+                path: "/cb".into()
+            }
+        );
+        assert_eq!(
+            c.providers[1].redirect,
+            Redirect::DeepLink {
+                uri: Url::parse(DEFAULT_DEEP_LINK).unwrap()
+            }
+        );
+        let e = err("[auth.a]\nclient_id=\"a\"\nserver_metadata_url=\"http://127.0.0.1:9/.well-known/openid-configuration\"\nredirect_uri=\"http://0.0.0.0:8765/cb\"\n");
+        assert_eq!(e.line, 4, "binding beyond 127.0.0.1 is refused");
+    }
+
+    #[test]
+    fn wallet_settings() {
+        let (_, public) = latchkey_wallet::voucher::keygen().unwrap();
+        let key = public.to_text();
+        let text = format!("[auth]\n[wallet]\nvoucher_keys=[\"{key}\"]\nwelcome_credits=10\n");
+        let c = parse(&text, "f").unwrap();
+        assert_eq!(c.wallet.voucher_keys, vec![key]);
+        let e = err("[auth]\n[wallet]\nvoucher_keys = [\n  \"nope\",\n]\n");
+        assert_eq!(
+            (e.line, e.key.as_str()),
+            (4, "[wallet] voucher_keys"),
+            "a bad key is refused where it is written"
+        );
+        assert_eq!(c.wallet.welcome_credits, 10);
+        let e = err("[auth]\n[wallet]\nwelcome_credits=-1\n");
+        assert_eq!(e.line, 3);
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_text_never_panics(text in "\\PC{0,400}") {
+            let _ = parse(&text, "f");
+        }
+
+        #[test]
+        fn toml_like_text_never_panics(text in "(\\[auth(\\.[a-z]{1,5})?\\]\n|[a-z_]{1,12} = (\"[^\"\n]{0,20}\"|[0-9]{1,4}|\\{ [a-z]+ = \"x\" \\}|\\[\\])\n){0,12}") {
+            let _ = parse(&text, "f");
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! The wallet as the faces see it: one SQLite file in the data dir, one wallet per signed-in
+//! account, opened once per [`App`] and shared behind a mutex.
+
+use crate::app::App;
+use crate::error::{Code, Error, Result};
+use latchkey_wallet::{AccountKey, OpenOptions, PublicKey, Timestamp, Wallet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// The wallet's view of the core's clock.
+struct CoreClock(Arc<dyn latchkey_auth::Clock>);
+
+impl latchkey_wallet::Clock for CoreClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_unix_millis(self.0.now().timestamp_millis())
+    }
+}
+
+/// The lazily opened wallet of an [`App`].
+#[derive(Default)]
+pub(crate) struct WalletSlot(Mutex<Option<Wallet>>);
+
+impl App {
+    /// The wallet file: `<data dir>/wallet.sqlite`.
+    pub fn wallet_path(&self) -> std::path::PathBuf {
+        self.data_dir().join("wallet.sqlite")
+    }
+
+    fn open_wallet(&self) -> Result<MutexGuard<'_, Option<Wallet>>> {
+        let mut guard = self
+            .wallet_slot()
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if guard.is_none() {
+            let keys = self
+                .config
+                .wallet
+                .voucher_keys
+                .iter()
+                .map(|k| k.parse::<PublicKey>())
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| Error::new(Code::Config, format!("[wallet] voucher_keys: {e}")))?;
+            std::fs::create_dir_all(self.data_dir()).map_err(|e| {
+                Error::new(Code::Storage, format!("{}: {e}", self.data_dir().display()))
+            })?;
+            let options = OpenOptions {
+                voucher_keys: keys,
+                ..OpenOptions::default()
+            };
+            let clock = Arc::new(CoreClock(self.clock()));
+            *guard = Some(Wallet::open(self.wallet_path(), options, clock)?);
+        }
+        Ok(guard)
+    }
+
+    /// The wallet account of the active account, or of the one with this subject (or email).
+    pub fn wallet_account(&self, subject: Option<&str>) -> Result<AccountKey> {
+        let record = match subject {
+            Some(s) => self.find_account(s)?,
+            None => self.active_account()?,
+        };
+        Ok(AccountKey::new(
+            record.identity.issuer,
+            record.identity.subject,
+        ))
+    }
+
+    /// Runs `op` on the wallet for the chosen account (active, or `subject`).
+    pub fn with_wallet<T>(
+        &self,
+        subject: Option<&str>,
+        op: impl FnOnce(&Wallet, &AccountKey) -> latchkey_wallet::Result<T>,
+    ) -> Result<T> {
+        let account = self.wallet_account(subject)?;
+        let guard = self.open_wallet()?;
+        let wallet = guard
+            .as_ref()
+            .ok_or_else(|| Error::new(Code::Internal, "wallet not open"))?;
+        Ok(op(wallet, &account)?)
+    }
+
+    /// Runs `op` on the wallet file itself (verify), with no account.
+    pub fn with_wallet_file<T>(
+        &self,
+        op: impl FnOnce(&Wallet) -> latchkey_wallet::Result<T>,
+    ) -> Result<T> {
+        let guard = self.open_wallet()?;
+        let wallet = guard
+            .as_ref()
+            .ok_or_else(|| Error::new(Code::Internal, "wallet not open"))?;
+        Ok(op(wallet)?)
+    }
+
+    /// Grants `[wallet] welcome_credits` once per account (at its first sign-in).
+    pub(crate) fn grant_welcome(&self, issuer: &str, subject: &str) -> Result<Option<i64>> {
+        let n = self.config.wallet.welcome_credits;
+        if n <= 0 {
+            return Ok(None);
+        }
+        let account = AccountKey::new(issuer, subject);
+        let guard = self.open_wallet()?;
+        let wallet = guard
+            .as_ref()
+            .ok_or_else(|| Error::new(Code::Internal, "wallet not open"))?;
+        let receipt = wallet.grant_welcome(&account, latchkey_wallet::Credits(n))?;
+        Ok(receipt
+            .filter(|r| !r.replayed)
+            .map(|r| r.entry.amount.get()))
+    }
+}
