@@ -1,0 +1,46 @@
+mod login;
+mod logout;
+mod providers;
+mod status;
+mod switch;
+mod token;
+mod wallet;
+
+use crate::output::Output;
+use latchkey_core::{App, Error};
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// Sign in through your browser.
+    Login(login::Login),
+    /// Show every signed-in account.
+    Status(status::Status),
+    /// Print a fresh access token of the active account (refreshing it if needed).
+    Token(token::Token),
+    /// Sign out: forget tokens here and revoke them at the provider.
+    Logout(logout::Logout),
+    /// Make another signed-in account the active one.
+    Switch(switch::Switch),
+    /// List the configured providers and whether they can be reached.
+    Providers(providers::Providers),
+    /// The credit wallet of the active account.
+    Wallet(wallet::Wallet),
+}
+
+impl Command {
+    pub fn insecure_storage(&self) -> bool {
+        matches!(self, Command::Login(l) if l.insecure_storage)
+    }
+
+    pub async fn run(&self, app: &App, out: &Output) -> Result<(), Error> {
+        match self {
+            Command::Login(c) => c.run(app, out).await,
+            Command::Status(c) => c.run(app, out).await,
+            Command::Token(c) => c.run(app, out).await,
+            Command::Logout(c) => c.run(app, out).await,
+            Command::Switch(c) => c.run(app, out),
+            Command::Providers(c) => c.run(app, out).await,
+            Command::Wallet(c) => c.run(app, out),
+        }
+    }
+}

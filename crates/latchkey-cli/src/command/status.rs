@@ -1,0 +1,35 @@
+use crate::output::{who, Output};
+use latchkey_core::{App, Error};
+
+#[derive(clap::Args, Debug)]
+pub struct Status {
+    /// Print JSON: {"accounts":[{provider, issuer, subject, email, name, picture, active, expires_at, session_expires_at, offline}]}.
+    #[arg(long)]
+    json: bool,
+}
+
+impl Status {
+    pub async fn run(&self, app: &App, out: &Output) -> Result<(), Error> {
+        let accounts = app.status().await?;
+        if self.json {
+            out.json(&serde_json::json!({ "accounts": accounts }));
+            return Ok(());
+        }
+        if accounts.is_empty() {
+            println!("Not signed in. Run `latchkey login`.");
+            return Ok(());
+        }
+        for a in &accounts {
+            let mark = if a.active { "*" } else { " " };
+            let offline = if a.offline { "  [offline]" } else { "" };
+            println!(
+                "{mark} {} via {} (subject {}), session until {}{offline}",
+                who(a),
+                a.provider,
+                a.subject,
+                a.session_expires_at.format("%Y-%m-%d %H:%M UTC")
+            );
+        }
+        Ok(())
+    }
+}

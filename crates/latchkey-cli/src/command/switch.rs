@@ -1,0 +1,16 @@
+use crate::output::{who, Output};
+use latchkey_core::{App, Error};
+
+#[derive(clap::Args, Debug)]
+pub struct Switch {
+    /// The account's subject (as `latchkey status` shows it) or email.
+    subject: String,
+}
+
+impl Switch {
+    pub fn run(&self, app: &App, _out: &Output) -> Result<(), Error> {
+        let account = app.switch(&self.subject)?;
+        println!("Now using {} ({}).", who(&account), account.provider);
+        Ok(())
+    }
+}

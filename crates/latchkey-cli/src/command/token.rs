@@ -1,0 +1,22 @@
+use crate::output::Output;
+use latchkey_core::{App, Error};
+
+#[derive(clap::Args, Debug)]
+pub struct Token {
+    /// Use the account signed in with this provider instead of the active one.
+    #[arg(long, value_name = "NAME")]
+    provider: Option<String>,
+    /// Print the ID token instead of the access token.
+    #[arg(long)]
+    id_token: bool,
+}
+
+impl Token {
+    pub async fn run(&self, app: &App, out: &Output) -> Result<(), Error> {
+        let token = app.token(self.provider.as_deref(), self.id_token).await?;
+        out.step(|| "printing the token on stdout".into());
+        // The one place a token is printed: this command exists for it.
+        println!("{}", token.expose());
+        Ok(())
+    }
+}

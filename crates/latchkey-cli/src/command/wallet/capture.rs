@@ -1,0 +1,27 @@
+use super::{amount, Mutation};
+use crate::output::Output;
+use latchkey_core::latchkey_wallet::EntryId;
+use latchkey_core::{App, Error};
+
+#[derive(clap::Args, Debug)]
+pub struct Capture {
+    /// The hold (the id `reserve` printed).
+    #[arg(long, value_name = "HOLD_ID")]
+    hold: EntryId,
+    /// How many of the held credits to spend (the rest is released).
+    #[arg(long, value_name = "N")]
+    credits: i64,
+    #[command(flatten)]
+    m: Mutation,
+}
+
+impl Capture {
+    pub fn run(&self, app: &App, account: Option<&str>, out: &Output) -> Result<(), Error> {
+        let key = self.m.key()?;
+        let r = app.with_wallet(account, |w, a| {
+            w.capture(a, &key, self.hold, amount(self.credits), self.m.memo())
+        })?;
+        self.m.report(out, &key, "Captured", &r);
+        Ok(())
+    }
+}

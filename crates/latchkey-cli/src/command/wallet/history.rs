@@ -1,0 +1,73 @@
+use crate::output::{credits, Output};
+use latchkey_core::latchkey_wallet::{HistoryQuery, Kind, Timestamp};
+use latchkey_core::{App, Code, Error};
+
+#[derive(clap::Args, Debug)]
+pub struct History {
+    /// Entries per page (1 to 1000).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    limit: u16,
+    /// Continue after a previous page (its `next_cursor`).
+    #[arg(long, value_name = "C")]
+    cursor: Option<String>,
+    /// Only entries of this kind (repeatable): grant, voucher, spend, refund, reserve, capture, release, expire.
+    #[arg(long = "kind", value_name = "KIND")]
+    kinds: Vec<Kind>,
+    /// Only entries at or after this time (RFC 3339, e.g. 2026-11-01T00:00:00Z).
+    #[arg(long, value_name = "TIME")]
+    since: Option<String>,
+    /// Only entries before this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    until: Option<String>,
+    /// Print JSON: {"entries": [...], "next_cursor": "..." or null}.
+    #[arg(long)]
+    json: bool,
+}
+
+fn time(flag: &str, v: &Option<String>) -> Result<Option<Timestamp>, Error> {
+    v.as_deref()
+        .map(|t| {
+            Timestamp::parse_rfc3339(t).ok_or_else(|| {
+                Error::new(
+                    Code::InvalidInput,
+                    format!("{flag} {t}: expected an RFC 3339 time such as 2026-11-01T00:00:00Z"),
+                )
+            })
+        })
+        .transpose()
+}
+
+impl History {
+    pub fn run(&self, app: &App, account: Option<&str>, out: &Output) -> Result<(), Error> {
+        let query = HistoryQuery {
+            limit: usize::from(self.limit),
+            cursor: self.cursor.clone(),
+            kinds: self.kinds.clone(),
+            since: time("--since", &self.since)?,
+            until: time("--until", &self.until)?,
+        };
+        let page = app.with_wallet(account, |w, a| w.history(a, &query))?;
+        if self.json {
+            out.json(&serde_json::to_value(&page).unwrap_or_default());
+            return Ok(());
+        }
+        if page.entries.is_empty() {
+            println!("No entries.");
+        }
+        for e in &page.entries {
+            println!(
+                "{:>6}  {}  {:<8} {:>12}  available {:>12}  {}",
+                e.id,
+                e.created_at.to_rfc3339(),
+                e.kind.as_str(),
+                credits(e.amount),
+                credits(e.available_after),
+                e.memo.as_deref().unwrap_or("")
+            );
+        }
+        if let Some(c) = &page.next_cursor {
+            println!("More: --cursor {c}");
+        }
+        Ok(())
+    }
+}

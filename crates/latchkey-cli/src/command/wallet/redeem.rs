@@ -1,0 +1,32 @@
+use super::Mutation;
+use crate::output::Output;
+use latchkey_core::{App, Error};
+
+#[derive(clap::Args, Debug)]
+pub struct Redeem {
+    /// The voucher text (LKV1....), or `-` to read it from stdin.
+    voucher: String,
+    #[command(flatten)]
+    m: Mutation,
+}
+
+impl Redeem {
+    pub fn run(&self, app: &App, account: Option<&str>, out: &Output) -> Result<(), Error> {
+        let voucher = if self.voucher == "-" {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map_err(|e| {
+                Error::new(
+                    latchkey_core::Code::InvalidInput,
+                    format!("cannot read the voucher from stdin: {e}"),
+                )
+            })?;
+            s.trim().to_string()
+        } else {
+            self.voucher.trim().to_string()
+        };
+        let key = self.m.key()?;
+        let r = app.with_wallet(account, |w, a| w.redeem_voucher(a, &key, &voucher))?;
+        self.m.report(out, &key, "Redeemed", &r);
+        Ok(())
+    }
+}

@@ -1,0 +1,22 @@
+use super::Mutation;
+use crate::output::Output;
+use latchkey_core::latchkey_wallet::EntryId;
+use latchkey_core::{App, Error};
+
+#[derive(clap::Args, Debug)]
+pub struct Release {
+    /// The hold to give back.
+    #[arg(long, value_name = "HOLD_ID")]
+    hold: EntryId,
+    #[command(flatten)]
+    m: Mutation,
+}
+
+impl Release {
+    pub fn run(&self, app: &App, account: Option<&str>, out: &Output) -> Result<(), Error> {
+        let key = self.m.key()?;
+        let r = app.with_wallet(account, |w, a| w.release(a, &key, self.hold, self.m.memo()))?;
+        self.m.report(out, &key, "Released", &r);
+        Ok(())
+    }
+}

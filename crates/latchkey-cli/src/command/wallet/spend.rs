@@ -1,0 +1,23 @@
+use super::{amount, Mutation};
+use crate::output::Output;
+use latchkey_core::{App, Error};
+
+#[derive(clap::Args, Debug)]
+pub struct Spend {
+    /// How many credits (a positive whole number).
+    #[arg(long, value_name = "N")]
+    credits: i64,
+    #[command(flatten)]
+    m: Mutation,
+}
+
+impl Spend {
+    pub fn run(&self, app: &App, account: Option<&str>, out: &Output) -> Result<(), Error> {
+        let key = self.m.key()?;
+        let r = app.with_wallet(account, |w, a| {
+            w.spend(a, &key, amount(self.credits), self.m.memo())
+        })?;
+        self.m.report(out, &key, "Spent", &r);
+        Ok(())
+    }
+}
