@@ -1,0 +1,165 @@
+//! `latchkey://` links from the OS. They are untrusted input (anyone can launch one):
+//! - `latchkey://redeem?voucher=...` is checked for shape only and handed to the UI, which
+//!   asks the user before redeeming anything;
+//! - while a deep-link sign-in is pending, other links go to the core's inbox, which acts
+//!   only on the callback matching that sign-in (path and `state`);
+//! - a bare `latchkey://` (the "Open Latchkey" link on the browser's success page) just
+//!   brings the window forward;
+//! - anything else is ignored, and logged without its query (it may carry a code).
+
+use crate::shell::{bring_forward, lock, Shell};
+use latchkey_core::latchkey_wallet::voucher;
+use serde::Serialize;
+use tauri::{AppHandle, Emitter, Manager, Runtime};
+use url::Url;
+
+/// The app's URL scheme (tauri.conf.json `plugins.deep-link.desktop.schemes`).
+pub(crate) const SCHEME: &str = "latchkey";
+/// The longest voucher accepted from a link (real ones are ~200 characters).
+const MAX_VOUCHER: usize = 2048;
+
+/// What a link asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Link {
+    /// A well-formed voucher to offer for redemption (not yet verified).
+    Redeem(String),
+    /// Possibly a sign-in callback: only the core can tell.
+    MaybeCallback(Url),
+    /// `latchkey://`: show the app.
+    Open,
+    Ignored,
+}
+
+/// The `deeplink://redeem` event's payload.
+#[derive(Clone, Serialize)]
+pub(crate) struct RedeemLink {
+    pub voucher: String,
+}
+
+/// Classifies a URL without acting on it.
+pub(crate) fn classify(url: &str) -> Link {
+    let Ok(u) = Url::parse(url) else {
+        return Link::Ignored;
+    };
+    if u.scheme() != SCHEME {
+        return Link::Ignored;
+    }
+    match u.host_str() {
+        Some("redeem") => {
+            let vouchers: Vec<String> = u
+                .query_pairs()
+                .filter(|(k, _)| k == "voucher")
+                .map(|(_, v)| v.into_owned())
+                .collect();
+            match vouchers.as_slice() {
+                [v] if well_formed_voucher(v) => Link::Redeem(v.clone()),
+                _ => Link::Ignored,
+            }
+        }
+        None | Some("") if matches!(u.path(), "" | "/") && u.query().is_none() => Link::Open,
+        _ => Link::MaybeCallback(u),
+    }
+}
+
+/// Length, charset (`LKV1.<base64url>.<base64url>`), then the wallet's own decoder: the
+/// signature, expiry and account are checked only when the user confirms.
+fn well_formed_voucher(v: &str) -> bool {
+    !v.is_empty()
+        && v.len() <= MAX_VOUCHER
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        && voucher::decode(v).is_ok()
+}
+
+/// `scheme://host/path` only: queries and fragments may carry codes or vouchers.
+fn shown(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(u) => format!(
+            "{}://{}{}",
+            u.scheme(),
+            u.host_str().unwrap_or(""),
+            u.path()
+        ),
+        Err(_) => "(not a URL)".into(),
+    }
+}
+
+/// Acts on links the OS handed the app (a running instance, a second launch, a cold start).
+pub(crate) fn handle<R: Runtime>(app: &AppHandle<R>, urls: impl IntoIterator<Item = String>) {
+    let shell = app.state::<Shell>();
+    for url in urls {
+        match classify(&url) {
+            Link::Redeem(voucher) => {
+                if let Some(early) = lock(&shell.early_vouchers).as_mut() {
+                    early.push(voucher.clone());
+                }
+                let _ = app.emit("deeplink://redeem", RedeemLink { voucher });
+                bring_forward(app);
+            }
+            Link::MaybeCallback(u) => {
+                let fed = match shell.core() {
+                    Ok(core) if core.deep_link_inbox().is_pending() => core
+                        .deep_link_inbox()
+                        .feed(u.as_str())
+                        .map_err(|e| e.to_string()),
+                    _ => Err("no sign-in is waiting for a link".into()),
+                };
+                match fed {
+                    Ok(()) => bring_forward(app),
+                    Err(why) => eprintln!("latchkey: ignored the link {} ({why})", shown(&url)),
+                }
+            }
+            Link::Open => bring_forward(app),
+            Link::Ignored => eprintln!("latchkey: ignored the link {}", shown(&url)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a_voucher() -> String {
+        use latchkey_core::latchkey_wallet::{voucher, Credits, VoucherSpec};
+        let (private, _) = voucher::keygen().unwrap();
+        voucher::issue(&private, &VoucherSpec::new(Credits(5))).unwrap()
+    }
+
+    #[test]
+    fn redeem_links_carry_one_well_formed_voucher() {
+        let v = a_voucher();
+        assert_eq!(
+            classify(&format!("latchkey://redeem?voucher={v}")),
+            Link::Redeem(v.clone())
+        );
+        for bad in [
+            "latchkey://redeem?voucher=<script>".to_string(),
+            "latchkey://redeem?voucher=LKV1.abc.def".into(),
+            format!("latchkey://redeem?voucher={v}&voucher={v}"),
+            "latchkey://redeem".into(),
+            format!("latchkey://redeem?voucher={}", "a".repeat(3000)),
+            format!("https://redeem?voucher={v}"),
+        ] {
+            assert_eq!(classify(&bad), Link::Ignored, "{bad}");
+        }
+    }
+
+    #[test]
+    fn other_links_are_callbacks_for_the_core_to_judge_or_nothing() {
+        assert!(matches!(
+            classify("latchkey://auth/callback?code=x&state=y"),
+            Link::MaybeCallback(_)
+        ));
+        assert_eq!(classify("latchkey://"), Link::Open);
+        assert_eq!(classify("not a url"), Link::Ignored);
+        assert_eq!(classify("file:///etc/passwd"), Link::Ignored);
+    }
+
+    #[test]
+    fn logged_links_lose_their_query() {
+        assert_eq!(
+            shown("latchkey://auth/callback?code=secret#frag"),
+            "latchkey://auth/callback"
+        );
+    }
+}

@@ -1,0 +1,96 @@
+//! The Latchkey desktop shell: a thin Tauri face over `latchkey-core`. Commands parse,
+//! delegate and convert (see `commands/`); no token ever crosses IPC.
+
+pub mod commands;
+mod deeplink;
+mod shell;
+mod watch;
+
+pub use shell::{Shell, DEFAULT_SIGN_IN_TIMEOUT};
+
+use tauri::Manager;
+use tauri_plugin_deep_link::DeepLinkExt;
+
+/// The commands the UI may call, for `invoke_handler`. Each one is listed in build.rs (which
+/// makes its `allow-<name>` permission) and granted in capabilities/default.json.
+#[macro_export]
+macro_rules! app_commands {
+    () => {
+        tauri::generate_handler![
+            $crate::commands::auth::auth_status,
+            $crate::commands::auth::auth_refresh_status,
+            $crate::commands::auth::auth_providers,
+            $crate::commands::auth::auth_sign_in,
+            $crate::commands::auth::auth_pending,
+            $crate::commands::auth::auth_cancel,
+            $crate::commands::auth::auth_open_again,
+            $crate::commands::auth::auth_sign_out,
+            $crate::commands::auth::auth_switch,
+            $crate::commands::deeplink::deeplink_pending,
+            $crate::commands::wallet::wallet_balance,
+            $crate::commands::wallet::wallet_history,
+            $crate::commands::wallet::wallet_voucher_preview,
+            $crate::commands::wallet::wallet_redeem,
+            $crate::commands::wallet::wallet_export_csv,
+            $crate::commands::wallet::analytics_cost,
+            $crate::commands::wallet::analytics_run,
+        ]
+    };
+}
+
+/// Builds the app around `shell`.
+pub fn builder(shell: Shell) -> tauri::Builder<tauri::Wry> {
+    tauri::Builder::default()
+        // First, so a second launch hands over its arguments and exits. With the `deep-link`
+        // feature the plugin passes a `latchkey://` argument to the deep-link plugin, whose
+        // `on_open_url` below handles it; this callback only brings the window forward.
+        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
+            shell::bring_forward(app);
+        }))
+        .plugin(tauri_plugin_deep_link::init())
+        // Rust-side only: the webview is granted no opener permission.
+        .plugin(tauri_plugin_opener::init())
+        .manage(shell)
+        .invoke_handler(app_commands!())
+        .setup(|app| {
+            let links = app.deep_link();
+            // Linux has no install-time registration outside the .deb/.rpm: register (and
+            // check) at every start. A failure only costs deep links; loopback still works.
+            #[cfg(target_os = "linux")]
+            match links
+                .register_all()
+                .and_then(|()| links.is_registered(deeplink::SCHEME))
+            {
+                Ok(true) => {}
+                Ok(false) => eprintln!(
+                    "latchkey: {}:// links may open another program (the handler did not take)",
+                    deeplink::SCHEME
+                ),
+                Err(e) => eprintln!(
+                    "latchkey: could not register the {}:// link handler: {e}",
+                    deeplink::SCHEME
+                ),
+            }
+            let handle = app.handle().clone();
+            links.on_open_url(move |event| {
+                deeplink::handle(&handle, event.urls().into_iter().map(String::from));
+            });
+            // Cold start: the link this process was launched with.
+            if let Ok(Some(urls)) = links.get_current() {
+                deeplink::handle(app.handle(), urls.into_iter().map(String::from));
+            }
+            watch::start(app.handle().clone(), app.state::<Shell>().watched_files());
+            Ok(())
+        })
+}
+
+/// Builds and runs the desktop app until its last window closes.
+pub fn run() {
+    let shell = Shell::open(latchkey_core::AppOptions::from_env());
+    builder(shell)
+        .run(tauri::generate_context!())
+        .unwrap_or_else(|e| {
+            eprintln!("latchkey: the desktop app could not start: {e}");
+            std::process::exit(1);
+        });
+}
