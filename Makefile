@@ -2,18 +2,23 @@
 # Every target installs what it needs first (Debian/Ubuntu packages, npm packages).
 SHELL := /bin/bash
 CARGO ?= cargo
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: deps npm build run demo test test-rust test-idp check bench clean
+.PHONY: deps npm build run test e2e package package-test check bench bench-app clean
 
 deps:
 	@command -v $(CARGO) >/dev/null || { echo "Rust is missing: install it from https://rustup.rs, then run this again."; exit 1; }
 	bash .ci/install-deps.sh
 	$(MAKE) --no-print-directory npm
 
-npm: tests/idp/node_modules/.package-lock.json
+npm: tests/idp/node_modules/.package-lock.json node_modules/.package-lock.json
 
 tests/idp/node_modules/.package-lock.json: tests/idp/package-lock.json
 	cd tests/idp && npm ci --no-audit --no-fund --loglevel=error
+
+# The Tauri CLI (prebuilt, from npm) for packaging.
+node_modules/.package-lock.json: package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
 
 build:
 	$(CARGO) build --workspace
@@ -27,6 +32,27 @@ run: deps build
 test: deps
 	scripts/with-keyring.sh $(CARGO) test --workspace --no-fail-fast
 	cd tests/idp && npm test
+	$(MAKE) --no-print-directory e2e
+	$(MAKE) --no-print-directory package-test
+
+# The app in its real window (tauri-driver + WebKitWebDriver under Xvfb), with a real keychain,
+# the real provider and headless Chromium as the browser. Uses the debug binaries `cargo test`
+# built (same features, so nothing is rebuilt). Screenshots: tests/artifacts/e2e/.
+IN_DESKTOP = scripts/with-keyring.sh xvfb-run -a -s "-screen 0 1280x800x24"
+E2E_RUN = $(IN_DESKTOP) node --test --test-concurrency=1
+e2e:
+	$(CARGO) test --workspace --no-run --quiet
+	$(E2E_RUN) tests/e2e/app.test.mjs
+
+# Installers: .deb and .rpm (release build) in target/release/bundle/.
+package: npm
+	npx tauri build --bundles deb,rpm
+
+# Installs the .deb on this machine (dpkg -i), checks the latchkey:// handler is registered and
+# that the installed app starts and takes a link; then removes it again.
+package-test: package
+	$(SUDO) dpkg -i target/release/bundle/deb/Latchkey_*_amd64.deb
+	$(E2E_RUN) tests/e2e/installed.test.mjs; status=$$?; $(SUDO) dpkg -r latchkey >/dev/null; exit $$status
 
 check:
 	$(CARGO) fmt --all --check
@@ -35,6 +61,14 @@ check:
 bench: deps
 	scripts/with-keyring.sh $(CARGO) bench -p latchkey-cli --bench login
 	$(CARGO) bench -p latchkey-wallet
+
+# The release app against a hello-world Tauri window built the same way (the floor): start-up
+# offline with a restored session, idle memory, binary and .deb sizes. Prints figures.
+bench-app: deps
+	$(CARGO) build -p latchkey-cli
+	npx tauri build --bundles deb
+	$(CARGO) build --release --example floor --features bench-floor,tauri/custom-protocol
+	$(IN_DESKTOP) node scripts/bench-app.mjs
 
 clean:
 	$(CARGO) clean

@@ -4,7 +4,8 @@
 const $ = (id) => document.getElementById(id);
 const fmt = new Intl.NumberFormat('en-US');
 export const credits = (c) => fmt.format(c);
-const num = (x) => (Number.isInteger(x) ? fmt.format(x) : x.toFixed(2));
+const fmt2 = new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+const num = (x) => (Number.isInteger(x) ? fmt.format(x) : fmt2.format(x));
 
 const KIND = { grant: 'Credits given', voucher: 'Voucher redeemed', spend: 'Spent', refund: 'Refund', reserve: 'Held', capture: 'Paid from hold', release: 'Hold released', expire: 'Hold expired' };
 

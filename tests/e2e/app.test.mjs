@@ -1,0 +1,161 @@
+// The desktop app end to end, in its real window: tauri-driver + WebKitWebDriver, the real
+// OpenID Provider on loopback, headless Chromium as the system browser, the real keychain
+// (run inside scripts/with-keyring.sh) and a display (Xvfb). Screenshots of every step go to
+// tests/artifacts/e2e/.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startIdp, startDriver, machine, artifacts, appBinary, cliBinary, repo } from './harness.mjs';
+import { sleep } from './webdriver.mjs';
+
+let idp;
+before(async () => { idp = await startIdp(); });
+after(async () => { await idp?.stop(); });
+
+function cli(env, args) {
+  return execFileSync(cliBinary, args, { env, encoding: 'utf8' }).trim();
+}
+
+/** A seller with its own key and machine (kept until `cleanup()`), and a function that issues vouchers. */
+function seller() {
+  const box = machine({ issuer: idp.issuer });
+  const keyFile = join(box.dir, 'seller.key');
+  const pub = cli(box.env, ['wallet', 'voucher', 'keygen', '--out', keyFile]);
+  return {
+    pub,
+    issue: (credits) => cli(box.env, ['wallet', 'voucher', 'issue', '--key', keyFile, '--credits', String(credits)]),
+    cleanup: box.cleanup,
+  };
+}
+
+test('sign in, redeem, pay for analytics, restart offline, sign out', async () => {
+  const shots = artifacts('main');
+  const shot = (s, name) => s.screenshot(join(shots, name));
+  const sell = seller();
+  const m = machine({ issuer: idp.issuer, login: 'alice', wallet: `[wallet]\nanalytics_cost = 2\nvoucher_keys = ["${sell.pub}"]\n` });
+  m.env.LATCHKEY_TEST_SCREENSHOT_DIR = join(shots, 'browser'); // the provider's pages, in Chromium
+  const driver = await startDriver(m.env);
+  let s;
+  try {
+    s = await driver.open();
+    await s.waitFor('#sign-in-local', { what: 'the sign-in button' });
+    await shot(s, '01-signed-out.png');
+
+    await s.click('#sign-in-local');
+    await s.waitFor('#waiting');
+    await shot(s, '02-waiting.png');
+    await s.waitForText('#account-email', 'alice@example.test', { timeoutMs: 60000 });
+    assert.equal(await s.text('#account-name'), 'Test alice');
+    await shot(s, '03-signed-in.png');
+
+    const voucher = sell.issue(50);
+    await s.type('#voucher-input', voucher);
+    await s.click('#redeem-button');
+    await s.waitForText('#redeem-confirm-text', '50 credits');
+    await shot(s, '04-redeem-confirm.png');
+    await s.click('#redeem-yes');
+    await s.waitForText('#balance-available', '50');
+    await shot(s, '05-redeemed.png');
+
+    const csv = join(m.dir, 'steps.csv');
+    writeFileSync(csv, 'date,value\n2026-01-05,1200\n2026-01-20,800\n2026-02-02,1500\n');
+    const input = await s.waitFor('#analytics-file');
+    await s.cmd('POST', `/element/${input}/value`, { text: csv });
+    await s.click('#analytics-run');
+    await s.waitFor('#analytics-result');
+    const summary = await s.text('#analytics-summary');
+    assert.match(summary, /Rows\s*3(?!\d)/);
+    assert.match(summary, /Sum\s*3,500/);
+    assert.match(summary, /Mean\s*1,166\.67/);
+    assert.match(summary, /Max\s*1,500/);
+    await s.waitForText('#balance-available', (t) => t === '48');
+    await s.waitForText('#history', 'Paid from hold');
+    await shot(s, '06-analytics.png');
+
+    await s.end();
+    await idp.stop();
+    s = await driver.open();
+    await s.waitForText('#account-email', 'alice@example.test');
+    await s.waitForText('#balance-available', (t) => t === '48');
+    await s.waitFor('#offline-badge', { what: 'the offline badge' });
+    await shot(s, '07-restarted-offline.png');
+
+    await s.click('#sign-out');
+    await s.waitFor('#sign-in-local');
+    await shot(s, '08-signed-out-again.png');
+    const status = JSON.parse(cli(m.env, ['status', '--json']));
+    assert.deepEqual(status.accounts, [], 'signed out in the core too');
+  } finally {
+    await s?.end();
+    await driver.stop();
+    idp = await startIdp();
+    m.cleanup();
+    sell.cleanup();
+  }
+});
+
+test('a cancelled sign-in leaves the window usable; names are text, never HTML', async () => {
+  const shots = artifacts('cancel-xss');
+  const m = machine({ issuer: idp.issuer, login: 'xss-eve' });
+  m.env.LATCHKEY_TEST_BROWSER_NOOP = '1';
+  const driver = await startDriver(m.env);
+  let s;
+  try {
+    s = await driver.open();
+    await s.click('#sign-in-local');
+    await s.waitFor('#cancel');
+    await s.click('#cancel');
+    await s.waitFor('#sign-in-local');
+    await s.waitForText('#notice', 'cancelled');
+    await s.screenshot(join(shots, '01-cancelled.png'));
+    await s.end();
+    await driver.stop();
+
+    delete m.env.LATCHKEY_TEST_BROWSER_NOOP;
+    m.env.LATCHKEY_BROWSER = `node ${join(repo, 'tests/idp/browser-http.mjs')}`;
+    const d2 = await startDriver(m.env);
+    try {
+      s = await d2.open();
+      await s.click('#sign-in-local');
+      await s.waitForText('#account-email', 'xss-eve@example.test', { timeoutMs: 60000 });
+      assert.equal(await s.text('#account-name'), '<img src=x onerror=alert(1)>', 'shown as text');
+      assert.equal(await s.script('return document.querySelectorAll("header img:not(#avatar img)").length'), 0);
+      await s.screenshot(join(shots, '02-xss-name-as-text.png'));
+    } finally {
+      await s?.end();
+      await d2.stop();
+    }
+  } finally {
+    m.cleanup();
+  }
+});
+
+test('a second launch with a redeem link reaches the first window', async () => {
+  const shots = artifacts('deep-link');
+  const sell = seller();
+  const m = machine({ issuer: idp.issuer, login: 'dora', wallet: `[wallet]\nvoucher_keys = ["${sell.pub}"]\n` });
+  m.env.LATCHKEY_BROWSER = `node ${join(repo, 'tests/idp/browser-http.mjs')}`;
+  const driver = await startDriver(m.env);
+  let s;
+  try {
+    s = await driver.open();
+    await s.click('#sign-in-local');
+    await s.waitForText('#account-email', 'dora@example.test', { timeoutMs: 60000 });
+    const voucher = sell.issue(7);
+    const second = spawn(appBinary, [`latchkey://redeem?voucher=${voucher}`], { env: m.env, stdio: 'ignore' });
+    const exited = await new Promise((ok) => { second.once('exit', (code) => ok(code)); setTimeout(() => ok('still running'), 20000); });
+    assert.equal(exited, 0, 'the second launch hands over its link and exits');
+    await s.waitForText('#redeem-confirm-text', '7 credits', { timeoutMs: 20000 });
+    await s.screenshot(join(shots, '01-redeem-from-link.png'));
+    await s.click('#redeem-yes');
+    await s.waitForText('#balance-available', (t) => t === '7');
+    await sleep(200);
+  } finally {
+    await s?.end();
+    await driver.stop();
+    m.cleanup();
+    sell.cleanup();
+  }
+});
