@@ -16,26 +16,8 @@ use tauri::test::{get_ipc_response, mock_builder, MockRuntime, INVOKE_KEY};
 use tauri::webview::InvokeRequest;
 use tauri::{Listener, WebviewWindow};
 
-/// Every command the UI may call; each must be granted in capabilities/default.json.
-const COMMANDS: &[&str] = &[
-    "auth_status",
-    "auth_refresh_status",
-    "auth_providers",
-    "auth_sign_in",
-    "auth_pending",
-    "auth_cancel",
-    "auth_open_again",
-    "auth_sign_out",
-    "auth_switch",
-    "deeplink_pending",
-    "wallet_balance",
-    "wallet_history",
-    "wallet_voucher_preview",
-    "wallet_redeem",
-    "wallet_export_csv",
-    "analytics_cost",
-    "analytics_run",
-];
+// COMMANDS: every command the UI may call; each must be granted in capabilities/default.json.
+include!("../src-tauri/commands.list.rs");
 
 struct Harness {
     app: tauri::App<MockRuntime>,

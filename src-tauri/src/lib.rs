@@ -3,6 +3,8 @@
 
 pub mod commands;
 mod deeplink;
+#[cfg(target_os = "linux")]
+mod handler;
 mod shell;
 mod watch;
 
@@ -54,12 +56,20 @@ pub fn builder(shell: Shell) -> tauri::Builder<tauri::Wry> {
         .invoke_handler(app_commands!())
         .setup(|app| {
             let links = app.deep_link();
-            // Linux has no install-time registration outside the .deb/.rpm: register (and
-            // check) at every start. A failure only costs deep links; loopback still works.
+            // Linux: the .deb/.rpm register the handler at install time. Anything else (a
+            // development build, an unpacked copy) registers itself, and checks, at every
+            // start. A failure only costs deep links; loopback sign-in still works.
             #[cfg(target_os = "linux")]
-            match links
-                .register_all()
-                .and_then(|()| links.is_registered(deeplink::SCHEME))
+            let installed = std::env::current_exe()
+                .is_ok_and(|exe| handler::installed_handler_runs(deeplink::SCHEME, &exe));
+            #[cfg(target_os = "linux")]
+            match (!installed)
+                .then(|| {
+                    links
+                        .register_all()
+                        .and_then(|()| links.is_registered(deeplink::SCHEME))
+                })
+                .unwrap_or(Ok(true))
             {
                 Ok(true) => {}
                 Ok(false) => eprintln!(

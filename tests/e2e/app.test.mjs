@@ -8,7 +8,6 @@ import { execFileSync, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startIdp, startDriver, machine, artifacts, appBinary, cliBinary, repo } from './harness.mjs';
-import { sleep } from './webdriver.mjs';
 
 let idp;
 before(async () => { idp = await startIdp(); });
@@ -151,7 +150,14 @@ test('a second launch with a redeem link reaches the first window', async () => 
     await s.screenshot(join(shots, '01-redeem-from-link.png'));
     await s.click('#redeem-yes');
     await s.waitForText('#balance-available', (t) => t === '7');
-    await sleep(200);
+
+    // 200% zoom of this 960-pixel window lays out like a 480-pixel-wide one: nothing may need
+    // sideways scrolling.
+    await s.cmd('POST', '/window/rect', { width: 480, height: 640 });
+    await s.waitFor('#balance-available');
+    const widths = await s.script('return [document.documentElement.scrollWidth, document.documentElement.clientWidth]');
+    await s.screenshot(join(shots, '02-narrow-as-200-percent.png'));
+    assert.ok(widths[0] <= widths[1], `no sideways scrolling at 480 px: content ${widths[0]} > window ${widths[1]}`);
   } finally {
     await s?.end();
     await driver.stop();
