@@ -63,14 +63,15 @@ pub fn builder(shell: Shell) -> tauri::Builder<tauri::Wry> {
             let installed = std::env::current_exe()
                 .is_ok_and(|exe| handler::installed_handler_runs(deeplink::SCHEME, &exe));
             #[cfg(target_os = "linux")]
-            match (!installed)
-                .then(|| {
-                    links
-                        .register_all()
-                        .and_then(|()| links.is_registered(deeplink::SCHEME))
-                })
-                .unwrap_or(Ok(true))
-            {
+            let registered = if installed {
+                Ok(true)
+            } else {
+                links
+                    .register_all()
+                    .and_then(|()| links.is_registered(deeplink::SCHEME))
+            };
+            #[cfg(target_os = "linux")]
+            match registered {
                 Ok(true) => {}
                 Ok(false) => eprintln!(
                     "latchkey: {}:// links may open another program (the handler did not take)",
