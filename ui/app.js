@@ -342,10 +342,9 @@ window.addEventListener('focus', async () => {
 (async () => {
   try {
     await loadLocal();
-    await recheck();
+    // Independent of each other: asked together, so the first screen waits for one round trip.
+    await Promise.all([recheck(), wallet.loadCost(), wallet.refresh()]);
     focusStart();
-    wallet.loadCost();
-    await wallet.refresh();
     // The first complete screen (account and balance from local data): `make bench-app` reads it.
     performance.mark('latchkey:ready');
     const early = await invoke('deeplink_pending');

@@ -17,10 +17,10 @@ export function initWallet(ui) {
   async function refresh() {
     if (!active()) return;
     try {
-      const b = await invoke('wallet_balance');
+      // Both at once: every round trip to the shell delays the first complete screen.
+      const [b] = await Promise.all([invoke('wallet_balance'), loadHistory(true)]);
       $('balance-available').textContent = credits(b.available);
       $('balance-held').textContent = credits(b.held);
-      await loadHistory(true);
     } catch (e) {
       showError(e);
     }

@@ -56,31 +56,12 @@ pub fn builder(shell: Shell) -> tauri::Builder<tauri::Wry> {
         .invoke_handler(app_commands!())
         .setup(|app| {
             let links = app.deep_link();
-            // Linux: the .deb/.rpm register the handler at install time. Anything else (a
-            // development build, an unpacked copy) registers itself, and checks, at every
-            // start. A failure only costs deep links; loopback sign-in still works.
+            // Off the main thread: it runs `xdg-mime` and friends, and the window should not
+            // wait for them.
             #[cfg(target_os = "linux")]
-            let installed = std::env::current_exe()
-                .is_ok_and(|exe| handler::installed_handler_runs(deeplink::SCHEME, &exe));
-            #[cfg(target_os = "linux")]
-            let registered = if installed {
-                Ok(true)
-            } else {
-                links
-                    .register_all()
-                    .and_then(|()| links.is_registered(deeplink::SCHEME))
-            };
-            #[cfg(target_os = "linux")]
-            match registered {
-                Ok(true) => {}
-                Ok(false) => eprintln!(
-                    "latchkey: {}:// links may open another program (the handler did not take)",
-                    deeplink::SCHEME
-                ),
-                Err(e) => eprintln!(
-                    "latchkey: could not register the {}:// link handler: {e}",
-                    deeplink::SCHEME
-                ),
+            {
+                let handle = app.handle().clone();
+                std::thread::spawn(move || register_link_handler(&handle));
             }
             let handle = app.handle().clone();
             links.on_open_url(move |event| {
@@ -93,6 +74,33 @@ pub fn builder(shell: Shell) -> tauri::Builder<tauri::Wry> {
             watch::start(app.handle().clone(), app.state::<Shell>().watched_files());
             Ok(())
         })
+}
+
+/// Linux: the .deb/.rpm register the `latchkey://` handler at install time. Anything else (a
+/// development build, an unpacked copy) registers itself, and checks, at every start. A
+/// failure only costs deep links; loopback sign-in still works.
+#[cfg(target_os = "linux")]
+fn register_link_handler<R: tauri::Runtime>(app: &tauri::AppHandle<R>) {
+    let installed = std::env::current_exe()
+        .is_ok_and(|exe| handler::installed_handler_runs(deeplink::SCHEME, &exe));
+    if installed {
+        return;
+    }
+    let links = app.deep_link();
+    match links
+        .register_all()
+        .and_then(|()| links.is_registered(deeplink::SCHEME))
+    {
+        Ok(true) => {}
+        Ok(false) => eprintln!(
+            "latchkey: {}:// links may open another program (the handler did not take)",
+            deeplink::SCHEME
+        ),
+        Err(e) => eprintln!(
+            "latchkey: could not register the {}:// link handler: {e}",
+            deeplink::SCHEME
+        ),
+    }
 }
 
 /// Builds and runs the desktop app until its last window closes.
