@@ -347,8 +347,6 @@ window.addEventListener('focus', async () => {
     focusStart();
     // The first complete screen (account and balance from local data): `make bench-app` reads it.
     performance.mark('latchkey:ready');
-    // ...and the frame after it is on screen (two frames: the first one paints it).
-    requestAnimationFrame(() => requestAnimationFrame(() => performance.mark('latchkey:painted')));
     const early = await invoke('deeplink_pending');
     if (early.length) wallet.askRedeem(early[early.length - 1]);
     await refreshOnline();
