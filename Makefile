@@ -39,7 +39,7 @@ test: deps
 # the real provider and headless Chromium as the browser. Uses the debug binaries `cargo test`
 # built (same features, so nothing is rebuilt). Screenshots: tests/artifacts/e2e/.
 IN_DESKTOP = scripts/with-keyring.sh xvfb-run -a -s "-screen 0 1280x800x24"
-E2E_RUN = $(IN_DESKTOP) node --test --test-concurrency=1
+E2E_RUN = $(IN_DESKTOP) node --test --test-concurrency=1 --test-force-exit
 e2e:
 	$(CARGO) test --workspace --no-run --quiet
 	$(E2E_RUN) tests/e2e/app.test.mjs

@@ -68,9 +68,12 @@ export function machine({ issuer, provider = 'local', wallet = '', login = 'alic
 export async function startDriver(env, binary = appBinary) {
   const port = await freePort();
   const native = await freePort();
+  // Its own process group: stop() ends tauri-driver, WebKitWebDriver and any app window they
+  // started, so no app outlives a test (and keeps this process's pipes open).
   const child = spawn('tauri-driver', ['--port', String(port), '--native-port', String(native)], {
     env,
     stdio: ['ignore', 'ignore', 'pipe'],
+    detached: true,
   });
   let log = '';
   child.stderr.on('data', (d) => { log += d; });
@@ -88,9 +91,14 @@ export async function startDriver(env, binary = appBinary) {
     open: () => Session.start(base, binary),
     log: () => log,
     stop: () => new Promise((ok) => {
-      if (child.exitCode !== null) return ok();
-      child.once('exit', ok);
-      child.kill('SIGTERM');
+      const done = () => {
+        try { process.kill(-child.pid, 'SIGKILL'); } catch { /* the group is gone */ }
+        child.stderr.destroy();
+        ok();
+      };
+      if (child.exitCode !== null) return done();
+      child.once('exit', done);
+      try { process.kill(-child.pid, 'SIGTERM'); } catch { done(); }
     }),
   };
 }
