@@ -76,21 +76,23 @@ pub fn builder(shell: Shell) -> tauri::Builder<tauri::Wry> {
         })
 }
 
-/// Linux: the .deb/.rpm register the `latchkey://` handler at install time. Anything else (a
-/// development build, an unpacked copy) registers itself, and checks, at every start. A
-/// failure only costs deep links; loopback sign-in still works.
+/// Linux: the .deb/.rpm register the `latchkey://` handler at install time, and a copy that
+/// registered itself once stays registered. Only when the desktop's handler does not run this
+/// program (a first start, a moved build) does the app register itself, after the first
+/// screen: registering starts `xdg-mime` and friends, which would compete with the window for
+/// the CPU. A failure only costs deep links; loopback sign-in still works.
 #[cfg(target_os = "linux")]
 fn register_link_handler<R: tauri::Runtime>(app: &tauri::AppHandle<R>) {
-    let installed = std::env::current_exe()
-        .is_ok_and(|exe| handler::installed_handler_runs(deeplink::SCHEME, &exe));
-    if installed {
+    let ours = || {
+        std::env::current_exe().is_ok_and(|exe| {
+            handler::handler_runs(&handler::XdgDirs::from_env(), deeplink::SCHEME, &exe)
+        })
+    };
+    if ours() {
         return;
     }
-    let links = app.deep_link();
-    match links
-        .register_all()
-        .and_then(|()| links.is_registered(deeplink::SCHEME))
-    {
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    match app.deep_link().register_all().map(|()| ours()) {
         Ok(true) => {}
         Ok(false) => eprintln!(
             "latchkey: {}:// links may open another program (the handler did not take)",
