@@ -3,6 +3,7 @@
 // Included by build.rs (which makes the permissions) and tests/ipc.rs (which checks that every
 // one is granted and reachable).
 const COMMANDS: &[&str] = &[
+    "app_startup",
     "auth_status",
     "auth_refresh_status",
     "auth_providers",
@@ -12,12 +13,10 @@ const COMMANDS: &[&str] = &[
     "auth_open_again",
     "auth_sign_out",
     "auth_switch",
-    "deeplink_pending",
     "wallet_balance",
     "wallet_history",
     "wallet_voucher_preview",
     "wallet_redeem",
     "wallet_export_csv",
-    "analytics_cost",
     "analytics_run",
 ];

@@ -155,14 +155,30 @@ fn first_paint_is_local_and_labelled() {
         Ok(json!([{"name": "google", "label": "Sign in with Google"}]))
     );
     assert_eq!(invoke(&h, "auth_pending", json!({})), Ok(Value::Null));
-    assert_eq!(invoke(&h, "analytics_cost", json!({})), Ok(json!(3)));
-    assert_eq!(invoke(&h, "deeplink_pending", json!({})), Ok(json!([])));
+    assert_eq!(
+        invoke(&h, "app_startup", json!({})),
+        Ok(json!({
+            "accounts": [],
+            "providers": [{"name": "google", "label": "Sign in with Google"}],
+            "pending": null,
+            "analytics_cost": 3,
+            "wallet": null,
+            "wallet_error": null,
+            "vouchers": [],
+        })),
+        "the first screen in one call: signed out, so no wallet and no error"
+    );
 }
 
 #[test]
 fn a_config_problem_is_shown_not_fatal() {
     let h = harness("[auth.google]\nclient_id = 42\n");
-    for cmd in ["auth_status", "auth_providers", "wallet_balance"] {
+    for cmd in [
+        "app_startup",
+        "auth_status",
+        "auth_providers",
+        "wallet_balance",
+    ] {
         let e = invoke(&h, cmd, json!({})).unwrap_err();
         assert!(
             e["message"].as_str().unwrap().contains("test.toml:2"),
@@ -328,7 +344,7 @@ fn events(h: &Harness, name: &str) -> mpsc::Receiver<Value> {
 fn sign_in_add_switch_and_sign_out_with_the_real_provider() {
     let idp = Idp::start();
     let cfg = format!(
-        "[auth.local]\nclient_id = \"desktop-public\"\nserver_metadata_url = \"{}/.well-known/openid-configuration\"\n",
+        "[auth.local]\nclient_id = \"desktop-public\"\nserver_metadata_url = \"{}/.well-known/openid-configuration\"\n[wallet]\nwelcome_credits = 7\n",
         idp.issuer
     );
     let h = harness_with(&cfg, Duration::from_secs(4));
@@ -388,6 +404,22 @@ fn sign_in_add_switch_and_sign_out_with_the_real_provider() {
         (&switched["subject"], &switched["active"]),
         (&json!("alice"), &json!(true))
     );
+    let first = invoke(&h, "app_startup", json!({})).unwrap();
+    assert_eq!(
+        first["accounts"],
+        invoke(&h, "auth_status", json!({})).unwrap()
+    );
+    assert_eq!(
+        first["wallet"],
+        json!({
+            "balance": invoke(&h, "wallet_balance", json!({})).unwrap(),
+            "history": invoke(&h, "wallet_history", json!({})).unwrap(),
+        }),
+        "the first screen shows the active account's wallet (alice's)"
+    );
+    assert_eq!(first["wallet"]["balance"]["available"], 7, "{first}");
+    assert_eq!(first["wallet"]["history"]["entries"][0]["kind"], "grant");
+    assert_eq!(first["wallet_error"], Value::Null);
     let online = invoke(&h, "auth_refresh_status", json!({})).unwrap();
     assert!(
         online

@@ -1,10 +1,19 @@
 // Latchkey's UI shell: signing in and out, accounts, errors. It talks only to the app's own
 // commands (no token ever reaches this page). Provider-supplied text (names, emails) is
 // always set with textContent, never as HTML.
-import { initWallet } from './wallet.js';
+// A classic script (see wallet.js), run after the page is parsed (`defer`).
+(() => {
+'use strict';
 
-const { invoke } = window.__TAURI__.core;
-const { listen } = window.__TAURI__.event;
+// Tauri's IPC, the two calls this page needs. The same as @tauri-apps/api's `core.invoke` and
+// `event.listen`, without its global bundle (`withGlobalTauri`): 41 KB of script every start
+// would evaluate, for two functions.
+const tauri = window.__TAURI_INTERNALS__;
+// Windows: its own system font (style.css; macOS and Linux need no mark).
+if (/Windows/.test(navigator.userAgent)) document.documentElement.classList.add('windows');
+const invoke = (cmd, args = {}) => tauri.invoke(cmd, args);
+const listen = (event, handler) =>
+  invoke('plugin:event|listen', { event, target: { kind: 'Any' }, handler: tauri.transformCallback(handler) });
 
 const $ = (id) => document.getElementById(id);
 const state = {
@@ -63,7 +72,7 @@ function notice(text) {
 $('error-dismiss').addEventListener('click', clearError);
 $('error-retry').addEventListener('click', () => { const again = retryAction; clearError(); if (again) again(); });
 
-const wallet = initWallet({ invoke, showError, clearError, notice, active });
+const wallet = window.latchkeyWallet.initWallet({ invoke, showError, clearError, notice, active });
 
 // ---------- screens ----------
 function show(screen) {
@@ -339,19 +348,41 @@ window.addEventListener('focus', async () => {
 });
 
 // ---------- start ----------
+// The first screen from one call (local files only), rendered once; then the network check.
 (async () => {
+  let first;
   try {
-    await loadLocal();
-    // Independent of each other: asked together, so the first screen waits for one round trip.
-    await Promise.all([recheck(), wallet.loadCost(), wallet.refresh()]);
+    first = await invoke('app_startup');
+  } catch (e) {
+    if (e && e.code === 'config') {
+      state.configBroken = true;
+      showError(e);
+      render();
+    } else {
+      // e.g. unreadable account files: the separate calls show what they can, and the error.
+      await loadLocal();
+    }
+    return;
+  }
+  try {
+    state.accounts = first.accounts;
+    state.providers = first.providers;
+    wallet.setCost(first.analytics_cost);
+    if (first.wallet) wallet.show(first.wallet);
+    if (first.wallet_error) showError(first.wallet_error);
+    if (first.pending) startWaiting({ ...first.pending, addAccount: false });
+    else render();
     focusStart();
-    // The first complete screen (account and balance from local data): `make bench-app` reads it.
+    // The first complete screen (account and balance from local data), laid out, fonts
+    // included (reading a size forces the layout now, not later): `make bench-app` reads it.
+    void document.body.offsetHeight;
     performance.mark('latchkey:ready');
-    const early = await invoke('deeplink_pending');
+    const early = first.vouchers;
     if (early.length) wallet.askRedeem(early[early.length - 1]);
     await refreshOnline();
   } catch (e) {
     showError(e);
     render();
   }
+})();
 })();

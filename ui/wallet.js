@@ -1,33 +1,49 @@
 // The wallet half of the UI: credits, history, chart, CSV export, vouchers, paid analytics.
 // Talks only to the app's own commands; text from outside is set with textContent only.
+// A classic script (no modules: one less round trip before the first screen), loaded before
+// app.js, which calls `latchkeyWallet.initWallet`.
+window.latchkeyWallet = (() => {
+'use strict';
 
 const $ = (id) => document.getElementById(id);
 const fmt = new Intl.NumberFormat('en-US');
-export const credits = (c) => fmt.format(c);
+const credits = (c) => fmt.format(c);
 const fmt2 = new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
 const num = (x) => (Number.isInteger(x) ? fmt.format(x) : fmt2.format(x));
 
 const KIND = { grant: 'Credits given', voucher: 'Voucher redeemed', spend: 'Spent', refund: 'Refund', reserve: 'Held', capture: 'Paid from hold', release: 'Hold released', expire: 'Hold expired' };
 
 /** Wires the wallet card; `ui` gives the shell's helpers. */
-export function initWallet(ui) {
+function initWallet(ui) {
   const { invoke, showError, clearError, notice, active } = ui;
   const state = { cursor: null, entries: [], pendingVoucher: null };
 
   async function refresh() {
     if (!active()) return;
     try {
-      // Both at once: every round trip to the shell delays the first complete screen.
+      // Both at once: every round trip to the shell delays the screen.
       const [b] = await Promise.all([invoke('wallet_balance'), loadHistory(true)]);
-      $('balance-available').textContent = credits(b.available);
-      $('balance-held').textContent = credits(b.held);
+      renderBalance(b);
     } catch (e) {
       showError(e);
     }
   }
 
-  async function loadCost() {
-    try { $('analytics-cost').textContent = credits(await invoke('analytics_cost')); } catch { /* shown by the shell */ }
+  /** The wallet as `app_startup` gives it: `{balance, history}` (the newest page). */
+  function show(view) {
+    state.entries = view.history.entries;
+    state.cursor = view.history.next_cursor;
+    renderHistory();
+    renderBalance(view.balance);
+  }
+
+  function setCost(n) {
+    $('analytics-cost').textContent = credits(n);
+  }
+
+  function renderBalance(b) {
+    $('balance-available').textContent = credits(b.available);
+    $('balance-held').textContent = credits(b.held);
   }
 
   async function loadHistory(reset) {
@@ -168,5 +184,8 @@ export function initWallet(ui) {
     }
   });
 
-  return { refresh, loadCost, askRedeem };
+  return { refresh, show, setCost, askRedeem };
 }
+
+return { initWallet };
+})();

@@ -19,6 +19,7 @@ use tauri_plugin_deep_link::DeepLinkExt;
 macro_rules! app_commands {
     () => {
         tauri::generate_handler![
+            $crate::commands::startup::app_startup,
             $crate::commands::auth::auth_status,
             $crate::commands::auth::auth_refresh_status,
             $crate::commands::auth::auth_providers,
@@ -28,13 +29,11 @@ macro_rules! app_commands {
             $crate::commands::auth::auth_open_again,
             $crate::commands::auth::auth_sign_out,
             $crate::commands::auth::auth_switch,
-            $crate::commands::deeplink::deeplink_pending,
             $crate::commands::wallet::wallet_balance,
             $crate::commands::wallet::wallet_history,
             $crate::commands::wallet::wallet_voucher_preview,
             $crate::commands::wallet::wallet_redeem,
             $crate::commands::wallet::wallet_export_csv,
-            $crate::commands::wallet::analytics_cost,
             $crate::commands::wallet::analytics_run,
         ]
     };

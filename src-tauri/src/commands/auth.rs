@@ -102,16 +102,18 @@ pub async fn auth_refresh_status(shell: State<'_, Shell>) -> Result<Vec<AccountV
 /// The configured providers, in the configuration's order.
 #[tauri::command(async)]
 pub fn auth_providers(shell: State<'_, Shell>) -> Result<Vec<ProviderChoice>, Error> {
-    Ok(shell
-        .core()?
-        .config
+    Ok(providers(shell.core()?))
+}
+
+pub(crate) fn providers(core: &latchkey_core::App) -> Vec<ProviderChoice> {
+    core.config
         .providers
         .iter()
         .map(|p| ProviderChoice {
             name: p.name.clone(),
             label: label(&p.name, &p.issuer()),
         })
-        .collect())
+        .collect()
 }
 
 /// Starts a sign-in with `provider` (the receiver listens before the browser opens) and
@@ -193,6 +195,10 @@ pub async fn auth_sign_in<R: Runtime>(
 /// focus (or after a reload) so it never shows a stale waiting screen.
 #[tauri::command]
 pub fn auth_pending(shell: State<'_, Shell>) -> Option<SignInStarted> {
+    pending(&shell)
+}
+
+pub(crate) fn pending(shell: &Shell) -> Option<SignInStarted> {
     let timeout = shell.sign_in_timeout;
     lock(&shell.pending).as_ref().map(|p| SignInStarted {
         provider: p.provider.clone(),

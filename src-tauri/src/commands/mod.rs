@@ -2,7 +2,7 @@
 //! `latchkey-core`, and converts; errors reach the UI as `{code, message}`.
 
 pub mod auth;
-pub mod deeplink;
+pub mod startup;
 pub mod wallet;
 
 use latchkey_core::{Code, Error};

@@ -9,6 +9,9 @@ use latchkey_core::latchkey_wallet::{
 use latchkey_core::{Code, Error};
 use tauri::State;
 
+/// Entries per history page unless the UI asks for another size.
+pub(crate) const HISTORY_PAGE: usize = 20;
+
 #[tauri::command(async)]
 pub fn wallet_balance(shell: State<'_, Shell>) -> Result<Balance, Error> {
     shell.core()?.with_wallet(None, |w, a| w.balance(a))
@@ -22,7 +25,7 @@ pub fn wallet_history(
     limit: Option<usize>,
 ) -> Result<HistoryPage, Error> {
     let query = HistoryQuery {
-        limit: limit.unwrap_or(20),
+        limit: limit.unwrap_or(HISTORY_PAGE),
         cursor,
         ..HistoryQuery::default()
     };
@@ -78,10 +81,4 @@ pub fn wallet_export_csv(shell: State<'_, Shell>) -> Result<String, Error> {
 pub fn analytics_run(shell: State<'_, Shell>, csv: String) -> Result<Run, Error> {
     let run_id = random_id("app-analytics")?;
     shell.core()?.run_analytics(&csv, &run_id)
-}
-
-/// What one analytics run costs, in credits (`[wallet] analytics_cost`).
-#[tauri::command]
-pub fn analytics_cost(shell: State<'_, Shell>) -> Result<i64, Error> {
-    Ok(shell.core()?.config.wallet.analytics_cost)
 }

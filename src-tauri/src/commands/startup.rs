@@ -1,0 +1,69 @@
+//! The first screen in one call: everything the window shows at start, from local files only
+//! (no network), so the signed-in screen appears with one round trip and one render.
+
+use super::auth::{pending, providers, ProviderChoice, SignInStarted};
+use super::wallet::HISTORY_PAGE;
+use crate::shell::{lock, Shell};
+use latchkey_core::latchkey_wallet::{Balance, HistoryPage, HistoryQuery};
+use latchkey_core::{AccountView, Error};
+use serde::Serialize;
+use tauri::State;
+
+#[derive(Serialize)]
+pub struct Startup {
+    /// Every signed-in account as last stored (`auth_status`); the network check follows.
+    pub accounts: Vec<AccountView>,
+    pub providers: Vec<ProviderChoice>,
+    /// A sign-in still waiting for the browser (after a reload of the page).
+    pub pending: Option<SignInStarted>,
+    /// Credits per analytics run (`[wallet] analytics_cost`).
+    pub analytics_cost: i64,
+    /// The active account's wallet; `None` when no one is signed in or it could not be read.
+    pub wallet: Option<WalletView>,
+    /// Why the wallet could not be read (the rest of the screen still shows).
+    pub wallet_error: Option<Error>,
+    /// Vouchers from `latchkey://redeem` links that arrived before the page listened for
+    /// `deeplink://redeem` (a cold start with a link), oldest first. Handed over once; later
+    /// links arrive as events only. Redeeming still needs the user's confirmation.
+    pub vouchers: Vec<String>,
+}
+
+#[derive(Serialize)]
+pub struct WalletView {
+    pub balance: Balance,
+    /// The newest page of history.
+    pub history: HistoryPage,
+}
+
+/// A configuration error is the one failure: `{code: "config"}`, which the UI shows.
+#[tauri::command(async)]
+pub fn app_startup(shell: State<'_, Shell>) -> Result<Startup, Error> {
+    let core = shell.core()?;
+    let accounts = core.status_local()?;
+    let (wallet, wallet_error) = if accounts.iter().any(|a| a.active) {
+        let first = HistoryQuery {
+            limit: HISTORY_PAGE,
+            ..HistoryQuery::default()
+        };
+        match core.with_wallet(None, |w, a| {
+            Ok(WalletView {
+                balance: w.balance(a)?,
+                history: w.history(a, &first)?,
+            })
+        }) {
+            Ok(view) => (Some(view), None),
+            Err(e) => (None, Some(e)),
+        }
+    } else {
+        (None, None)
+    };
+    Ok(Startup {
+        accounts,
+        providers: providers(core),
+        pending: pending(&shell),
+        analytics_cost: core.config.wallet.analytics_cost,
+        wallet,
+        wallet_error,
+        vouchers: lock(&shell.early_vouchers).take().unwrap_or_default(),
+    })
+}
