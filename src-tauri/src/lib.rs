@@ -71,6 +71,20 @@ pub fn builder(shell: Shell) -> tauri::Builder<tauri::Wry> {
                 deeplink::handle(app.handle(), urls.into_iter().map(String::from));
             }
             watch::start(app.handle().clone(), app.state::<Shell>().watched_files());
+            // Opens the wallet while the window loads, so the first screen does not wait for
+            // SQLite (the core keeps the connection). Signed out, this finds nothing to open.
+            let handle = app.handle().clone();
+            std::thread::spawn(move || {
+                if let Ok(core) = handle.state::<Shell>().core() {
+                    let _ = core.with_wallet(None, |w, a| w.balance(a));
+                }
+            });
+            #[cfg(target_os = "linux")]
+            if let Some(window) = app.get_webview_window("main") {
+                if !std::env::var("LATCHKEY_GPU").is_ok_and(|v| v == "1") {
+                    let _ = window.with_webview(|w| software_rendering(&w.inner()));
+                }
+            }
             Ok(())
         })
 }
@@ -101,6 +115,19 @@ fn register_link_handler<R: tauri::Runtime>(app: &tauri::AppHandle<R>) {
             "latchkey: could not register the {}:// link handler: {e}",
             deeplink::SCHEME
         ),
+    }
+}
+
+/// Linux: draw the window in software (WebKit's "never" hardware-acceleration policy). The
+/// UI is a few cards and a table; GPU compositing buys it nothing, yet costs the WebKit
+/// process about 70 MiB idle on a machine without a GPU driver (Mesa's software GL and its
+/// LLVM shader compiler), and composited WebKitGTK windows are what goes blank on some
+/// driver stacks. `LATCHKEY_GPU=1` keeps WebKit's default.
+#[cfg(target_os = "linux")]
+fn software_rendering(webview: &webkit2gtk::WebView) {
+    use webkit2gtk::{HardwareAccelerationPolicy, SettingsExt, WebViewExt};
+    if let Some(settings) = webview.settings() {
+        settings.set_hardware_acceleration_policy(HardwareAccelerationPolicy::Never);
     }
 }
 

@@ -1,6 +1,9 @@
 // A small W3C WebDriver client (fetch only) for tauri-driver: enough to find, click, type,
 // read text, run script and take screenshots in the real app window.
-import { writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
 
 const ELEMENT = 'element-6066-11e4-a52e-4f735466cecf';
 
@@ -100,12 +103,17 @@ export class Session {
   }
 
   /** Saves a PNG of the window, after two animation frames so the last change is painted. */
+  /**
+   * The window as it is on the (Xvfb) display, after the page has drawn a frame. Taken from
+   * the X server, not with WebDriver's screenshot: WebKitWebDriver's never returns while the
+   * page is drawn in software, which is how the app draws on Linux (src-tauri/src/lib.rs).
+   */
   async screenshot(path) {
     await this.asyncScript(
-      'const done = arguments[arguments.length - 1]; requestAnimationFrame(() => requestAnimationFrame(() => done(true)));',
+      'const done = arguments[arguments.length - 1]; requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(() => done(true), 50)));',
     );
-    const b64 = await this.cmd('GET', '/screenshot');
-    await writeFile(path, Buffer.from(b64, 'base64'));
+    const r = await this.cmd('GET', '/window/rect');
+    await run('import', ['-window', 'root', '-crop', `${r.width}x${r.height}+${r.x}+${r.y}`, '+repage', path]);
   }
 
   async end() {
