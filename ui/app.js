@@ -9,11 +9,16 @@
 // `event.listen`, without its global bundle (`withGlobalTauri`): 41 KB of script every start
 // would evaluate, for two functions.
 const tauri = window.__TAURI_INTERNALS__;
-// Windows: its own system font (style.css; macOS and Linux need no mark).
-if (/Windows/.test(navigator.userAgent)) document.documentElement.classList.add('windows');
 const invoke = (cmd, args = {}) => tauri.invoke(cmd, args);
 const listen = (event, handler) =>
   invoke('plugin:event|listen', { event, target: { kind: 'Any' }, handler: tauri.transformCallback(handler) });
+
+// The first screen's data, asked for before anything else so the shell works on it while this
+// script sets up the page (see "start" at the end).
+const firstScreen = invoke('app_startup');
+
+// Windows: its own system font (style.css; macOS and Linux need no mark).
+if (/Windows/.test(navigator.userAgent)) document.documentElement.classList.add('windows');
 
 const $ = (id) => document.getElementById(id);
 const state = {
@@ -352,7 +357,7 @@ window.addEventListener('focus', async () => {
 (async () => {
   let first;
   try {
-    first = await invoke('app_startup');
+    first = await firstScreen;
   } catch (e) {
     if (e && e.code === 'config') {
       state.configBroken = true;

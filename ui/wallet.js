@@ -6,10 +6,18 @@ window.latchkeyWallet = (() => {
 'use strict';
 
 const $ = (id) => document.getElementById(id);
-const fmt = new Intl.NumberFormat('en-US');
-const credits = (c) => fmt.format(c);
-const fmt2 = new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
-const num = (x) => (Number.isInteger(x) ? fmt.format(x) : fmt2.format(x));
+// Numbers as en-US writes them ("-1,234", "1,234.50"), by hand: Intl.NumberFormat would load
+// ICU's locale data into the page's process (about 2 MiB that stays).
+function grouped(x, decimals) {
+  const abs = Math.abs(x);
+  // Rounds the digits as written (1.005 → 1.01), as Intl does, not the binary value.
+  const rounded = /e/.test(String(abs)) ? abs : Number(`${Math.round(Number(`${abs}e${decimals}`))}e-${decimals}`);
+  const [int, frac] = rounded.toFixed(decimals).split('.');
+  const sign = x < 0 && rounded !== 0 ? '-' : '';
+  return sign + int.replace(/\B(?=(\d{3})+(?!\d))/g, ',') + (frac ? `.${frac}` : '');
+}
+const credits = (c) => grouped(c, 0);
+const num = (x) => grouped(x, Number.isInteger(x) ? 0 : 2);
 
 const KIND = { grant: 'Credits given', voucher: 'Voucher redeemed', spend: 'Spent', refund: 'Refund', reserve: 'Held', capture: 'Paid from hold', release: 'Hold released', expire: 'Hold expired' };
 
@@ -105,7 +113,7 @@ function initWallet(ui) {
 
   function renderAnalytics(run) {
     const r = run.report;
-    const rows = [['Rows', fmt.format(r.rows)], ['Sum', num(r.sum)], ['Mean', num(r.mean)], ['Min', num(r.min)], ['Max', num(r.max)]];
+    const rows = [['Rows', credits(r.rows)], ['Sum', num(r.sum)], ['Mean', num(r.mean)], ['Min', num(r.min)], ['Max', num(r.max)]];
     const body = $('analytics-summary');
     body.replaceChildren();
     for (const [k, v] of rows) {
