@@ -131,28 +131,12 @@ fn ini_values<'a>(text: &'a str, section: &str, key: &str) -> Option<&'a str> {
 
 /// The program of a desktop entry's `Exec=` line (its first word, quotes removed).
 pub(crate) fn exec_program(entry: &str) -> Option<String> {
-    let mut in_main = false;
-    for line in entry.lines().map(str::trim) {
-        if line.starts_with('[') {
-            in_main = line == "[Desktop Entry]";
-            continue;
-        }
-        let Some(exec) = line.strip_prefix("Exec").map(str::trim_start) else {
-            continue;
-        };
-        let Some(exec) = exec.strip_prefix('=').map(str::trim) else {
-            continue; // `ExecFoo=` or a localised key
-        };
-        if !in_main {
-            continue;
-        }
-        let program = match exec.strip_prefix('"') {
-            Some(rest) => rest.split('"').next()?,
-            None => exec.split_whitespace().next()?,
-        };
-        return Some(program.to_owned()).filter(|p| !p.is_empty());
-    }
-    None
+    let exec = ini_values(entry, "Desktop Entry", "Exec")?;
+    let program = match exec.strip_prefix('"') {
+        Some(rest) => rest.split('"').next()?,
+        None => exec.split_whitespace().next()?,
+    };
+    Some(program.to_owned()).filter(|p| !p.is_empty())
 }
 
 /// `program` as a path: as is when it has a slash, else looked up in `path`.

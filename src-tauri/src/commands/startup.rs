@@ -2,9 +2,9 @@
 //! (no network), so the signed-in screen appears with one round trip and one render.
 
 use super::auth::{pending, providers, ProviderChoice, SignInStarted};
-use super::wallet::HISTORY_PAGE;
+use super::wallet::history_query;
 use crate::shell::{lock, Shell};
-use latchkey_core::latchkey_wallet::{Balance, HistoryPage, HistoryQuery};
+use latchkey_core::latchkey_wallet::{Balance, HistoryPage};
 use latchkey_core::{AccountView, Error};
 use serde::Serialize;
 use tauri::State;
@@ -41,10 +41,7 @@ pub fn app_startup(shell: State<'_, Shell>) -> Result<Startup, Error> {
     let core = shell.core()?;
     let accounts = core.status_local()?;
     let (wallet, wallet_error) = if accounts.iter().any(|a| a.active) {
-        let first = HistoryQuery {
-            limit: HISTORY_PAGE,
-            ..HistoryQuery::default()
-        };
+        let first = history_query(None, None);
         match core.with_wallet(None, |w, a| {
             Ok(WalletView {
                 balance: w.balance(a)?,

@@ -9,8 +9,17 @@ use latchkey_core::latchkey_wallet::{
 use latchkey_core::{Code, Error};
 use tauri::State;
 
-/// Entries per history page unless the UI asks for another size.
-pub(crate) const HISTORY_PAGE: usize = 20;
+/// A page of history: `HISTORY_PAGE` entries unless the UI asks for another size, from
+/// `cursor` (the newest when `None`).
+pub(crate) fn history_query(cursor: Option<String>, limit: Option<usize>) -> HistoryQuery {
+    HistoryQuery {
+        limit: limit.unwrap_or(HISTORY_PAGE),
+        cursor,
+        ..HistoryQuery::default()
+    }
+}
+
+const HISTORY_PAGE: usize = 20;
 
 #[tauri::command(async)]
 pub fn wallet_balance(shell: State<'_, Shell>) -> Result<Balance, Error> {
@@ -24,11 +33,7 @@ pub fn wallet_history(
     cursor: Option<String>,
     limit: Option<usize>,
 ) -> Result<HistoryPage, Error> {
-    let query = HistoryQuery {
-        limit: limit.unwrap_or(HISTORY_PAGE),
-        cursor,
-        ..HistoryQuery::default()
-    };
+    let query = history_query(cursor, limit);
     shell.core()?.with_wallet(None, |w, a| w.history(a, &query))
 }
 
