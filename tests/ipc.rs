@@ -5,7 +5,7 @@
 
 use latchkey_app::Shell;
 use latchkey_auth::{MemoryKeyStore, SystemClock};
-use latchkey_core::{config, App};
+use latchkey_core::{config, Core};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -34,7 +34,7 @@ fn harness_with(config_text: &str, sign_in_timeout: Duration) -> Harness {
     let core = config::parse(config_text, "test.toml")
         .map_err(|e| latchkey_core::Error::new(latchkey_core::Code::Config, e.to_string()))
         .and_then(|c| {
-            App::with_parts(
+            Core::with_parts(
                 c,
                 dir.path().join("data"),
                 Arc::new(MemoryKeyStore::new()),

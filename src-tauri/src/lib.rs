@@ -133,7 +133,7 @@ fn software_rendering(webview: &webkit2gtk::WebView) {
 
 /// Builds and runs the desktop app until its last window closes.
 pub fn run() {
-    let shell = Shell::open(latchkey_core::AppOptions::from_env());
+    let shell = Shell::open(latchkey_core::CoreOptions::from_env());
     builder(shell)
         .run(tauri::generate_context!())
         .unwrap_or_else(|e| {

@@ -1,7 +1,7 @@
 //! The shell's state: the core (or why it could not load), the one pending sign-in, and
 //! voucher links that arrived before the UI was listening.
 
-use latchkey_core::{App, AppOptions, Code, Error};
+use latchkey_core::{Core, CoreOptions, Code, Error};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -25,7 +25,7 @@ pub(crate) struct Pending {
 }
 
 pub struct Shell {
-    core: Result<App, Error>,
+    core: Result<Core, Error>,
     pub(crate) sign_in_timeout: Duration,
     pub(crate) pending: Mutex<Option<Pending>>,
     /// Vouchers from `latchkey://redeem` links that arrived before the UI first asked
@@ -38,8 +38,8 @@ pub struct Shell {
 impl Shell {
     /// The shell over the core opened with `options`. A configuration error does not stop
     /// the app: the UI shows it.
-    pub fn open(options: AppOptions) -> Self {
-        let mut shell = Self::over(App::open(options));
+    pub fn open(options: CoreOptions) -> Self {
+        let mut shell = Self::over(Core::open(options));
         if let Some(secs) = std::env::var("LATCHKEY_SIGN_IN_TIMEOUT_SECS")
             .ok()
             .and_then(|s| s.trim().parse::<u64>().ok())
@@ -51,7 +51,7 @@ impl Shell {
     }
 
     /// The shell over an already opened core (tests pass one over a scratch directory).
-    pub fn over(core: Result<App, Error>) -> Self {
+    pub fn over(core: Result<Core, Error>) -> Self {
         Self {
             core,
             sign_in_timeout: DEFAULT_SIGN_IN_TIMEOUT,
@@ -68,7 +68,7 @@ impl Shell {
     }
 
     /// The core, or the configuration error that kept it from loading (`{code: "config"}`).
-    pub(crate) fn core(&self) -> Result<&App, Error> {
+    pub(crate) fn core(&self) -> Result<&Core, Error> {
         self.core.as_ref().map_err(Clone::clone)
     }
 

@@ -1,12 +1,12 @@
 //! `latchkey`: the headless face of Latchkey. Each subcommand lives in `command/`, parses its
-//! flags, calls `latchkey_core::App`, and prints. Failures print one line on stderr and exit
+//! flags, calls `latchkey_core::Core`, and prints. Failures print one line on stderr and exit
 //! with the code of their class (see README, "Exit codes").
 
 mod command;
 mod output;
 
 use clap::Parser;
-use latchkey_core::{App, AppOptions, Error};
+use latchkey_core::{Core, CoreOptions, Error};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -46,12 +46,12 @@ fn main() {
 }
 
 async fn run(cli: Cli) -> Result<(), Error> {
-    let mut options = AppOptions::from_env();
+    let mut options = CoreOptions::from_env();
     if let Some(path) = cli.config {
         options.config_path = Some(path);
     }
     options.insecure_storage = cli.command.insecure_storage();
-    let app = App::open(options)?;
+    let app = Core::open(options)?;
     let out = output::Output::new(cli.verbose);
     out.step(|| match &app.config.source {
         Some(p) => format!("configuration: {}", p.display()),

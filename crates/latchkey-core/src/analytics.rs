@@ -2,7 +2,7 @@
 //! costs `[wallet] analytics_cost` credits: reserved before any work (refused at once when the
 //! credits are not there), captured when the report is ready, released when the input is bad.
 
-use crate::app::App;
+use crate::app::Core;
 use crate::error::{Code, Error, Result};
 use latchkey_wallet::{Balance, Credits};
 use serde::Serialize;
@@ -113,7 +113,7 @@ fn month_of(date: &str) -> Option<String> {
     Some(d.format("%Y-%m").to_string())
 }
 
-impl App {
+impl Core {
     /// Runs the analytics on `csv` for the active account, paying `[wallet] analytics_cost`:
     /// reserve first (refused before any work when the credits are not there), capture when
     /// the report is ready, release when the input is refused, so bad input costs nothing.

@@ -1,4 +1,4 @@
-//! [`App`]: the one API the desktop app and the CLI call.
+//! [`Core`]: the one API the desktop app and the CLI call.
 
 use crate::accounts::{AccountRecord, AccountStore, Storage};
 use crate::config::{self, Config, ProviderConfig};
@@ -24,7 +24,7 @@ const REFRESH_MARGIN_SECS: i64 = 60;
 
 /// Where things are and how to reach them; each field has an environment variable.
 #[derive(Debug, Clone, Default)]
-pub struct AppOptions {
+pub struct CoreOptions {
     /// `--config`, else `LATCHKEY_CONFIG`, else `<config dir>/latchkey/auth.toml`.
     pub config_path: Option<PathBuf>,
     /// `LATCHKEY_DATA_DIR`, else `<data dir>/latchkey`.
@@ -35,7 +35,7 @@ pub struct AppOptions {
     pub insecure_storage: bool,
 }
 
-impl AppOptions {
+impl CoreOptions {
     /// Options from the environment; explicit fields set later win.
     pub fn from_env() -> Self {
         let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
@@ -111,7 +111,7 @@ pub struct Completed {
 }
 
 /// A sign-in in progress: show `authorize_url()` / open the browser, then
-/// [`App::finish_sign_in`].
+/// [`Core::finish_sign_in`].
 #[derive(Debug)]
 pub struct SignIn {
     pub provider: String,
@@ -119,7 +119,7 @@ pub struct SignIn {
 }
 
 /// The Latchkey core for one data directory and configuration.
-pub struct App {
+pub struct Core {
     pub config: Config,
     data_dir: PathBuf,
     accounts: AccountStore,
@@ -132,9 +132,9 @@ pub struct App {
     wallet: crate::wallet::WalletSlot,
 }
 
-impl App {
+impl Core {
     /// Loads the configuration and prepares (without touching the network or the keychain).
-    pub fn open(options: AppOptions) -> Result<Self> {
+    pub fn open(options: CoreOptions) -> Result<Self> {
         let config = match &options.config_path {
             Some(path) => config::load(path),
             None => match default_config_path() {
@@ -292,7 +292,7 @@ impl App {
     }
 
     /// Starts a sign-in: discovery, then the receiver starts listening. Nothing is changed
-    /// until [`App::finish_sign_in`] succeeds.
+    /// until [`Core::finish_sign_in`] succeeds.
     pub async fn begin_sign_in(
         &self,
         provider: Option<&str>,
@@ -723,7 +723,7 @@ pub fn default_config_path() -> Option<PathBuf> {
 
 /// The desktop shell runs these futures on a multi-threaded runtime: they must be `Send`.
 #[allow(dead_code)]
-fn futures_are_send(app: &App) {
+fn futures_are_send(app: &Core) {
     fn send<T: Send>(_: T) {}
     send(app.status());
     send(app.token(None, false));
@@ -738,13 +738,13 @@ mod tests {
     use chrono::TimeZone;
     use latchkey_auth::{FixedClock, Identity, MemoryKeyStore};
 
-    fn app_at(dir: &Path, store: &MemoryKeyStore, now: DateTime<Utc>) -> App {
+    fn app_at(dir: &Path, store: &MemoryKeyStore, now: DateTime<Utc>) -> Core {
         let config = config::parse(
             "[auth]\nsession_days = 2\n[auth.p]\nclient_id = \"c\"\nserver_metadata_url = \"http://127.0.0.1:9/.well-known/openid-configuration\"\n",
             "test.toml",
         )
         .unwrap();
-        App::with_parts(
+        Core::with_parts(
             config,
             dir.to_path_buf(),
             Arc::new(store.clone()),
@@ -822,7 +822,7 @@ mod tests {
         let mut app = app_at(dir.path(), &store, Utc::now());
         app.config.wallet.analytics_cost = 2;
         app.store_session("p", signed_in("ann")).unwrap();
-        let balance = |app: &App| {
+        let balance = |app: &Core| {
             app.with_wallet(None, |w, a| w.balance(a))
                 .unwrap()
                 .available

@@ -11,7 +11,7 @@ mod error;
 mod wallet;
 
 pub use app::{
-    default_config_path, AccountView, App, AppOptions, Completed, LogoutReport, LogoutTarget,
+    default_config_path, AccountView, Core, CoreOptions, Completed, LogoutReport, LogoutTarget,
     ProviderView, SignIn,
 };
 pub use error::{Code, Error, Result};

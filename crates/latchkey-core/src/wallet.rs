@@ -1,7 +1,7 @@
 //! The wallet as the faces see it: one SQLite file in the data dir, one wallet per signed-in
-//! account, opened once per [`App`] and shared behind a mutex.
+//! account, opened once per [`Core`] and shared behind a mutex.
 
-use crate::app::App;
+use crate::app::Core;
 use crate::error::{Code, Error, Result};
 use latchkey_wallet::{AccountKey, OpenOptions, PublicKey, Timestamp, Wallet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -15,11 +15,11 @@ impl latchkey_wallet::Clock for CoreClock {
     }
 }
 
-/// The lazily opened wallet of an [`App`].
+/// The lazily opened wallet of an [`Core`].
 #[derive(Default)]
 pub(crate) struct WalletSlot(Mutex<Option<Wallet>>);
 
-impl App {
+impl Core {
     /// The wallet file: `<data dir>/wallet.sqlite`.
     pub fn wallet_path(&self) -> std::path::PathBuf {
         self.data_dir().join("wallet.sqlite")

@@ -105,7 +105,7 @@ pub fn auth_providers(shell: State<'_, Shell>) -> Result<Vec<ProviderChoice>, Er
     Ok(providers(shell.core()?))
 }
 
-pub(crate) fn providers(core: &latchkey_core::App) -> Vec<ProviderChoice> {
+pub(crate) fn providers(core: &latchkey_core::Core) -> Vec<ProviderChoice> {
     core.config
         .providers
         .iter()

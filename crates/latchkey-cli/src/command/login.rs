@@ -1,5 +1,5 @@
 use crate::output::{who, Output};
-use latchkey_core::{browser, App, Error, SignInOptions};
+use latchkey_core::{browser, Core, Error, SignInOptions};
 use std::time::Duration;
 
 #[derive(clap::Args, Debug)]
@@ -22,7 +22,7 @@ pub struct Login {
 }
 
 impl Login {
-    pub async fn run(&self, app: &App, out: &Output) -> Result<(), Error> {
+    pub async fn run(&self, app: &Core, out: &Output) -> Result<(), Error> {
         let options = SignInOptions {
             prompt: self.select_account.then(|| "select_account".to_string()),
             app_link: None,

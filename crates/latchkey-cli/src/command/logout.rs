@@ -1,5 +1,5 @@
 use crate::output::{who, Output};
-use latchkey_core::{browser, App, Error, LogoutTarget};
+use latchkey_core::{browser, Core, Error, LogoutTarget};
 
 #[derive(clap::Args, Debug)]
 pub struct Logout {
@@ -15,7 +15,7 @@ pub struct Logout {
 }
 
 impl Logout {
-    pub async fn run(&self, app: &App, out: &Output) -> Result<(), Error> {
+    pub async fn run(&self, app: &Core, out: &Output) -> Result<(), Error> {
         let target = match (&self.account, self.all) {
             (Some(s), _) => LogoutTarget::Subject(s.clone()),
             (None, true) => LogoutTarget::All,

@@ -7,7 +7,7 @@ mod token;
 mod wallet;
 
 use crate::output::Output;
-use latchkey_core::{App, Error};
+use latchkey_core::{Core, Error};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Command {
@@ -32,7 +32,7 @@ impl Command {
         matches!(self, Command::Login(l) if l.insecure_storage)
     }
 
-    pub async fn run(&self, app: &App, out: &Output) -> Result<(), Error> {
+    pub async fn run(&self, app: &Core, out: &Output) -> Result<(), Error> {
         match self {
             Command::Login(c) => c.run(app, out).await,
             Command::Status(c) => c.run(app, out).await,

@@ -1,5 +1,5 @@
 use crate::output::Output;
-use latchkey_core::{App, Error};
+use latchkey_core::{Core, Error};
 
 #[derive(clap::Args, Debug)]
 pub struct Providers {
@@ -9,7 +9,7 @@ pub struct Providers {
 }
 
 impl Providers {
-    pub async fn run(&self, app: &App, out: &Output) -> Result<(), Error> {
+    pub async fn run(&self, app: &Core, out: &Output) -> Result<(), Error> {
         let providers = app.providers().await;
         if self.json {
             out.json(&serde_json::json!({ "providers": providers }));

@@ -1,5 +1,5 @@
 use crate::output::{who, Output};
-use latchkey_core::{App, Error};
+use latchkey_core::{Core, Error};
 
 #[derive(clap::Args, Debug)]
 pub struct Status {
@@ -9,7 +9,7 @@ pub struct Status {
 }
 
 impl Status {
-    pub async fn run(&self, app: &App, out: &Output) -> Result<(), Error> {
+    pub async fn run(&self, app: &Core, out: &Output) -> Result<(), Error> {
         let accounts = app.status().await?;
         if self.json {
             out.json(&serde_json::json!({ "accounts": accounts }));

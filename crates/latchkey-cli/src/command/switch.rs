@@ -1,5 +1,5 @@
 use crate::output::{who, Output};
-use latchkey_core::{App, Error};
+use latchkey_core::{Core, Error};
 
 #[derive(clap::Args, Debug)]
 pub struct Switch {
@@ -8,7 +8,7 @@ pub struct Switch {
 }
 
 impl Switch {
-    pub fn run(&self, app: &App, _out: &Output) -> Result<(), Error> {
+    pub fn run(&self, app: &Core, _out: &Output) -> Result<(), Error> {
         let account = app.switch(&self.subject)?;
         println!("Now using {} ({}).", who(&account), account.provider);
         Ok(())

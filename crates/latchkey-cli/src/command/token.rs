@@ -1,5 +1,5 @@
 use crate::output::Output;
-use latchkey_core::{App, Error};
+use latchkey_core::{Core, Error};
 
 #[derive(clap::Args, Debug)]
 pub struct Token {
@@ -12,7 +12,7 @@ pub struct Token {
 }
 
 impl Token {
-    pub async fn run(&self, app: &App, out: &Output) -> Result<(), Error> {
+    pub async fn run(&self, app: &Core, out: &Output) -> Result<(), Error> {
         let token = app.token(self.provider.as_deref(), self.id_token).await?;
         out.step(|| "printing the token on stdout".into());
         // The one place a token is printed: this command exists for it.

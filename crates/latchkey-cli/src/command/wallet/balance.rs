@@ -1,5 +1,5 @@
 use crate::output::{credits, Output};
-use latchkey_core::{App, Error};
+use latchkey_core::{Core, Error};
 
 #[derive(clap::Args, Debug)]
 pub struct Balance {
@@ -9,7 +9,7 @@ pub struct Balance {
 }
 
 impl Balance {
-    pub fn run(&self, app: &App, account: Option<&str>, out: &Output) -> Result<(), Error> {
+    pub fn run(&self, app: &Core, account: Option<&str>, out: &Output) -> Result<(), Error> {
         let (key, b) = app.with_wallet(account, |w, a| Ok((a.clone(), w.balance(a)?)))?;
         if self.json {
             out.json(&serde_json::json!({

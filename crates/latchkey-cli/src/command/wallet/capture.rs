@@ -1,7 +1,7 @@
 use super::{amount, Mutation};
 use crate::output::Output;
 use latchkey_core::latchkey_wallet::EntryId;
-use latchkey_core::{App, Error};
+use latchkey_core::{Core, Error};
 
 #[derive(clap::Args, Debug)]
 pub struct Capture {
@@ -16,7 +16,7 @@ pub struct Capture {
 }
 
 impl Capture {
-    pub fn run(&self, app: &App, account: Option<&str>, out: &Output) -> Result<(), Error> {
+    pub fn run(&self, app: &Core, account: Option<&str>, out: &Output) -> Result<(), Error> {
         let key = self.m.key()?;
         let r = app.with_wallet(account, |w, a| {
             w.capture(a, &key, self.hold, amount(self.credits), self.m.memo())

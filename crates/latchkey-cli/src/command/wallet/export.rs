@@ -1,4 +1,4 @@
-use latchkey_core::{App, Code, Error};
+use latchkey_core::{Core, Code, Error};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -19,7 +19,7 @@ pub struct Export {
 }
 
 impl Export {
-    pub fn run(&self, app: &App, account: Option<&str>) -> Result<(), Error> {
+    pub fn run(&self, app: &Core, account: Option<&str>) -> Result<(), Error> {
         let mut buf = Vec::new();
         app.with_wallet(account, |w, a| match self.format {
             Format::Csv => w.export_csv(a, &mut buf),

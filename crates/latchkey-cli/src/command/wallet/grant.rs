@@ -1,6 +1,6 @@
 use super::{amount, Mutation};
 use crate::output::Output;
-use latchkey_core::{App, Error};
+use latchkey_core::{Core, Error};
 
 #[derive(clap::Args, Debug)]
 pub struct Grant {
@@ -12,7 +12,7 @@ pub struct Grant {
 }
 
 impl Grant {
-    pub fn run(&self, app: &App, account: Option<&str>, out: &Output) -> Result<(), Error> {
+    pub fn run(&self, app: &Core, account: Option<&str>, out: &Output) -> Result<(), Error> {
         let key = self.m.key()?;
         let r = app.with_wallet(account, |w, a| {
             w.grant(a, &key, amount(self.credits), self.m.memo())

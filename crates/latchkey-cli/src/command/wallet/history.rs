@@ -1,6 +1,6 @@
 use crate::output::{credits, Output};
 use latchkey_core::latchkey_wallet::{HistoryQuery, Kind, Timestamp};
-use latchkey_core::{App, Code, Error};
+use latchkey_core::{Core, Code, Error};
 
 #[derive(clap::Args, Debug)]
 pub struct History {
@@ -38,7 +38,7 @@ fn time(flag: &str, v: &Option<String>) -> Result<Option<Timestamp>, Error> {
 }
 
 impl History {
-    pub fn run(&self, app: &App, account: Option<&str>, out: &Output) -> Result<(), Error> {
+    pub fn run(&self, app: &Core, account: Option<&str>, out: &Output) -> Result<(), Error> {
         let query = HistoryQuery {
             limit: usize::from(self.limit),
             cursor: self.cursor.clone(),

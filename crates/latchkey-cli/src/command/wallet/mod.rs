@@ -15,7 +15,7 @@ mod voucher;
 
 use crate::output::{credits, Output};
 use latchkey_core::latchkey_wallet::{Credits, Receipt};
-use latchkey_core::{App, Code, Error};
+use latchkey_core::{Core, Code, Error};
 
 #[derive(clap::Args, Debug)]
 pub struct Wallet {
@@ -56,7 +56,7 @@ enum WalletCommand {
 }
 
 impl Wallet {
-    pub fn run(&self, app: &App, out: &Output) -> Result<(), Error> {
+    pub fn run(&self, app: &Core, out: &Output) -> Result<(), Error> {
         let account = self.account.as_deref();
         match &self.command {
             WalletCommand::Balance(c) => c.run(app, account, out),

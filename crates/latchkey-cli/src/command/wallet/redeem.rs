@@ -1,6 +1,6 @@
 use super::Mutation;
 use crate::output::Output;
-use latchkey_core::{App, Error};
+use latchkey_core::{Core, Error};
 
 #[derive(clap::Args, Debug)]
 pub struct Redeem {
@@ -11,7 +11,7 @@ pub struct Redeem {
 }
 
 impl Redeem {
-    pub fn run(&self, app: &App, account: Option<&str>, out: &Output) -> Result<(), Error> {
+    pub fn run(&self, app: &Core, account: Option<&str>, out: &Output) -> Result<(), Error> {
         let voucher = if self.voucher == "-" {
             let mut s = String::new();
             std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map_err(|e| {

@@ -1,7 +1,7 @@
 use super::Mutation;
 use crate::output::Output;
 use latchkey_core::latchkey_wallet::EntryId;
-use latchkey_core::{App, Error};
+use latchkey_core::{Core, Error};
 
 #[derive(clap::Args, Debug)]
 pub struct Release {
@@ -13,7 +13,7 @@ pub struct Release {
 }
 
 impl Release {
-    pub fn run(&self, app: &App, account: Option<&str>, out: &Output) -> Result<(), Error> {
+    pub fn run(&self, app: &Core, account: Option<&str>, out: &Output) -> Result<(), Error> {
         let key = self.m.key()?;
         let r = app.with_wallet(account, |w, a| w.release(a, &key, self.hold, self.m.memo()))?;
         self.m.report(out, &key, "Released", &r);

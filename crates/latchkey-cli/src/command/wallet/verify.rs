@@ -1,5 +1,5 @@
 use crate::output::Output;
-use latchkey_core::{App, Code, Error};
+use latchkey_core::{Core, Code, Error};
 
 #[derive(clap::Args, Debug)]
 pub struct Verify {
@@ -9,7 +9,7 @@ pub struct Verify {
 }
 
 impl Verify {
-    pub fn run(&self, app: &App, out: &Output) -> Result<(), Error> {
+    pub fn run(&self, app: &Core, out: &Output) -> Result<(), Error> {
         let report = app.with_wallet_file(|w| w.verify())?;
         if self.json {
             out.json(&serde_json::to_value(&report).unwrap_or_default());
