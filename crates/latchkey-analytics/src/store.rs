@@ -1,0 +1,558 @@
+//! The analytics database: datasets per account, their rows, saved results.
+
+use std::path::Path;
+
+use rusqlite::types::ValueRef;
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::{self, Analysis, AnalysisResult};
+use crate::db;
+use crate::error::{Error, Result};
+use crate::frame::{format_time, Frame};
+use crate::infer::{self, Overrides};
+use crate::parse;
+use crate::read::{self, Encoding, ReadOptions, Records};
+use crate::types::{Column, ColumnKind, DateOrder, DecidedBy, DecimalMark};
+
+/// Everything an import can be told.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// The dataset's name; default: the file name.
+    pub name: Option<String>,
+    pub read: ReadOptions,
+    pub overrides: Overrides,
+}
+
+/// A stored dataset.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Dataset {
+    pub id: i64,
+    pub name: String,
+    /// The file name it was imported from.
+    pub source_name: String,
+    /// SHA-256 of the file, lowercase hex.
+    pub sha256: String,
+    pub bytes: u64,
+    pub rows: u64,
+    pub encoding: Encoding,
+    pub delimiter: char,
+    pub has_header: bool,
+    /// Seconds since 1970-01-01 UTC.
+    pub created_at: i64,
+    pub columns: Vec<Column>,
+}
+
+/// What [`Store::import`] did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Imported {
+    pub dataset: Dataset,
+    /// True when the same file (same SHA-256) was already imported for this account: nothing
+    /// was written and `dataset` is the earlier import.
+    pub existing: bool,
+}
+
+/// A page of rows, values as JSON: numbers, dates as `YYYY-MM-DD` (date-times as
+/// `YYYY-MM-DDTHH:MM:SSZ`), text, `null` when missing.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Preview {
+    pub dataset_id: i64,
+    pub offset: u64,
+    pub total_rows: u64,
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<serde_json::Value>>,
+}
+
+/// A saved analysis result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SavedResult {
+    pub id: i64,
+    pub dataset_id: i64,
+    /// `timeseries`, `breakdown`, `compare` or `trend`.
+    pub kind: String,
+    pub params: serde_json::Value,
+    /// The whole result; `null` in listings.
+    pub result: serde_json::Value,
+    /// Credits paid for it.
+    pub cost: i64,
+    pub created_at: i64,
+}
+
+/// The analytics database. One connection; not shared between threads.
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    /// Opens (creating and migrating as needed) the database at `path`.
+    ///
+    /// Errors: [`Error::NotAnAnalyticsFile`] for a file of another program or a newer schema.
+    pub fn open(path: &Path) -> Result<Store> {
+        Ok(Store {
+            conn: db::open(path)?,
+        })
+    }
+
+    /// An in-memory database (tests).
+    pub fn open_in_memory() -> Result<Store> {
+        let conn = Connection::open_in_memory()?;
+        db::configure(&conn)?;
+        db::migrate(&conn, Path::new(":memory:"))?;
+        Ok(Store { conn })
+    }
+
+    /// Imports the file at `path` for `account` at time `now` (seconds since 1970-01-01 UTC).
+    /// The file is read three times in chunks (hash and encoding, then types, then rows); the
+    /// rows are written in one transaction, so a failed import leaves nothing behind. A file
+    /// already imported for the account (same SHA-256) is recognised and not imported again.
+    ///
+    /// Errors: the input errors of [`crate::Error`] naming line and column; [`Error::Db`].
+    pub fn import(
+        &mut self,
+        account: &str,
+        path: &Path,
+        options: &ImportOptions,
+        now: i64,
+    ) -> Result<Imported> {
+        let sniff = read::sniff(path, &options.read)?;
+        let existing: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT id FROM datasets WHERE account = ?1 AND sha256 = ?2",
+                params![account, sniff.sha256],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(id) = existing {
+            return Ok(Imported {
+                dataset: self.dataset(account, id)?,
+                existing: true,
+            });
+        }
+        let (columns, rows) = infer::infer(
+            &mut Records::open(path, &sniff)?,
+            &sniff,
+            &options.overrides,
+        )?;
+        if rows == 0 {
+            return Err(Error::NotATable {
+                line: 2,
+                reason: "it has a header but no rows".into(),
+            });
+        }
+        let source_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let name = options
+            .name
+            .clone()
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| source_name.clone());
+
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT INTO datasets (account, name, source_name, sha256, bytes, row_count, encoding,
+                                   delimiter, has_header, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                account,
+                name,
+                source_name,
+                sniff.sha256,
+                i64::try_from(sniff.bytes).unwrap_or(i64::MAX),
+                i64::try_from(rows).unwrap_or(i64::MAX),
+                sniff.encoding.as_str(),
+                char::from(sniff.delimiter).to_string(),
+                sniff.has_header,
+                now
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        let mut defs = Vec::with_capacity(columns.len());
+        for c in &columns {
+            tx.execute(
+                "INSERT INTO dataset_columns (dataset_id, position, name, kind, date_order,
+                                              date_order_decided_by, decimal_mark)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    id,
+                    c.index as i64,
+                    c.name,
+                    c.kind.as_str(),
+                    c.date_order.map(order_str),
+                    c.date_order_decided_by.map(decided_str),
+                    c.decimal_mark.map(mark_str)
+                ],
+            )?;
+            let sql_type = match c.kind {
+                ColumnKind::Number => "REAL",
+                ColumnKind::Date | ColumnKind::DateTime => "INTEGER",
+                ColumnKind::Category | ColumnKind::Text => "TEXT",
+            };
+            defs.push(format!("c{} {sql_type}", c.index));
+        }
+        tx.execute_batch(&format!(
+            "CREATE TABLE rows_{id} ({}) STRICT",
+            defs.join(", ")
+        ))?;
+        {
+            let placeholders: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
+            let mut stmt = tx.prepare(&format!(
+                "INSERT INTO rows_{id} VALUES ({})",
+                placeholders.join(", ")
+            ))?;
+            let mut records = Records::open(path, &sniff)?;
+            let mut written = 0u64;
+            while let Some((line, rec)) = records.next()? {
+                for (c, raw) in columns.iter().zip(rec.iter()) {
+                    let p = c.index + 1;
+                    if parse::is_missing(raw) {
+                        stmt.raw_bind_parameter(p, rusqlite::types::Null)?;
+                        continue;
+                    }
+                    let v = raw.trim();
+                    let bad = || Error::BadValue {
+                        line,
+                        column: c.index + 1,
+                        name: c.name.clone(),
+                        value: v.to_owned(),
+                        expected: c.kind,
+                    };
+                    match c.kind {
+                        ColumnKind::Number => {
+                            let mark = c.decimal_mark.unwrap_or_default();
+                            let x = parse::parse_number(v, mark).ok_or_else(bad)?;
+                            stmt.raw_bind_parameter(p, x)?;
+                        }
+                        ColumnKind::Date | ColumnKind::DateTime => {
+                            let order = c.date_order.unwrap_or_default();
+                            let t = parse::parse_date(v, order).ok_or_else(bad)?;
+                            stmt.raw_bind_parameter(p, t)?;
+                        }
+                        ColumnKind::Category | ColumnKind::Text => {
+                            stmt.raw_bind_parameter(p, v)?;
+                        }
+                    }
+                }
+                stmt.raw_execute()?;
+                written += 1;
+            }
+            // The file changed between the passes: refuse rather than store a mismatch.
+            if written != rows {
+                return Err(Error::NotATable {
+                    line: 1,
+                    reason: "the file changed while it was being imported".into(),
+                });
+            }
+        }
+        tx.commit()?;
+        Ok(Imported {
+            dataset: self.dataset(account, id)?,
+            existing: false,
+        })
+    }
+
+    /// The account's datasets, oldest first.
+    pub fn datasets(&self, account: &str) -> Result<Vec<Dataset>> {
+        let ids: Vec<i64> = self
+            .conn
+            .prepare("SELECT id FROM datasets WHERE account = ?1 ORDER BY id")?
+            .query_map([account], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        ids.into_iter()
+            .map(|id| self.dataset(account, id))
+            .collect()
+    }
+
+    /// One dataset of the account, with its columns.
+    ///
+    /// Errors: [`Error::NotFound`] when the account has no dataset `id`.
+    pub fn dataset(&self, account: &str, id: i64) -> Result<Dataset> {
+        let mut d = self
+            .conn
+            .query_row(
+                "SELECT name, source_name, sha256, bytes, row_count, encoding, delimiter,
+                        has_header, created_at
+                 FROM datasets WHERE account = ?1 AND id = ?2",
+                params![account, id],
+                |r| {
+                    Ok(Dataset {
+                        id,
+                        name: r.get(0)?,
+                        source_name: r.get(1)?,
+                        sha256: r.get(2)?,
+                        bytes: r.get::<_, i64>(3)?.max(0) as u64,
+                        rows: r.get::<_, i64>(4)?.max(0) as u64,
+                        encoding: Encoding::parse(&r.get::<_, String>(5)?)
+                            .unwrap_or(Encoding::Utf8),
+                        delimiter: r.get::<_, String>(6)?.chars().next().unwrap_or(','),
+                        has_header: r.get(7)?,
+                        created_at: r.get(8)?,
+                        columns: Vec::new(),
+                    })
+                },
+            )
+            .optional()?
+            .ok_or(Error::NotFound {
+                what: "dataset",
+                id,
+            })?;
+        let mut stmt = self.conn.prepare(
+            "SELECT position, name, kind, date_order, date_order_decided_by, decimal_mark
+             FROM dataset_columns WHERE dataset_id = ?1 ORDER BY position",
+        )?;
+        d.columns = stmt
+            .query_map([id], |r| {
+                let kind: String = r.get(2)?;
+                let order: Option<String> = r.get(3)?;
+                let decided: Option<String> = r.get(4)?;
+                let mark: Option<String> = r.get(5)?;
+                Ok(Column {
+                    index: r.get::<_, i64>(0)? as usize,
+                    name: r.get(1)?,
+                    kind: ColumnKind::parse(&kind).unwrap_or(ColumnKind::Text),
+                    date_order: order.as_deref().map(|o| match o {
+                        "month_first" => DateOrder::MonthFirst,
+                        _ => DateOrder::DayFirst,
+                    }),
+                    date_order_decided_by: decided.as_deref().map(|o| match o {
+                        "user" => DecidedBy::User,
+                        "default" => DecidedBy::Default,
+                        _ => DecidedBy::Data,
+                    }),
+                    decimal_mark: mark.as_deref().map(|m| match m {
+                        "comma" => DecimalMark::Comma,
+                        _ => DecimalMark::Point,
+                    }),
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(d)
+    }
+
+    /// Renames a dataset.
+    ///
+    /// Errors: [`Error::BadParameter`] for a blank name, [`Error::NotFound`].
+    pub fn rename(&self, account: &str, id: i64, name: &str) -> Result<()> {
+        if name.trim().is_empty() {
+            return Err(Error::BadParameter(
+                "a dataset's name cannot be blank".into(),
+            ));
+        }
+        let n = self.conn.execute(
+            "UPDATE datasets SET name = ?3 WHERE account = ?1 AND id = ?2",
+            params![account, id, name.trim()],
+        )?;
+        if n == 0 {
+            return Err(Error::NotFound {
+                what: "dataset",
+                id,
+            });
+        }
+        Ok(())
+    }
+
+    /// Deletes a dataset, its rows and its saved results, in one transaction.
+    pub fn delete(&mut self, account: &str, id: i64) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let n = tx.execute(
+            "DELETE FROM datasets WHERE account = ?1 AND id = ?2",
+            params![account, id],
+        )?;
+        if n == 0 {
+            return Err(Error::NotFound {
+                what: "dataset",
+                id,
+            });
+        }
+        tx.execute_batch(&format!("DROP TABLE IF EXISTS rows_{id}"))?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Rows `offset..offset + limit` (at most 1,000) in file order.
+    pub fn preview(&self, account: &str, id: i64, offset: u64, limit: u64) -> Result<Preview> {
+        let d = self.dataset(account, id)?;
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT * FROM rows_{id} ORDER BY rowid LIMIT ?1 OFFSET ?2"
+        ))?;
+        let limit = limit.min(1_000) as i64;
+        let mut rows = stmt.query(params![limit, i64::try_from(offset).unwrap_or(i64::MAX)])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let mut cells = Vec::with_capacity(d.columns.len());
+            for c in &d.columns {
+                cells.push(match row.get_ref(c.index)? {
+                    ValueRef::Null => serde_json::Value::Null,
+                    ValueRef::Integer(t) if c.kind.is_temporal() => format_time(t, c.kind).into(),
+                    ValueRef::Integer(x) => x.into(),
+                    ValueRef::Real(x) => x.into(),
+                    ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned().into(),
+                    ValueRef::Blob(_) => serde_json::Value::Null,
+                });
+            }
+            out.push(cells);
+        }
+        Ok(Preview {
+            dataset_id: id,
+            offset,
+            total_rows: d.rows,
+            columns: d.columns.iter().map(|c| c.name.clone()).collect(),
+            rows: out,
+        })
+    }
+
+    /// Loads the named columns (all when `names` is empty) of a dataset.
+    pub fn frame(&self, account: &str, id: i64, names: &[&str]) -> Result<Frame> {
+        let d = self.dataset(account, id)?;
+        let wanted: Vec<Column> = if names.is_empty() {
+            d.columns.clone()
+        } else {
+            names
+                .iter()
+                .map(|n| {
+                    d.columns
+                        .iter()
+                        .find(|c| c.name == *n)
+                        .cloned()
+                        .ok_or_else(|| Error::UnknownColumn((*n).to_owned()))
+                })
+                .collect::<Result<_>>()?
+        };
+        Frame::load(&self.conn, id, &wanted)
+    }
+
+    /// Runs an analysis over a dataset (loading only the columns it needs). Saves nothing.
+    pub fn run(&self, account: &str, id: i64, analysis: &Analysis) -> Result<AnalysisResult> {
+        let d = self.dataset(account, id)?;
+        let names = analysis.columns(&d.columns)?;
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let frame = self.frame(account, id, &refs)?;
+        analysis::run(&frame, analysis)
+    }
+
+    /// Saves a result with what it cost, at `now`.
+    pub fn save_result(
+        &self,
+        account: &str,
+        dataset_id: i64,
+        result: &AnalysisResult,
+        cost: i64,
+        now: i64,
+    ) -> Result<SavedResult> {
+        self.dataset(account, dataset_id)?;
+        if cost < 0 {
+            return Err(Error::BadParameter("a cost cannot be negative".into()));
+        }
+        let params_json = serde_json::to_string(&result.params())?;
+        let result_json = serde_json::to_string(result)?;
+        self.conn.execute(
+            "INSERT INTO results (dataset_id, kind, params, result, cost, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                dataset_id,
+                result.kind(),
+                params_json,
+                result_json,
+                cost,
+                now
+            ],
+        )?;
+        self.open_result(account, self.conn.last_insert_rowid())
+    }
+
+    /// The account's saved results (of one dataset, or all), newest first, without the result
+    /// bodies.
+    pub fn results(&self, account: &str, dataset_id: Option<i64>) -> Result<Vec<SavedResult>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT r.id, r.dataset_id, r.kind, r.params, r.cost, r.created_at
+             FROM results r JOIN datasets d ON d.id = r.dataset_id
+             WHERE d.account = ?1 AND (?2 IS NULL OR r.dataset_id = ?2)
+             ORDER BY r.id DESC",
+        )?;
+        let rows = stmt.query_map(params![account, dataset_id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, i64>(5)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, dataset_id, kind, params, cost, created_at) = row?;
+            out.push(SavedResult {
+                id,
+                dataset_id,
+                kind,
+                params: serde_json::from_str(&params)?,
+                result: serde_json::Value::Null,
+                cost,
+                created_at,
+            });
+        }
+        Ok(out)
+    }
+
+    /// One saved result, whole. Free: reads only the local file.
+    pub fn open_result(&self, account: &str, id: i64) -> Result<SavedResult> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT r.dataset_id, r.kind, r.params, r.result, r.cost, r.created_at
+                 FROM results r JOIN datasets d ON d.id = r.dataset_id
+                 WHERE d.account = ?1 AND r.id = ?2",
+                params![account, id],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, i64>(4)?,
+                        r.get::<_, i64>(5)?,
+                    ))
+                },
+            )
+            .optional()?
+            .ok_or(Error::NotFound { what: "result", id })?;
+        Ok(SavedResult {
+            id,
+            dataset_id: row.0,
+            kind: row.1,
+            params: serde_json::from_str(&row.2)?,
+            result: serde_json::from_str(&row.3)?,
+            cost: row.4,
+            created_at: row.5,
+        })
+    }
+}
+
+fn order_str(o: DateOrder) -> &'static str {
+    match o {
+        DateOrder::DayFirst => "day_first",
+        DateOrder::MonthFirst => "month_first",
+    }
+}
+
+fn decided_str(d: DecidedBy) -> &'static str {
+    match d {
+        DecidedBy::Data => "data",
+        DecidedBy::Default => "default",
+        DecidedBy::User => "user",
+    }
+}
+
+fn mark_str(m: DecimalMark) -> &'static str {
+    match m {
+        DecimalMark::Point => "point",
+        DecimalMark::Comma => "comma",
+    }
+}
