@@ -7,15 +7,12 @@ use crate::error::AuthError;
 use crate::loopback::LoopbackReceiver;
 use crate::provider::{Provider, Redirect};
 use crate::secret::{Secret, TokenSet};
+use crate::verify::{check_access_token_hash, identity_from, verify_id_token};
 use chrono::{DateTime, Duration as TimeDelta, Utc};
-use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreIdToken, CoreIdTokenClaims, CoreJwsSigningAlgorithm,
-    CoreTokenResponse,
-};
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreTokenResponse};
 use openidconnect::{
-    AccessTokenHash, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken,
-    Nonce, NonceVerifier, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
-    RequestTokenError, Scope, SignatureVerificationError, TokenResponse,
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, TokenResponse,
 };
 use serde::{Deserialize, Serialize};
 use std::future::Future;
@@ -48,13 +45,22 @@ pub struct Identity {
 }
 
 impl Identity {
-    /// How to name this person in one line: email, else name, else subject.
-    pub fn display(&self) -> &str {
-        self.email
-            .as_deref()
-            .or(self.name.as_deref())
-            .unwrap_or(&self.subject)
+    /// How to name this person in one line: see [`display_name`].
+    pub fn display_name(&self) -> &str {
+        display_name(self.name.as_deref(), self.email.as_deref(), &self.subject)
     }
+}
+
+/// The one way every face names a person in a line: the name, else the email, else the
+/// subject (never empty after a sign-in: an empty `sub` is refused).
+pub fn display_name<'a>(
+    name: Option<&'a str>,
+    email: Option<&'a str>,
+    subject: &'a str,
+) -> &'a str {
+    name.filter(|n| !n.is_empty())
+        .or(email.filter(|e| !e.is_empty()))
+        .unwrap_or(subject)
 }
 
 /// A completed sign-in.
@@ -113,11 +119,6 @@ impl Drop for PendingSignIn {
 
 /// Random bytes for `state` and `nonce`: 256 bits, well over the 128 required.
 const RANDOM_BYTES: u32 = 32;
-/// How far in the future an ID token's `iat` may be (clock skew between us and the provider).
-const MAX_FUTURE_IAT_SECS: i64 = 300;
-/// How old an ID token fresh from the token endpoint may be.
-const MAX_AGE_IAT_SECS: i64 = 86_400;
-
 impl PendingSignIn {
     /// Prepares the authorization request and starts listening for its callback: on
     /// `127.0.0.1` for loopback providers (before any browser opens), or in `inbox` for
@@ -259,7 +260,7 @@ impl PendingSignIn {
         if let Some(reply) = delivery.reply {
             let verdict = match &result {
                 Ok(signed_in) => Verdict::SignedIn {
-                    who: signed_in.identity.display().to_string(),
+                    who: signed_in.identity.display_name().to_string(),
                 },
                 Err(e) => Verdict::Failed {
                     what: format!("Sign-in failed: {e}."),
@@ -394,146 +395,6 @@ pub(crate) fn client_for(
         client = client.set_redirect_uri(r.clone());
     }
     Ok(client)
-}
-
-/// Validates an ID token fully: signature against the provider's JWKS (refetched once when
-/// the token names an unknown key), `iss`, `aud`, `azp`, `exp`, `iat`, `nonce`.
-pub(crate) async fn verify_id_token(
-    http: &reqwest::Client,
-    info: &mut ProviderInfo,
-    client_id: &str,
-    secret: Option<&Secret>,
-    id_token: &CoreIdToken,
-    nonce: impl NonceVerifier + Clone,
-    now: DateTime<Utc>,
-) -> Result<CoreIdTokenClaims, AuthError> {
-    let first = verify_once(info, client_id, secret, id_token, nonce.clone(), now);
-    let claims = match first {
-        Err(ClaimsVerificationError::SignatureVerification(
-            SignatureVerificationError::NoMatchingKey,
-        )) => {
-            // The provider may have rotated its keys since we fetched them.
-            info.refetch_jwks(http).await?;
-            verify_once(info, client_id, secret, id_token, nonce, now)
-        }
-        other => other,
-    }
-    .map_err(|e| AuthError::InvalidToken(describe_claims_error(&e)))?;
-
-    // azp: with several audiences it must be present; when present it must be us.
-    let several = claims.audiences().len() > 1;
-    match claims.authorized_party() {
-        Some(azp) if azp.as_str() != client_id => {
-            return Err(AuthError::InvalidToken(format!(
-                "its authorized party (azp) is `{}`, not this app",
-                azp.as_str()
-            )))
-        }
-        None if several => {
-            return Err(AuthError::InvalidToken(
-                "it names several audiences but no authorized party (azp)".into(),
-            ))
-        }
-        _ => {}
-    }
-    if claims.subject().as_str().is_empty() {
-        return Err(AuthError::InvalidToken("its subject (sub) is empty".into()));
-    }
-    Ok(claims)
-}
-
-fn verify_once(
-    info: &ProviderInfo,
-    client_id: &str,
-    secret: Option<&Secret>,
-    id_token: &CoreIdToken,
-    nonce: impl NonceVerifier,
-    now: DateTime<Utc>,
-) -> Result<CoreIdTokenClaims, ClaimsVerificationError> {
-    let client = client_for(info, client_id, secret, None)
-        .map_err(|e| ClaimsVerificationError::Other(e.to_string()))?;
-    let verifier = client
-        .id_token_verifier()
-        .set_allowed_algs([
-            CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
-            CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
-            CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
-            CoreJwsSigningAlgorithm::RsaSsaPssSha256,
-            CoreJwsSigningAlgorithm::EcdsaP256Sha256,
-            CoreJwsSigningAlgorithm::EcdsaP384Sha384,
-            CoreJwsSigningAlgorithm::EdDsa,
-        ])
-        .set_time_fn(move || now)
-        .set_issue_time_verifier_fn(move |iat| {
-            if iat > now + TimeDelta::seconds(MAX_FUTURE_IAT_SECS) {
-                Err(format!("it was issued in the future ({iat})"))
-            } else if iat < now - TimeDelta::seconds(MAX_AGE_IAT_SECS) {
-                Err(format!("it was issued too long ago ({iat})"))
-            } else {
-                Ok(())
-            }
-        });
-    id_token.claims(&verifier, nonce).cloned()
-}
-
-fn describe_claims_error(e: &ClaimsVerificationError) -> String {
-    match e {
-        ClaimsVerificationError::Expired(m) => format!("it is expired or mistimed: {m}"),
-        ClaimsVerificationError::InvalidAudience(m) => format!("wrong audience (aud): {m}"),
-        ClaimsVerificationError::InvalidIssuer(m) => format!("wrong issuer (iss): {m}"),
-        ClaimsVerificationError::InvalidNonce(m) => format!("wrong or missing nonce: {m}"),
-        ClaimsVerificationError::InvalidSubject(m) => format!("bad subject (sub): {m}"),
-        ClaimsVerificationError::SignatureVerification(s) => match s {
-            SignatureVerificationError::NoMatchingKey => {
-                "its signing key is not among the provider's keys".into()
-            }
-            SignatureVerificationError::NoSignature => "it is not signed (alg: none)".into(),
-            SignatureVerificationError::DisallowedAlg(m) => format!("disallowed algorithm: {m}"),
-            other => format!("bad signature: {other}"),
-        },
-        other => other.to_string(),
-    }
-}
-
-fn check_access_token_hash(
-    info: &ProviderInfo,
-    client_id: &str,
-    response: &CoreTokenResponse,
-    id_token: &CoreIdToken,
-    claims: &CoreIdTokenClaims,
-) -> Result<(), AuthError> {
-    let Some(expected) = claims.access_token_hash() else {
-        return Ok(());
-    };
-    let client = client_for(info, client_id, None, None)?;
-    let verifier = client.id_token_verifier();
-    let bad = |why: String| AuthError::InvalidToken(format!("at_hash check failed: {why}"));
-    let alg = id_token.signing_alg().map_err(|e| bad(e.to_string()))?;
-    let key = id_token
-        .signing_key(&verifier)
-        .map_err(|e| bad(e.to_string()))?;
-    let actual = AccessTokenHash::from_token(response.access_token(), alg, key)
-        .map_err(|e| bad(e.to_string()))?;
-    if &actual != expected {
-        return Err(bad("the access token does not match the ID token".into()));
-    }
-    Ok(())
-}
-
-fn identity_from(issuer: &str, claims: &CoreIdTokenClaims) -> Identity {
-    Identity {
-        issuer: issuer.to_string(),
-        subject: claims.subject().as_str().to_string(),
-        email: claims.email().map(|e| e.as_str().to_string()),
-        name: claims
-            .name()
-            .and_then(|n| n.get(None))
-            .map(|n| n.as_str().to_string()),
-        picture: claims
-            .picture()
-            .and_then(|p| p.get(None))
-            .map(|p| p.as_str().to_string()),
-    }
 }
 
 /// Fills missing profile claims from userinfo. Its `sub` must equal the ID token's (OIDC Core

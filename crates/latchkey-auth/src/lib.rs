@@ -20,22 +20,26 @@ mod flow;
 mod http;
 mod loopback;
 mod pages;
+mod private_file;
 mod provider;
 mod secret;
 mod session;
 mod vault;
+mod verify;
 
 pub use callback::{parse_callback, Callback, CallbackError};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use deeplink::{DeepLinkError, DeepLinkInbox};
 pub use discovery::ProviderInfo;
 pub use error::AuthError;
-pub use flow::{Identity, PendingSignIn, SignInOptions, SignedIn};
+pub use flow::{display_name, Identity, PendingSignIn, SignInOptions, SignedIn};
 pub use http::http_client;
-pub use provider::{Provider, Redirect};
+pub use private_file::{write_private, Existing};
+pub use provider::{is_loopback_host, issuer_from_metadata_url, Provider, Redirect, WELL_KNOWN};
 pub use secret::{Secret, TokenSet};
 pub use session::{end_session_url, refresh, revoke, Refreshed};
 pub use vault::{
     account_id, InsecureFileKeyStore, KeyStore, Keychain, MemoryKeyStore, Vault,
     DEFAULT_KEYCHAIN_TIMEOUT,
 };
+pub use verify::verify_bearer_id_token;

@@ -38,22 +38,31 @@ impl Default for Redirect {
 }
 
 impl Provider {
-    /// The issuer the discovery URL names: the URL without `/.well-known/openid-configuration`.
+    /// The issuer the discovery URL names (see [`issuer_from_metadata_url`]).
     pub fn expected_issuer(&self) -> String {
-        let s = self.metadata_url.as_str();
-        s.strip_suffix("/.well-known/openid-configuration")
-            .unwrap_or(s)
-            .to_string()
+        issuer_from_metadata_url(&self.metadata_url)
     }
+}
+
+/// Where a discovery document lives, after its issuer (OpenID Connect Discovery §4).
+pub const WELL_KNOWN: &str = "/.well-known/openid-configuration";
+
+/// The issuer a discovery URL names: the URL without [`WELL_KNOWN`] (unchanged when it does
+/// not end so).
+pub fn issuer_from_metadata_url(url: &Url) -> String {
+    let s = url.as_str();
+    s.strip_suffix(WELL_KNOWN).unwrap_or(s).to_string()
+}
+
+/// Whether `host` (as [`Url::host_str`] gives it) is this machine: `127.0.0.1`, `[::1]` or
+/// `localhost`, the only hosts plain HTTP may reach.
+pub fn is_loopback_host(host: Option<&str>) -> bool {
+    matches!(host, Some("127.0.0.1") | Some("[::1]") | Some("localhost"))
 }
 
 /// Whether `url` is plain HTTP to a loopback host, the only place plain HTTP is allowed.
 pub(crate) fn is_loopback_http(url: &Url) -> bool {
-    url.scheme() == "http"
-        && matches!(
-            url.host_str(),
-            Some("127.0.0.1") | Some("[::1]") | Some("localhost")
-        )
+    url.scheme() == "http" && is_loopback_host(url.host_str())
 }
 
 /// Whether a provider URL is acceptable: `https`, or `http` to a loopback host.

@@ -2,9 +2,10 @@
 
 use crate::discovery::ProviderInfo;
 use crate::error::AuthError;
-use crate::flow::{client_for, token_error, token_set, verify_id_token, TokenTransport};
+use crate::flow::{client_for, token_error, token_set, TokenTransport};
 use crate::provider::Provider;
 use crate::secret::{Secret, TokenSet};
+use crate::verify::verify_id_token;
 use chrono::{DateTime, Utc};
 use openidconnect::{Nonce, RefreshToken, TokenResponse};
 use url::Url;

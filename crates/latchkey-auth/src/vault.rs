@@ -7,6 +7,7 @@
 //! forgetting the key forgets the tokens.
 
 use crate::error::AuthError;
+use crate::private_file;
 use crate::secret::{Secret, TokenSet};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -89,9 +90,9 @@ impl Keychain {
 
 fn keychain_error(e: keyring::Error) -> AuthError {
     let hint = if cfg!(target_os = "linux") {
-        "unlock it (or install and start gnome-keyring, or another Secret Service), or use --insecure-storage"
+        "unlock it (or install and start gnome-keyring, or another Secret Service)"
     } else {
-        "unlock it and try again, or use --insecure-storage"
+        "unlock it and try again"
     };
     let what = match &e {
         keyring::Error::NoStorageAccess(_) => "it is locked or refused access".to_string(),
@@ -205,30 +206,14 @@ impl KeyStore for InsecureFileKeyStore {
         Ok(())
     }
     fn describe(&self) -> &'static str {
-        "an unencrypted file (--insecure-storage)"
+        "an unencrypted file readable only by you"
     }
 }
 
-/// Writes a file readable by its owner only, atomically (temp file + rename).
-pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), AuthError> {
-    use std::io::Write;
-    let io = |e: std::io::Error| AuthError::Vault(format!("{}: {e}", path.display()));
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io)?;
-    }
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut f = options.open(&tmp).map_err(io)?;
-    f.write_all(bytes).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(io)
+/// Writes a sealed file or the insecure key store: owner only, replaced atomically.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), AuthError> {
+    private_file::write_private(path, bytes, private_file::Existing::Replace)
+        .map_err(|e| AuthError::Vault(format!("{}: {e}", path.display())))
 }
 
 #[derive(Serialize, Deserialize)]
@@ -271,7 +256,7 @@ impl Vault {
             Some(k) => decode_key(&k)?,
             None => {
                 let mut k = Zeroizing::new([0u8; 32]);
-                getrandom::getrandom(k.as_mut())
+                getrandom::fill(k.as_mut())
                     .map_err(|e| AuthError::Vault(format!("no randomness: {e}")))?;
                 self.store.set(account, &B64.encode(k.as_ref()))?;
                 k
@@ -291,8 +276,7 @@ impl Vault {
         );
         drop(bundle);
         let mut nonce = [0u8; 24];
-        getrandom::getrandom(&mut nonce)
-            .map_err(|e| AuthError::Vault(format!("no randomness: {e}")))?;
+        getrandom::fill(&mut nonce).map_err(|e| AuthError::Vault(format!("no randomness: {e}")))?;
         let cipher = XChaCha20Poly1305::new(key.as_ref().into());
         let sealed = cipher
             .encrypt(

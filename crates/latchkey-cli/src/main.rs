@@ -41,6 +41,9 @@ fn main() {
     let result = runtime.block_on(run(cli));
     if let Err(e) = result {
         eprintln!("latchkey: {}", e.message);
+        if let Some(hint) = output::hint(e.code) {
+            eprintln!("hint: {hint}");
+        }
         std::process::exit(e.code.exit_code());
     }
 }

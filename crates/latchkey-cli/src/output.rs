@@ -1,7 +1,7 @@
 //! Printing: results on stdout, steps (`--verbose`) and warnings on stderr.
 
 use latchkey_core::latchkey_wallet::Credits;
-use latchkey_core::AccountView;
+use latchkey_core::{AccountView, Code};
 
 pub struct Output {
     verbose: bool,
@@ -32,13 +32,32 @@ impl Output {
     }
 }
 
-/// "Test alice <alice@example.test>", or whatever parts exist.
+/// What to do next, in this face's words, for a failure of this kind. The core's messages
+/// say what happened and name no command or flag; this is the one place the CLI adds its own.
+pub fn hint(code: Code) -> Option<&'static str> {
+    Some(match code {
+        Code::NotSignedIn | Code::SessionExpired => "sign in with `latchkey login`",
+        Code::KeychainUnavailable => {
+            "or sign in with `latchkey login --insecure-storage` to keep the tokens in a file \
+             readable only by you (less safe)"
+        }
+        Code::UnknownAccount => "`latchkey status` lists the accounts signed in here",
+        Code::Config => {
+            "`latchkey providers` lists the configured providers; `--provider NAME` picks one"
+        }
+        Code::WalletDamaged => "`latchkey wallet verify` reports what is wrong",
+        Code::SignInTimedOut => "try again, or use `--no-browser` and open the link yourself",
+        _ => return None,
+    })
+}
+
+/// The account's [`AccountView::display_name`], with the email after it when that is not
+/// already the name: "Test alice <alice@example.test>".
 pub fn who(a: &AccountView) -> String {
-    match (&a.name, &a.email) {
-        (Some(n), Some(e)) => format!("{n} <{e}>"),
-        (None, Some(e)) => e.clone(),
-        (Some(n), None) => n.clone(),
-        (None, None) => a.subject.clone(),
+    let name = a.display_name();
+    match a.email.as_deref() {
+        Some(email) if email != name => format!("{name} <{email}>"),
+        _ => name.to_string(),
     }
 }
 

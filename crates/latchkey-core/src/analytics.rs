@@ -2,7 +2,7 @@
 //! costs `[wallet] analytics_cost` credits: reserved before any work (refused at once when the
 //! credits are not there), captured when the report is ready, released when the input is bad.
 
-use crate::app::Core;
+use crate::core::Core;
 use crate::error::{Code, Error, Result};
 use latchkey_wallet::{Balance, Credits};
 use serde::Serialize;
@@ -165,6 +165,9 @@ impl Core {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{app_at, signed_in};
+    use chrono::Utc;
+    use latchkey_auth::MemoryKeyStore;
 
     #[test]
     fn summary_and_months() {
@@ -211,5 +214,50 @@ mod tests {
             summarize("date,value\n").is_err(),
             "no rows is an error, not a zero report"
         );
+    }
+
+    #[test]
+    fn analytics_is_paid_by_reserve_then_capture_and_bad_input_costs_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = MemoryKeyStore::new();
+        let mut app = app_at(dir.path(), &store, Utc::now());
+        app.config.wallet.analytics_cost = 2;
+        app.store_session("p", signed_in("ann")).unwrap();
+        let balance = |app: &Core| {
+            app.with_wallet(None, |w, a| w.balance(a))
+                .unwrap()
+                .available
+                .get()
+        };
+
+        let broke = app.run_analytics("2026-01-01,1\n", "run-0").unwrap_err();
+        assert_eq!(
+            broke.code,
+            Code::InsufficientCredits,
+            "refused before any work"
+        );
+
+        app.with_wallet(None, |w, a| {
+            w.grant(a, "g", latchkey_wallet::Credits(5), None)
+        })
+        .unwrap();
+        let bad = app
+            .run_analytics("2026-01-01,1\nnot,a,row\n", "run-1")
+            .unwrap_err();
+        assert!(bad.message.starts_with("line 2"), "{}", bad.message);
+        assert_eq!(balance(&app), 5, "malformed input costs nothing");
+
+        let run = app
+            .run_analytics("date,value\n2026-01-01,1\n2026-02-01,3\n", "run-2")
+            .unwrap();
+        assert_eq!((run.report.rows, run.report.sum, run.cost), (2, 4.0, 2));
+        assert_eq!(balance(&app), 3, "a run costs analytics_cost");
+        let again = app
+            .run_analytics("date,value\n2026-01-01,1\n2026-02-01,3\n", "run-2")
+            .unwrap();
+        assert_eq!(again.report, run.report);
+        assert_eq!(balance(&app), 3, "a retried run id is charged once");
+        let holds = app.with_wallet(None, |w, a| w.holds(a)).unwrap();
+        assert!(holds.is_empty(), "no hold is left open");
     }
 }

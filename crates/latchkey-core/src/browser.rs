@@ -19,7 +19,7 @@ pub fn open(url: &str) -> Result<()> {
         .map_err(|e| {
             Error::new(
                 Code::Internal,
-                format!("could not start the browser (`{program}`): {e}; use --no-browser and open the link yourself"),
+                format!("could not start the browser (`{program}`): {e}; open the link yourself"),
             )
         })
 }

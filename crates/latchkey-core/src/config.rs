@@ -23,7 +23,9 @@
 //! ...or `[auth]` holds one provider inline (`client_id`, ... directly), named `default`.
 //! Every error names the file, the line and the key.
 
-use latchkey_auth::{Provider, Redirect, Secret};
+use latchkey_auth::{
+    is_loopback_host, issuer_from_metadata_url, Provider, Redirect, Secret, WELL_KNOWN,
+};
 use std::path::{Path, PathBuf};
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
@@ -34,7 +36,6 @@ pub const GOOGLE_METADATA_URL: &str =
     "https://accounts.google.com/.well-known/openid-configuration";
 /// The deep-link redirect used when `redirect = "deep-link"` names no `redirect_uri`.
 pub const DEFAULT_DEEP_LINK: &str = "latchkey://auth/callback";
-const WELL_KNOWN: &str = "/.well-known/openid-configuration";
 
 /// A loaded configuration.
 #[derive(Debug)]
@@ -135,8 +136,7 @@ impl ProviderConfig {
 
     /// The issuer this provider's discovery URL names.
     pub fn issuer(&self) -> String {
-        let s = self.metadata_url.as_str();
-        s.strip_suffix(WELL_KNOWN).unwrap_or(s).to_string()
+        issuer_from_metadata_url(&self.metadata_url)
     }
 }
 
@@ -386,11 +386,7 @@ fn parse_provider(
                     format!("is not a URL ({e})"),
                 )
             })?;
-            let loopback = url.scheme() == "http"
-                && matches!(
-                    url.host_str(),
-                    Some("127.0.0.1") | Some("[::1]") | Some("localhost")
-                );
+            let loopback = url.scheme() == "http" && is_loopback_host(url.host_str());
             if url.scheme() != "https" && !loopback {
                 return Err(ctx.err(
                     sp,

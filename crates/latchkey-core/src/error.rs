@@ -53,6 +53,31 @@ pub enum Code {
 }
 
 impl Code {
+    /// Every code, in declaration order: faces that word each code (the UI) iterate this to
+    /// prove none is missing. A unit test keeps it complete.
+    pub const ALL: &[Code] = &[
+        Code::Config,
+        Code::NotSignedIn,
+        Code::SessionExpired,
+        Code::SignInDenied,
+        Code::SignInTimedOut,
+        Code::SignInCancelled,
+        Code::SignInRejected,
+        Code::KeychainUnavailable,
+        Code::Offline,
+        Code::Provider,
+        Code::UnknownAccount,
+        Code::Storage,
+        Code::Internal,
+        Code::InsufficientCredits,
+        Code::IdempotencyConflict,
+        Code::UnknownEntry,
+        Code::VoucherRejected,
+        Code::InvalidInput,
+        Code::WalletDamaged,
+        Code::Busy,
+    ];
+
     /// The CLI's exit code for this kind of failure (documented in README).
     pub fn exit_code(self) -> i32 {
         match self {
@@ -97,6 +122,16 @@ impl Error {
     }
 }
 
+/// A library error's text starts in lower case (it may be wrapped); as a face's whole message
+/// it starts with a capital.
+fn capitalised(message: String) -> String {
+    let mut chars = message.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => message,
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl From<AuthError> for Error {
@@ -115,11 +150,7 @@ impl From<AuthError> for Error {
             AuthError::Receiver(_) => Code::Internal,
             _ => Code::Internal,
         };
-        let mut message = e.to_string();
-        if let Some(first) = message.get(..1) {
-            message = first.to_uppercase() + &message[1..];
-        }
-        Error::new(code, message)
+        Error::new(code, capitalised(e.to_string()))
     }
 }
 
@@ -147,10 +178,57 @@ impl From<latchkey_wallet::Error> for Error {
             W::Io { .. } | W::Export { .. } => Code::Storage,
             _ => Code::Internal,
         };
-        let mut message = e.to_string();
-        if let Some(first) = message.get(..1) {
-            message = first.to_uppercase() + &message[1..];
+        Error::new(code, capitalised(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Its position in [`Code::ALL`]. The match has no wildcard: a new variant does not
+    /// compile until it is given a place here, and the test below then fails until `ALL`
+    /// lists it there.
+    fn position(code: Code) -> usize {
+        match code {
+            Code::Config => 0,
+            Code::NotSignedIn => 1,
+            Code::SessionExpired => 2,
+            Code::SignInDenied => 3,
+            Code::SignInTimedOut => 4,
+            Code::SignInCancelled => 5,
+            Code::SignInRejected => 6,
+            Code::KeychainUnavailable => 7,
+            Code::Offline => 8,
+            Code::Provider => 9,
+            Code::UnknownAccount => 10,
+            Code::Storage => 11,
+            Code::Internal => 12,
+            Code::InsufficientCredits => 13,
+            Code::IdempotencyConflict => 14,
+            Code::UnknownEntry => 15,
+            Code::VoucherRejected => 16,
+            Code::InvalidInput => 17,
+            Code::WalletDamaged => 18,
+            Code::Busy => 19,
         }
-        Error::new(code, message)
+    }
+
+    #[test]
+    fn all_lists_every_code_once() {
+        let positions: Vec<usize> = Code::ALL.iter().map(|c| position(*c)).collect();
+        let expected: Vec<usize> = (0..=19).collect();
+        assert_eq!(
+            positions, expected,
+            "Code::ALL must list every variant once, in order"
+        );
+    }
+
+    #[test]
+    fn library_errors_read_as_sentences() {
+        let e = Error::from(AuthError::Cancelled);
+        assert_eq!(e.message, "The sign-in was cancelled");
+        assert_eq!(capitalised(String::new()), "");
+        assert_eq!(capitalised("élan".into()), "Élan", "not only ASCII");
     }
 }

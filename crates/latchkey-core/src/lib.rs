@@ -4,16 +4,29 @@
 
 pub mod accounts;
 pub mod analytics;
-mod app;
 pub mod browser;
 pub mod config;
+mod core;
+mod discovery;
 mod error;
+mod ids;
+mod logout;
+mod sessions;
+mod signin;
+mod switch;
+#[cfg(test)]
+mod testing;
+mod tokens;
+mod views;
 mod wallet;
 
-pub use app::{
-    default_config_path, AccountView, Core, CoreOptions, Completed, LogoutReport, LogoutTarget,
-    ProviderView, SignIn,
-};
+pub use crate::core::{default_config_path, Core, CoreOptions};
 pub use error::{Code, Error, Result};
-pub use latchkey_auth::{Clock, FixedClock, Secret, SignInOptions, SystemClock};
+pub use ids::new_key;
+pub use latchkey_auth::{
+    write_private, Clock, Existing, FixedClock, Secret, SignInOptions, SystemClock,
+};
 pub use latchkey_wallet;
+pub use logout::{LogoutReport, LogoutTarget};
+pub use signin::{Completed, SignIn};
+pub use views::{AccountView, ProviderView};

@@ -1,7 +1,7 @@
 //! The wallet as the faces see it: one SQLite file in the data dir, one wallet per signed-in
 //! account, opened once per [`Core`] and shared behind a mutex.
 
-use crate::app::Core;
+use crate::core::Core;
 use crate::error::{Code, Error, Result};
 use latchkey_wallet::{AccountKey, OpenOptions, PublicKey, Timestamp, Wallet};
 use std::sync::{Arc, Mutex, MutexGuard};

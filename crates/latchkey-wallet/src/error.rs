@@ -64,7 +64,7 @@ pub enum Error {
     #[error("the result would overflow the credit counter")]
     Overflow,
 
-    #[error("invalid history cursor; start again without --cursor")]
+    #[error("invalid history cursor; start again from the first page")]
     InvalidCursor,
 
     #[error("voucher refused: {reason}")]
@@ -83,8 +83,8 @@ pub enum Error {
     NotAWalletFile { path: PathBuf, reason: String },
 
     #[error(
-        "the wallet file is corrupt; it was not changed. Keep a copy, run \
-         `latchkey wallet verify`, and restore from a backup"
+        "the wallet file is corrupt; it was not changed. Keep a copy, verify it, and restore \
+         from a backup"
     )]
     CorruptDatabase {
         #[source]

@@ -81,8 +81,8 @@ async fn happy_path_signs_in_with_pkce_state_and_nonce() {
     assert_eq!(page.status, 200, "success page: {}", page.body);
     assert!(page.body.contains("signed in to Latchkey"), "{}", page.body);
     assert!(
-        page.body.contains(EMAIL),
-        "the page says who: {}",
+        page.body.contains(NAME),
+        "the page names who signed in (name, else email): {}",
         page.body
     );
     rig.assert_no_secrets("the success page", &page.body);

@@ -3,6 +3,7 @@
 //! provider approve it, and sends the redirect to the loopback receiver (or the deep-link
 //! inbox) itself, while `PendingSignIn::finish` waits for it.
 
+mod bearer;
 mod deeplink;
 mod happy;
 mod negative;

@@ -345,6 +345,19 @@ impl Rogue {
         self.lock().refresh_tokens.contains_key(token)
     }
 
+    /// An ID token for `sub` as this provider would issue it now (with its current defect),
+    /// without a sign-in: what a client presents to a service as a bearer credential.
+    pub fn mint_id_token(&self, sub: &str, nonce: Option<&str>) -> String {
+        let st = self.lock();
+        id_token(
+            &self.inner,
+            &st,
+            sub,
+            nonce,
+            "an access token issued with it",
+        )
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.inner.state.lock().expect("rogue state lock")
     }
@@ -402,7 +415,7 @@ impl Rogue {
 
 fn random_token() -> String {
     let mut bytes = [0u8; 16];
-    getrandom::getrandom(&mut bytes).expect("random bytes");
+    getrandom::fill(&mut bytes).expect("random bytes");
     B64.encode(bytes)
 }
 

@@ -1,4 +1,4 @@
-use latchkey_core::{Core, Code, Error};
+use latchkey_core::{Code, Core, Error};
 use std::io::Write;
 use std::path::PathBuf;
 

@@ -1,6 +1,6 @@
 use crate::output::{credits, Output};
 use latchkey_core::latchkey_wallet::{HistoryQuery, Kind, Timestamp};
-use latchkey_core::{Core, Code, Error};
+use latchkey_core::{Code, Core, Error};
 
 #[derive(clap::Args, Debug)]
 pub struct History {

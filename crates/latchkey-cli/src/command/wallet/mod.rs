@@ -15,7 +15,7 @@ mod voucher;
 
 use crate::output::{credits, Output};
 use latchkey_core::latchkey_wallet::{Credits, Receipt};
-use latchkey_core::{Core, Code, Error};
+use latchkey_core::{Core, Error};
 
 #[derive(clap::Args, Debug)]
 pub struct Wallet {
@@ -97,11 +97,7 @@ impl Mutation {
         if let Some(k) = &self.key {
             return Ok(k.clone());
         }
-        let mut bytes = [0u8; 12];
-        getrandom::getrandom(&mut bytes)
-            .map_err(|e| Error::new(Code::Internal, format!("no randomness: {e}")))?;
-        let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        let key = format!("cli-{key}");
+        let key = latchkey_core::new_key("cli")?;
         eprintln!("idempotency key: {key} (pass --key {key} to retry safely)");
         Ok(key)
     }

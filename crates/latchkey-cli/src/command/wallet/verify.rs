@@ -1,5 +1,5 @@
 use crate::output::Output;
-use latchkey_core::{Core, Code, Error};
+use latchkey_core::{Code, Core, Error};
 
 #[derive(clap::Args, Debug)]
 pub struct Verify {

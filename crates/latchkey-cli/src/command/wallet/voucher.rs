@@ -89,17 +89,9 @@ impl Voucher {
     }
 }
 
+/// A new private key file, owner only; an existing file is never replaced.
 fn write_private(path: &std::path::Path, text: &str) -> Result<(), Error> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut f = options
-        .open(path)
-        .map_err(|e| bad(format!("{}: {e}", path.display())))?;
-    writeln!(f, "{text}").map_err(|e| bad(format!("{}: {e}", path.display())))
+    let bytes = format!("{text}\n");
+    latchkey_core::write_private(path, bytes.as_bytes(), latchkey_core::Existing::Keep)
+        .map_err(|e| bad(format!("{}: {e}", path.display())))
 }

@@ -1,0 +1,227 @@
+//! Sessions: status, the end of a sign-in after `session_days`, and tokens refreshed under a
+//! per-account lock.
+
+use crate::accounts::AccountRecord;
+use crate::core::Core;
+use crate::error::{Code, Error, Result};
+use crate::views::{view, AccountView};
+use chrono::Duration as TimeDelta;
+use latchkey_auth::TokenSet;
+use std::collections::HashMap;
+
+/// An access token this close to expiry is refreshed before use.
+pub(crate) const REFRESH_MARGIN_SECS: i64 = 60;
+
+impl Core {
+    /// Every account, from local files only: no network, no keychain. For a first paint.
+    pub fn status_local(&self) -> Result<Vec<AccountView>> {
+        let accounts = self.accounts.read()?;
+        Ok(accounts
+            .accounts
+            .iter()
+            .map(|r| view(r, accounts.active.as_deref() == Some(r.id.as_str()), false))
+            .collect())
+    }
+
+    /// Every account, with the session checked: ended sessions are signed out, expired
+    /// access tokens refreshed, unreachable providers marked `offline`.
+    pub async fn status(&self) -> Result<Vec<AccountView>> {
+        self.end_expired_sessions()?;
+        let accounts = self.accounts.read()?;
+        let mut reachable: HashMap<String, bool> = HashMap::new();
+        let mut out = Vec::new();
+        for r in &accounts.accounts {
+            let mut record = r.clone();
+            let mut offline = false;
+            if record
+                .access_expires_at
+                .is_some_and(|t| t <= self.now() + TimeDelta::seconds(REFRESH_MARGIN_SECS))
+            {
+                match self.fresh_tokens(&record).await {
+                    Ok((_, updated)) => record = updated,
+                    Err(e) if e.code == Code::Offline => offline = true,
+                    Err(e) if e.code == Code::SessionExpired || e.code == Code::NotSignedIn => {
+                        continue
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            if !offline {
+                offline = !match reachable.get(&record.provider) {
+                    Some(ok) => *ok,
+                    None => {
+                        let ok = self.reachable(&record.provider).await;
+                        reachable.insert(record.provider.clone(), ok);
+                        ok
+                    }
+                };
+            }
+            out.push(view(
+                &record,
+                accounts.active.as_deref() == Some(record.id.as_str()),
+                offline,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Signs out (locally) every account whose `session_days` have passed.
+    pub(crate) fn end_expired_sessions(&self) -> Result<()> {
+        let now = self.now();
+        let expired: Vec<AccountRecord> = self
+            .accounts
+            .read()?
+            .accounts
+            .into_iter()
+            .filter(|a| a.session_expires_at <= now)
+            .collect();
+        for r in expired {
+            self.forget_locally(&r)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn forget_locally(&self, r: &AccountRecord) -> Result<()> {
+        self.vault(r.storage).forget(&r.id)?;
+        self.accounts.update(|a| {
+            a.remove(&r.id);
+            Ok(())
+        })
+    }
+
+    /// The active account's record.
+    pub(crate) fn active_account(&self) -> Result<AccountRecord> {
+        self.pick(None)
+    }
+
+    pub(crate) fn pick(&self, provider: Option<&str>) -> Result<AccountRecord> {
+        let accounts = self.accounts.read()?;
+        let active = accounts.active().cloned();
+        let chosen = match provider {
+            None => active,
+            Some(p) => active.filter(|a| a.provider == p).or_else(|| {
+                accounts
+                    .accounts
+                    .iter()
+                    .filter(|a| a.provider == p)
+                    .max_by_key(|a| a.signed_in_at)
+                    .cloned()
+            }),
+        };
+        chosen.ok_or_else(|| {
+            Error::new(
+                Code::NotSignedIn,
+                match provider {
+                    Some(p) => format!("not signed in with `{p}`"),
+                    None => "not signed in".into(),
+                },
+            )
+        })
+    }
+
+    /// Tokens for `record`, refreshed (under a per-account lock, so the app and the CLI never
+    /// spend a rotating refresh token twice) when the access token is about to expire.
+    pub(crate) async fn fresh_tokens(
+        &self,
+        record: &AccountRecord,
+    ) -> Result<(TokenSet, AccountRecord)> {
+        let vault = self.vault(record.storage);
+        let lock_path = self
+            .data_dir
+            .join("tokens")
+            .join(format!("{}.lock", record.id));
+        std::fs::create_dir_all(self.data_dir.join("tokens"))
+            .map_err(|e| Error::new(Code::Storage, e.to_string()))?;
+        let lock = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| Error::new(Code::Storage, format!("{}: {e}", lock_path.display())))?;
+        lock.lock()
+            .map_err(|e| Error::new(Code::Storage, e.to_string()))?;
+        let signed_out = || {
+            Error::new(
+                Code::NotSignedIn,
+                format!(
+                    "{} is no longer signed in here (its tokens are gone); sign in again",
+                    record.identity.display_name()
+                ),
+            )
+        };
+        let tokens = vault.load(&record.id)?.ok_or_else(signed_out)?;
+        if !tokens.access_expired(self.now(), REFRESH_MARGIN_SECS) {
+            return Ok((tokens, record.clone()));
+        }
+        let p = self.provider(Some(&record.provider))?;
+        let mut info = self.provider_info(p).await?;
+        let provider = Self::provider_for_info(p, &info);
+        let refreshed = latchkey_auth::refresh(
+            &self.http,
+            &provider,
+            &mut info,
+            &tokens,
+            &record.identity.subject,
+            self.now(),
+        )
+        .await;
+        match refreshed {
+            Ok(r) => {
+                vault.save(&record.id, &r.tokens)?;
+                let mut updated = record.clone();
+                updated.access_expires_at = r.tokens.access_expires_at;
+                let u = updated.clone();
+                self.accounts.update(move |a| {
+                    if let Some(x) = a.accounts.iter_mut().find(|x| x.id == u.id) {
+                        x.access_expires_at = u.access_expires_at;
+                    }
+                    Ok(())
+                })?;
+                Ok((r.tokens, updated))
+            }
+            Err(latchkey_auth::AuthError::InvalidGrant) => {
+                drop(lock);
+                self.forget_locally(record)?;
+                Err(Error::new(Code::SessionExpired, format!(
+                    "the provider ended the session of {} (invalid_grant); it was signed out here; sign in again",
+                    record.identity.display_name()
+                )))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{app_at, signed_in};
+    use chrono::{TimeZone, Utc};
+    use latchkey_auth::{account_id, KeyStore, MemoryKeyStore};
+
+    #[tokio::test]
+    async fn a_session_ends_after_session_days_whatever_the_tokens_say() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = MemoryKeyStore::new();
+        let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap();
+        let app = app_at(dir.path(), &store, t0);
+        let view = app.store_session("p", signed_in("alice")).unwrap();
+        assert_eq!(view.session_expires_at, t0 + TimeDelta::days(2));
+        // The access token never expires, so only session_days can end this session.
+        let later = app_at(dir.path(), &store, t0 + TimeDelta::days(1));
+        assert_eq!(later.token(None, false).await.unwrap().expose(), "at-alice");
+
+        let ended = app_at(dir.path(), &store, t0 + TimeDelta::days(2));
+        assert!(
+            ended.status().await.unwrap().is_empty(),
+            "the session is over after 2 days"
+        );
+        let e = ended.token(None, false).await.unwrap_err();
+        assert_eq!(e.code, Code::NotSignedIn);
+        let id = account_id("http://127.0.0.1:9", "alice");
+        assert!(
+            store.get(&id).unwrap().is_none(),
+            "its key is gone from the keychain"
+        );
+    }
+}

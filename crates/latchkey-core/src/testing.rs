@@ -1,0 +1,46 @@
+//! Fixtures for the unit tests of the `impl Core` files.
+
+use crate::config;
+use crate::core::Core;
+use chrono::{DateTime, Utc};
+use latchkey_auth::{FixedClock, Identity, MemoryKeyStore, Secret, SignedIn, TokenSet};
+use std::path::Path;
+use std::sync::Arc;
+
+/// A core over `dir` with one provider `p` (unreachable), `session_days = 2`, a memory key
+/// store and a clock stopped at `now`.
+pub(crate) fn app_at(dir: &Path, store: &MemoryKeyStore, now: DateTime<Utc>) -> Core {
+    let config = config::parse(
+        "[auth]\nsession_days = 2\n[auth.p]\nclient_id = \"c\"\nserver_metadata_url = \"http://127.0.0.1:9/.well-known/openid-configuration\"\n",
+        "test.toml",
+    )
+    .unwrap();
+    Core::with_parts(
+        config,
+        dir.to_path_buf(),
+        Arc::new(store.clone()),
+        Arc::new(FixedClock(now)),
+        false,
+    )
+    .unwrap()
+}
+
+/// A finished sign-in of `sub` at provider `p`: access token `at-<sub>`, which never expires.
+pub(crate) fn signed_in(sub: &str) -> SignedIn {
+    SignedIn {
+        identity: Identity {
+            issuer: "http://127.0.0.1:9".into(),
+            subject: sub.into(),
+            email: Some(format!("{sub}@example.test")),
+            name: None,
+            picture: None,
+        },
+        tokens: TokenSet {
+            access_token: Secret::new(format!("at-{sub}")),
+            access_expires_at: None,
+            refresh_token: None,
+            id_token: None,
+        },
+        callback_at: std::time::Instant::now(),
+    }
+}

@@ -1,0 +1,57 @@
+//! What the faces show: accounts and providers, never a token.
+
+use crate::accounts::AccountRecord;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// An account as faces show it (`latchkey status --json`). No tokens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccountView {
+    pub provider: String,
+    pub issuer: String,
+    pub subject: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub picture: Option<String>,
+    pub active: bool,
+    /// When the access token expires.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When the sign-in ends, whatever the tokens say (`session_days`).
+    pub session_expires_at: DateTime<Utc>,
+    /// The provider could not be reached just now.
+    pub offline: bool,
+}
+
+impl AccountView {
+    /// How every face names this person in one line: the name, else the email, else the
+    /// subject.
+    pub fn display_name(&self) -> &str {
+        latchkey_auth::display_name(self.name.as_deref(), self.email.as_deref(), &self.subject)
+    }
+}
+
+/// A configured provider (`latchkey providers`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ProviderView {
+    pub name: String,
+    pub issuer: String,
+    pub redirect: String,
+    pub reachable: bool,
+    /// Why discovery failed, when it did.
+    pub problem: Option<String>,
+}
+
+pub(crate) fn view(r: &AccountRecord, active: bool, offline: bool) -> AccountView {
+    AccountView {
+        provider: r.provider.clone(),
+        issuer: r.identity.issuer.clone(),
+        subject: r.identity.subject.clone(),
+        email: r.identity.email.clone(),
+        name: r.identity.name.clone(),
+        picture: r.identity.picture.clone(),
+        active,
+        expires_at: r.access_expires_at,
+        session_expires_at: r.session_expires_at,
+        offline,
+    }
+}
