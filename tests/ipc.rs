@@ -3,7 +3,7 @@
 //! flow runs against the real test OpenID Provider (tests/idp, `make npm` first) with the
 //! HTTP-scripted browser.
 
-use latchkey_app::Shell;
+use latchkey_app::{Shell, SignIns};
 use latchkey_auth::{MemoryKeyStore, SystemClock};
 use latchkey_core::{config, Core};
 use serde_json::{json, Value};
@@ -43,7 +43,8 @@ fn harness_with(config_text: &str, sign_in_timeout: Duration) -> Harness {
             )
         });
     let app = mock_builder()
-        .manage(Shell::over(core).with_sign_in_timeout(sign_in_timeout))
+        .manage(Shell::over(core))
+        .manage(SignIns::new(sign_in_timeout))
         .invoke_handler(latchkey_app::app_commands!())
         .build(tauri::generate_context!())
         .expect("the app builds");
@@ -371,6 +372,10 @@ fn sign_in_add_switch_and_sign_out_with_the_real_provider() {
     let account = wait(&signed_in, "signed-in");
     assert_eq!(account["email"], "alice@example.test");
     assert_eq!(account["name"], "Test alice");
+    assert_eq!(
+        account["display_name"], "Test alice",
+        "the core's one way to name a person: the name first"
+    );
     assert_eq!(account["active"], true);
     let text = account.to_string();
     for secret in ["token", "code_verifier", "refresh"] {
@@ -404,6 +409,7 @@ fn sign_in_add_switch_and_sign_out_with_the_real_provider() {
         (&switched["subject"], &switched["active"]),
         (&json!("alice"), &json!(true))
     );
+    assert_eq!(switched["display_name"], "Test alice");
     let first = invoke(&h, "app_startup", json!({})).unwrap();
     assert_eq!(
         first["accounts"],

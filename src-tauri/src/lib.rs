@@ -6,9 +6,11 @@ mod deeplink;
 #[cfg(target_os = "linux")]
 mod handler;
 mod shell;
+mod signin;
 mod watch;
 
-pub use shell::{Shell, DEFAULT_SIGN_IN_TIMEOUT};
+pub use shell::Shell;
+pub use signin::{SignIns, DEFAULT_SIGN_IN_TIMEOUT, SIGNED_IN, SIGN_IN_FAILED};
 
 use tauri::Manager;
 use tauri_plugin_deep_link::DeepLinkExt;
@@ -39,7 +41,7 @@ macro_rules! app_commands {
     };
 }
 
-/// Builds the app around `shell`.
+/// Builds the app around `shell`; sign-ins wait as long as [`SignIns::from_env`] says.
 pub fn builder(shell: Shell) -> tauri::Builder<tauri::Wry> {
     tauri::Builder::default()
         // First, so a second launch hands over its arguments and exits. With the `deep-link`
@@ -52,6 +54,7 @@ pub fn builder(shell: Shell) -> tauri::Builder<tauri::Wry> {
         // Rust-side only: the webview is granted no opener permission.
         .plugin(tauri_plugin_opener::init())
         .manage(shell)
+        .manage(SignIns::from_env())
         .invoke_handler(app_commands!())
         .setup(|app| {
             let links = app.deep_link();

@@ -1,15 +1,14 @@
-//! Signing in and out, accounts. The outcome of a sign-in arrives as an event:
-//! `auth://signed-in` (an [`AccountView`] plus `welcome_credits`) or `auth://sign-in-failed`
-//! (`{code, message}`). No token ever crosses IPC: [`AccountView`] has none.
+//! Signing in and out, accounts. The pending sign-in lives in [`SignIns`] (signin.rs); its
+//! outcome arrives as an event: `auth://signed-in` (an [`Account`] plus `welcome_credits`)
+//! or `auth://sign-in-failed` (`{code, message}`). No token ever crosses IPC: [`AccountView`]
+//! has none.
 
-use crate::shell::{bring_forward, internal, lock, Pending, Shell};
-use latchkey_core::{AccountView, Code, Error, LogoutReport, LogoutTarget, SignInOptions};
+use crate::shell::{internal, Shell};
+use crate::signin::{start_with_core, SignInStarted, SignIns};
+use latchkey_core::{AccountView, Error, LogoutReport, LogoutTarget, SignInOptions};
 use serde::Serialize;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
-use tauri::{AppHandle, Emitter, Manager, Runtime, State};
+use tauri::{AppHandle, Runtime, State};
 use tauri_plugin_opener::OpenerExt;
-use tokio::sync::oneshot;
 
 /// A provider's sign-in button.
 #[derive(Serialize)]
@@ -19,27 +18,26 @@ pub struct ProviderChoice {
     pub label: String,
 }
 
-/// A sign-in waiting for the browser, as the waiting screen shows it.
-#[derive(Serialize)]
-pub struct SignInStarted {
-    pub provider: String,
-    /// The link to open (or copy into the right browser profile).
-    pub url: String,
-    pub timeout_secs: u64,
-    /// Seconds left before it times out.
-    pub remaining_secs: u64,
-    /// False when no browser could be started: the UI shows the link to copy.
-    pub browser_opened: bool,
+/// An account as the window shows it: the core's view (no tokens) and the one way to name
+/// the person, [`AccountView::display_name`].
+#[derive(Debug, Clone, Serialize)]
+pub struct Account {
+    #[serde(flatten)]
+    pub view: AccountView,
+    pub display_name: String,
 }
 
-/// The `auth://signed-in` payload: the account (no tokens) and the wallet's welcome.
-#[derive(Clone, Serialize)]
-pub struct SignedInEvent {
-    #[serde(flatten)]
-    pub account: AccountView,
-    pub welcome_credits: Option<i64>,
-    /// Why the wallet could not be opened, when it could not (the sign-in still stands).
-    pub wallet_problem: Option<String>,
+impl From<AccountView> for Account {
+    fn from(view: AccountView) -> Self {
+        Self {
+            display_name: view.display_name().to_string(),
+            view,
+        }
+    }
+}
+
+pub(crate) fn accounts(views: Vec<AccountView>) -> Vec<Account> {
+    views.into_iter().map(Account::from).collect()
 }
 
 /// "Sign in with Google" for `google`, "Sign in with My company" for `my-company`; the
@@ -89,14 +87,14 @@ fn open_browser<R: Runtime>(app: &AppHandle<R>, url: &str) -> Result<(), Error> 
 
 /// Every account, from local files only (no network, no keychain): the first paint.
 #[tauri::command(async)]
-pub fn auth_status(shell: State<'_, Shell>) -> Result<Vec<AccountView>, Error> {
-    shell.core()?.status_local()
+pub fn auth_status(shell: State<'_, Shell>) -> Result<Vec<Account>, Error> {
+    Ok(accounts(shell.core()?.status_local()?))
 }
 
 /// Every account with its session checked: refreshed, ended ones gone, `offline` marked.
 #[tauri::command(async)]
-pub async fn auth_refresh_status(shell: State<'_, Shell>) -> Result<Vec<AccountView>, Error> {
-    shell.core()?.status().await
+pub async fn auth_refresh_status(shell: State<'_, Shell>) -> Result<Vec<Account>, Error> {
+    Ok(accounts(shell.core()?.status().await?))
 }
 
 /// The configured providers, in the configuration's order.
@@ -125,113 +123,40 @@ pub async fn auth_sign_in<R: Runtime>(
     provider: String,
     add_account: bool,
 ) -> Result<SignInStarted, Error> {
-    let core = shell.core()?;
     let options = SignInOptions {
         prompt: add_account.then(|| "select_account".to_string()),
         app_link: Some(format!("{}://", crate::deeplink::SCHEME)),
     };
-    let sign_in = core.begin_sign_in(Some(&provider), options).await?;
-    let url = sign_in.pending.authorize_url().to_string();
-    let timeout = shell.sign_in_timeout;
-    let (cancel_tx, cancel_rx) = oneshot::channel::<bool>();
-    let id = {
-        let mut next = lock(&shell.next_id);
-        *next += 1;
-        *next
-    };
-    shell.cancel_pending(true);
-    *lock(&shell.pending) = Some(Pending {
-        id,
-        provider: provider.clone(),
-        url: url.clone(),
-        started: Instant::now(),
-        cancel: Some(cancel_tx),
-    });
-    let handle = app.clone();
-    tauri::async_runtime::spawn(async move {
-        let shell = handle.state::<Shell>();
-        let Ok(core) = shell.core() else { return };
-        let superseded = AtomicBool::new(false);
-        let cancelled = async {
-            // A dropped sender (the app closing) cancels too.
-            superseded.store(cancel_rx.await.unwrap_or(false), Ordering::SeqCst);
-        };
-        let result = core.finish_sign_in(sign_in, timeout, cancelled).await;
-        {
-            let mut pending = lock(&shell.pending);
-            if pending.as_ref().is_some_and(|p| p.id == id) {
-                *pending = None;
-            }
-        }
-        if superseded.load(Ordering::SeqCst) {
-            return; // the newer sign-in reports for itself
-        }
-        match result {
-            Ok(done) => {
-                let event = SignedInEvent {
-                    account: done.account,
-                    welcome_credits: done.welcome_credits,
-                    wallet_problem: done.wallet_problem,
-                };
-                let _ = handle.emit("auth://signed-in", event);
-                bring_forward(&handle);
-            }
-            Err(e) => {
-                let _ = handle.emit("auth://sign-in-failed", e);
-            }
-        }
-    });
-    let browser_opened = open_browser(&app, &url).is_ok();
-    Ok(SignInStarted {
-        provider,
-        url,
-        timeout_secs: timeout.as_secs(),
-        remaining_secs: timeout.as_secs(),
-        browser_opened,
-    })
+    let sign_in = shell
+        .core()?
+        .begin_sign_in(Some(&provider), options)
+        .await?;
+    Ok(start_with_core(&app, sign_in, |url| {
+        open_browser(&app, url)
+    }))
 }
 
 /// The sign-in waiting for the browser, if any: the UI re-checks it when the window regains
 /// focus (or after a reload) so it never shows a stale waiting screen.
 #[tauri::command]
-pub fn auth_pending(shell: State<'_, Shell>) -> Option<SignInStarted> {
-    pending(&shell)
-}
-
-pub(crate) fn pending(shell: &Shell) -> Option<SignInStarted> {
-    let timeout = shell.sign_in_timeout;
-    lock(&shell.pending).as_ref().map(|p| SignInStarted {
-        provider: p.provider.clone(),
-        url: p.url.clone(),
-        timeout_secs: timeout.as_secs(),
-        remaining_secs: timeout.saturating_sub(p.started.elapsed()).as_secs(),
-        browser_opened: true,
-    })
+pub fn auth_pending(sign_ins: State<'_, SignIns>) -> Option<SignInStarted> {
+    sign_ins.pending()
 }
 
 /// Cancels the pending sign-in; its outcome arrives as `auth://sign-in-failed` with code
 /// `sign_in_cancelled`. Cancelling when nothing is pending is not an error.
 #[tauri::command]
-pub fn auth_cancel(shell: State<'_, Shell>) {
-    shell.cancel_pending(false);
+pub fn auth_cancel(sign_ins: State<'_, SignIns>) {
+    sign_ins.cancel();
 }
 
-/// Opens the pending sign-in's link in the browser again.
+/// Opens the pending sign-in's link in the browser again (`sign_in_cancelled` when none).
 #[tauri::command(async)]
 pub fn auth_open_again<R: Runtime>(
     app: AppHandle<R>,
-    shell: State<'_, Shell>,
+    sign_ins: State<'_, SignIns>,
 ) -> Result<(), Error> {
-    let url = lock(&shell.pending)
-        .as_ref()
-        .map(|p| p.url.clone())
-        .ok_or_else(|| {
-            Error::new(
-                Code::SignInCancelled,
-                "No sign-in is waiting any more; start again.",
-            )
-        })?;
-    open_browser(&app, &url)
+    sign_ins.open_again(|url| open_browser(&app, url))
 }
 
 /// Signs out the active account (or `subject`): forgotten here, refresh token revoked at the
@@ -256,8 +181,8 @@ pub async fn auth_sign_out<R: Runtime>(
 
 /// Makes the account with this subject (or email) the active one.
 #[tauri::command(async)]
-pub fn auth_switch(shell: State<'_, Shell>, subject: String) -> Result<AccountView, Error> {
-    shell.core()?.switch(&subject)
+pub fn auth_switch(shell: State<'_, Shell>, subject: String) -> Result<Account, Error> {
+    Ok(shell.core()?.switch(&subject)?.into())
 }
 
 #[cfg(test)]

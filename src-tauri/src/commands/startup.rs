@@ -1,18 +1,19 @@
 //! The first screen in one call: everything the window shows at start, from local files only
 //! (no network), so the signed-in screen appears with one round trip and one render.
 
-use super::auth::{pending, providers, ProviderChoice, SignInStarted};
+use super::auth::{accounts, providers, Account, ProviderChoice};
 use super::wallet::history_query;
 use crate::shell::{lock, Shell};
+use crate::signin::{SignInStarted, SignIns};
 use latchkey_core::latchkey_wallet::{Balance, HistoryPage};
-use latchkey_core::{AccountView, Error};
+use latchkey_core::Error;
 use serde::Serialize;
 use tauri::State;
 
 #[derive(Serialize)]
 pub struct Startup {
     /// Every signed-in account as last stored (`auth_status`); the network check follows.
-    pub accounts: Vec<AccountView>,
+    pub accounts: Vec<Account>,
     pub providers: Vec<ProviderChoice>,
     /// A sign-in still waiting for the browser (after a reload of the page).
     pub pending: Option<SignInStarted>,
@@ -37,10 +38,13 @@ pub struct WalletView {
 
 /// A configuration error is the one failure: `{code: "config"}`, which the UI shows.
 #[tauri::command(async)]
-pub fn app_startup(shell: State<'_, Shell>) -> Result<Startup, Error> {
+pub fn app_startup(
+    shell: State<'_, Shell>,
+    sign_ins: State<'_, SignIns>,
+) -> Result<Startup, Error> {
     let core = shell.core()?;
-    let accounts = core.status_local()?;
-    let (wallet, wallet_error) = if accounts.iter().any(|a| a.active) {
+    let views = core.status_local()?;
+    let (wallet, wallet_error) = if views.iter().any(|a| a.active) {
         let first = history_query(None, None);
         match core.with_wallet(None, |w, a| {
             Ok(WalletView {
@@ -55,9 +59,9 @@ pub fn app_startup(shell: State<'_, Shell>) -> Result<Startup, Error> {
         (None, None)
     };
     Ok(Startup {
-        accounts,
+        accounts: accounts(views),
         providers: providers(core),
-        pending: pending(&shell),
+        pending: sign_ins.pending(),
         analytics_cost: core.config.wallet.analytics_cost,
         wallet,
         wallet_error,

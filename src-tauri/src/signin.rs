@@ -1,0 +1,490 @@
+//! The one pending sign-in, as a managed state machine (like the deep-link plugin's managed
+//! struct): [`SignIns::start`] replaces any pending sign-in and spawns its waiter,
+//! [`SignIns::pending`] is what the waiting screen shows, [`SignIns::cancel`] ends it,
+//! [`SignIns::open_again`] opens its link again.
+//!
+//! The outcome arrives as an event, never as a command's answer:
+//! - [`SIGNED_IN`] (`auth://signed-in`): a [`SignedInEvent`], and the window comes forward;
+//! - [`SIGN_IN_FAILED`] (`auth://sign-in-failed`): the core's `{code, message}`, including
+//!   `sign_in_cancelled` after [`SignIns::cancel`] and `sign_in_timed_out`.
+//!
+//! A sign-in replaced by a newer one (a double click, "Try again") reports nothing: the newer
+//! one owns the waiting screen. The UI and the E2E tests depend on these names and payloads.
+
+use crate::commands::auth::Account;
+use crate::shell::{bring_forward, lock, Shell};
+use latchkey_core::{Code, Completed, Error, SignIn};
+use serde::Serialize;
+use std::future::Future;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+use tauri::async_runtime::JoinHandle;
+use tauri::{AppHandle, Emitter, Manager, Runtime};
+use tokio::sync::oneshot;
+
+/// The event a finished sign-in sends.
+pub const SIGNED_IN: &str = "auth://signed-in";
+/// The event a failed, cancelled or timed-out sign-in sends.
+pub const SIGN_IN_FAILED: &str = "auth://sign-in-failed";
+
+/// How long a sign-in waits for the browser unless `LATCHKEY_SIGN_IN_TIMEOUT_SECS` says
+/// otherwise (UX.md: never spin forever; 5 minutes by default).
+pub const DEFAULT_SIGN_IN_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// After the timeout, how long a sign-in whose callback came just in time may still take to
+/// exchange the code and store the session before the waiter gives up on it. The core stops
+/// waiting for the browser at the timeout itself; this bounds the rest (a provider that
+/// accepts the token request and never answers would otherwise keep the screen waiting).
+const EXCHANGE_GRACE: Duration = Duration::from_secs(60);
+
+/// A sign-in waiting for the browser, as the waiting screen shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SignInStarted {
+    pub provider: String,
+    /// The link to open (or copy into the right browser profile).
+    pub url: String,
+    pub timeout_secs: u64,
+    /// Seconds left before it times out.
+    pub remaining_secs: u64,
+    /// False when no browser could be started: the UI shows the link to copy.
+    pub browser_opened: bool,
+}
+
+/// The [`SIGNED_IN`] payload: the account (no tokens) and the wallet's welcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct SignedInEvent {
+    #[serde(flatten)]
+    pub account: Account,
+    pub welcome_credits: Option<i64>,
+    /// Why the wallet could not be opened, when it could not (the sign-in still stands).
+    pub wallet_problem: Option<String>,
+}
+
+impl From<Completed> for SignedInEvent {
+    fn from(done: Completed) -> Self {
+        Self {
+            account: done.account.into(),
+            welcome_credits: done.welcome_credits,
+            wallet_problem: done.wallet_problem,
+        }
+    }
+}
+
+/// Where a sign-in's outcome goes: the window's events in the app, a channel in tests.
+pub trait Report: Send + Sync + 'static {
+    fn signed_in(&self, event: SignedInEvent);
+    fn failed(&self, error: Error);
+}
+
+impl<R: Runtime> Report for AppHandle<R> {
+    fn signed_in(&self, event: SignedInEvent) {
+        let _ = self.emit(SIGNED_IN, event);
+        bring_forward(self);
+    }
+
+    fn failed(&self, error: Error) {
+        let _ = self.emit(SIGN_IN_FAILED, error);
+    }
+}
+
+/// Why a pending sign-in stopped waiting before its outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// The user cancelled (or the app is closing): reported as `sign_in_cancelled`.
+    Cancelled,
+    /// A newer sign-in took its place and owns the waiting screen: reported by no one.
+    Superseded,
+}
+
+/// A sign-in waiting for the browser.
+struct Pending {
+    id: u64,
+    provider: String,
+    /// The authorization URL: it carries `state` and the PKCE challenge, never a secret the
+    /// UI could misuse (the verifier stays in the core).
+    url: String,
+    started: Instant,
+    end: oneshot::Sender<End>,
+}
+
+#[derive(Default)]
+struct Slot {
+    pending: Option<Pending>,
+    next_id: u64,
+}
+
+/// The pending sign-in (at most one) and how long sign-ins wait. Managed by the app;
+/// cheap to clone (the waiters hold a clone).
+#[derive(Clone)]
+pub struct SignIns {
+    timeout: Duration,
+    grace: Duration,
+    slot: Arc<Mutex<Slot>>,
+}
+
+impl SignIns {
+    /// Sign-ins that wait `timeout` for the browser.
+    pub fn new(timeout: Duration) -> Self {
+        Self {
+            timeout,
+            grace: EXCHANGE_GRACE,
+            slot: Arc::default(),
+        }
+    }
+
+    /// [`DEFAULT_SIGN_IN_TIMEOUT`], or `LATCHKEY_SIGN_IN_TIMEOUT_SECS` when set to a positive
+    /// number of seconds.
+    pub fn from_env() -> Self {
+        let secs = std::env::var("LATCHKEY_SIGN_IN_TIMEOUT_SECS")
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .filter(|s| *s > 0);
+        Self::new(secs.map_or(DEFAULT_SIGN_IN_TIMEOUT, Duration::from_secs))
+    }
+
+    /// Makes the started sign-in the pending one (a pending one is superseded: it ends and
+    /// reports nothing), spawns its waiter, then opens `url` with `open` (the receiver
+    /// already listens, so a fast browser finds it up).
+    ///
+    /// `finish(timeout, cancelled)` is the sign-in itself: it waits for the browser at most
+    /// `timeout`, and gives up with `sign_in_cancelled` once `cancelled` resolves. Its outcome
+    /// goes to `report` unless the sign-in was superseded. The waiter also gives up on its
+    /// own (`sign_in_timed_out`) when `finish` outlives the timeout by more than the grace.
+    pub fn start<F, Fut>(
+        &self,
+        provider: String,
+        url: String,
+        finish: F,
+        report: impl Report,
+        open: impl FnOnce(&str) -> Result<(), Error>,
+    ) -> (SignInStarted, JoinHandle<()>)
+    where
+        F: FnOnce(Duration, Cancelled) -> Fut,
+        Fut: Future<Output = Result<SignedInEvent, Error>> + Send + 'static,
+    {
+        let (end_tx, end_rx) = oneshot::channel();
+        let id = {
+            let mut slot = lock(&self.slot);
+            slot.next_id += 1;
+            let id = slot.next_id;
+            let replaced = slot.pending.replace(Pending {
+                id,
+                provider: provider.clone(),
+                url: url.clone(),
+                started: Instant::now(),
+                end: end_tx,
+            });
+            if let Some(old) = replaced {
+                let _ = old.end.send(End::Superseded);
+            }
+            id
+        };
+        let ended = Arc::new(OnceLock::new());
+        let cancelled = Cancelled {
+            rx: end_rx,
+            ended: ended.clone(),
+        };
+        let outcome = finish(self.timeout, cancelled);
+        let backstop = self.timeout + self.grace;
+        let this = self.clone();
+        let waiter = tauri::async_runtime::spawn(async move {
+            let result = tokio::time::timeout(backstop, outcome)
+                .await
+                .unwrap_or_else(|_| Err(timed_out(backstop)));
+            this.clear(id);
+            if ended.get() == Some(&End::Superseded) {
+                return; // the newer sign-in reports for itself
+            }
+            match result {
+                Ok(event) => report.signed_in(event),
+                Err(e) => report.failed(e),
+            }
+        });
+        let browser_opened = open(&url).is_ok();
+        let started = SignInStarted {
+            provider,
+            url,
+            timeout_secs: self.timeout.as_secs(),
+            remaining_secs: self.timeout.as_secs(),
+            browser_opened,
+        };
+        (started, waiter)
+    }
+
+    /// The sign-in waiting for the browser, if any, with the time it has left.
+    pub fn pending(&self) -> Option<SignInStarted> {
+        lock(&self.slot).pending.as_ref().map(|p| SignInStarted {
+            provider: p.provider.clone(),
+            url: p.url.clone(),
+            timeout_secs: self.timeout.as_secs(),
+            remaining_secs: self.timeout.saturating_sub(p.started.elapsed()).as_secs(),
+            browser_opened: true,
+        })
+    }
+
+    /// Cancels the pending sign-in; its outcome arrives as `sign_in_cancelled`. Cancelling
+    /// when nothing is pending does nothing.
+    pub fn cancel(&self) {
+        if let Some(p) = lock(&self.slot).pending.take() {
+            let _ = p.end.send(End::Cancelled);
+        }
+    }
+
+    /// Opens the pending sign-in's link again with `open`; `sign_in_cancelled` when nothing
+    /// is waiting any more.
+    pub fn open_again(&self, open: impl FnOnce(&str) -> Result<(), Error>) -> Result<(), Error> {
+        let url = lock(&self.slot).pending.as_ref().map(|p| p.url.clone());
+        match url {
+            Some(url) => open(&url),
+            None => Err(Error::new(
+                Code::SignInCancelled,
+                "No sign-in is waiting any more; start again.",
+            )),
+        }
+    }
+
+    /// Forgets sign-in `id` if it is still the pending one (not replaced meanwhile).
+    fn clear(&self, id: u64) {
+        let mut slot = lock(&self.slot);
+        if slot.pending.as_ref().is_some_and(|p| p.id == id) {
+            slot.pending = None;
+        }
+    }
+}
+
+/// Resolves when the sign-in should stop waiting: cancelled, superseded, or the app closing
+/// (its sender dropped, which counts as cancelled).
+pub struct Cancelled {
+    rx: oneshot::Receiver<End>,
+    ended: Arc<OnceLock<End>>,
+}
+
+impl Cancelled {
+    /// Waits for the end, and records why for the waiter.
+    pub async fn wait(self) {
+        let end = self.rx.await.unwrap_or(End::Cancelled);
+        let _ = self.ended.set(end);
+    }
+}
+
+fn timed_out(waited: Duration) -> Error {
+    Error::new(
+        Code::SignInTimedOut,
+        format!("The sign-in did not finish within {} s.", waited.as_secs()),
+    )
+}
+
+/// Starts `sign_in` (begun by the core: its receiver listens) as the app does: the core
+/// finishes it, the window's events report it, the user's browser opens its link.
+pub(crate) fn start_with_core<R: Runtime>(
+    app: &AppHandle<R>,
+    sign_in: SignIn,
+    open: impl FnOnce(&str) -> Result<(), Error>,
+) -> SignInStarted {
+    let provider = sign_in.provider.clone();
+    let url = sign_in.pending.authorize_url().to_string();
+    let handle = app.clone();
+    let finish = move |timeout: Duration, cancelled: Cancelled| async move {
+        let shell = handle.state::<Shell>();
+        let done = shell
+            .core()?
+            .finish_sign_in(sign_in, timeout, cancelled.wait())
+            .await?;
+        Ok::<_, Error>(done.into())
+    };
+    let sign_ins = app.state::<SignIns>();
+    sign_ins.start(provider, url, finish, app.clone(), open).0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use latchkey_core::{AccountView, Clock, SystemClock};
+    use std::sync::mpsc;
+
+    /// Collects outcomes as `signed in: <subject>` / `failed: <code>`.
+    struct Outcomes(Mutex<mpsc::Sender<String>>);
+
+    impl Report for Outcomes {
+        fn signed_in(&self, event: SignedInEvent) {
+            let _ = lock(&self.0).send(format!("signed in: {}", event.account.view.subject));
+        }
+        fn failed(&self, error: Error) {
+            let code = serde_json::to_value(error.code).unwrap();
+            let _ = lock(&self.0).send(format!("failed: {}", code.as_str().unwrap()));
+        }
+    }
+
+    fn outcomes() -> (Outcomes, mpsc::Receiver<String>) {
+        let (tx, rx) = mpsc::channel();
+        (Outcomes(Mutex::new(tx)), rx)
+    }
+
+    /// Like the core: waits for the browser (which never answers) until cancelled.
+    async fn until_cancelled(
+        _timeout: Duration,
+        cancelled: Cancelled,
+    ) -> Result<SignedInEvent, Error> {
+        cancelled.wait().await;
+        Err(Error::new(Code::SignInCancelled, "cancelled"))
+    }
+
+    fn signed_in_as(
+        subject: &'static str,
+    ) -> impl FnOnce(
+        Duration,
+        Cancelled,
+    )
+        -> std::pin::Pin<Box<dyn Future<Output = Result<SignedInEvent, Error>> + Send>> {
+        move |_, _| {
+            Box::pin(async move {
+                let view = AccountView {
+                    provider: "local".into(),
+                    issuer: "http://127.0.0.1:1".into(),
+                    subject: subject.into(),
+                    email: None,
+                    name: None,
+                    picture: None,
+                    active: true,
+                    expires_at: None,
+                    session_expires_at: SystemClock.now(),
+                    offline: false,
+                };
+                Ok(SignedInEvent {
+                    account: view.into(),
+                    welcome_credits: None,
+                    wallet_problem: None,
+                })
+            })
+        }
+    }
+
+    fn opened(_: &str) -> Result<(), Error> {
+        Ok(())
+    }
+
+    const LONG: Duration = Duration::from_secs(300);
+
+    #[tokio::test]
+    async fn a_finished_sign_in_reports_once_and_stops_pending() {
+        let sign_ins = SignIns::new(LONG);
+        let (report, rx) = outcomes();
+        let (started, waiter) = sign_ins.start(
+            "local".into(),
+            "http://127.0.0.1:1/authorize?state=s".into(),
+            signed_in_as("alice"),
+            report,
+            opened,
+        );
+        assert_eq!(started.timeout_secs, 300);
+        assert!(started.browser_opened);
+        waiter.await.unwrap();
+        assert_eq!(rx.try_recv().as_deref(), Ok("signed in: alice"));
+        assert_eq!(sign_ins.pending(), None, "nothing is left waiting");
+        assert!(rx.try_recv().is_err(), "one outcome, one event");
+    }
+
+    #[tokio::test]
+    async fn a_newer_sign_in_supersedes_the_pending_one_silently() {
+        let sign_ins = SignIns::new(LONG);
+        let (report, rx) = outcomes();
+        let (_, first) = sign_ins.start(
+            "local".into(),
+            "http://one".into(),
+            until_cancelled,
+            report,
+            opened,
+        );
+        let (report, rx2) = outcomes();
+        let (_, second) = sign_ins.start(
+            "other".into(),
+            "http://two".into(),
+            until_cancelled,
+            report,
+            opened,
+        );
+        first.await.unwrap();
+        assert!(
+            rx.try_recv().is_err(),
+            "the replaced sign-in reports nothing (it would end the newer one's waiting screen)"
+        );
+        let pending = sign_ins.pending().expect("the newer sign-in still waits");
+        assert_eq!(
+            (pending.provider.as_str(), pending.url.as_str()),
+            ("other", "http://two")
+        );
+
+        sign_ins.cancel();
+        second.await.unwrap();
+        assert_eq!(rx2.try_recv().as_deref(), Ok("failed: sign_in_cancelled"));
+        assert_eq!(sign_ins.pending(), None);
+    }
+
+    #[tokio::test]
+    async fn cancel_reports_cancelled_and_open_again_then_refuses() {
+        let sign_ins = SignIns::new(LONG);
+        let (report, rx) = outcomes();
+        let (_, waiter) = sign_ins.start(
+            "local".into(),
+            "http://one".into(),
+            until_cancelled,
+            report,
+            opened,
+        );
+        let mut reopened = None;
+        sign_ins
+            .open_again(|url| {
+                reopened = Some(url.to_string());
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(reopened.as_deref(), Some("http://one"));
+
+        sign_ins.cancel();
+        waiter.await.unwrap();
+        assert_eq!(rx.try_recv().as_deref(), Ok("failed: sign_in_cancelled"));
+        let again = sign_ins
+            .open_again(|_| panic!("nothing to open"))
+            .unwrap_err();
+        assert_eq!(again.code, Code::SignInCancelled);
+        sign_ins.cancel(); // cancelling nothing is fine
+        assert!(
+            rx.try_recv().is_err(),
+            "a second cancel reports nothing more"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_sign_in_that_never_finishes_times_out() {
+        let mut sign_ins = SignIns::new(Duration::from_millis(20));
+        sign_ins.grace = Duration::ZERO;
+        let (report, rx) = outcomes();
+        let never = |_, _| std::future::pending::<Result<SignedInEvent, Error>>();
+        let (started, waiter) =
+            sign_ins.start("local".into(), "http://one".into(), never, report, opened);
+        assert!(started.browser_opened);
+        waiter.await.unwrap();
+        assert_eq!(rx.try_recv().as_deref(), Ok("failed: sign_in_timed_out"));
+        assert_eq!(
+            sign_ins.pending(),
+            None,
+            "a timed-out sign-in no longer waits"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_browser_that_cannot_open_leaves_the_link_to_copy() {
+        let sign_ins = SignIns::new(LONG);
+        let (report, _rx) = outcomes();
+        let (started, _) = sign_ins.start(
+            "local".into(),
+            "http://one".into(),
+            until_cancelled,
+            report,
+            |_| Err(Error::new(Code::Internal, "no browser")),
+        );
+        assert!(!started.browser_opened, "the UI then shows the link");
+        assert_eq!(sign_ins.pending().map(|p| p.url), Some("http://one".into()));
+        sign_ins.cancel();
+    }
+}
