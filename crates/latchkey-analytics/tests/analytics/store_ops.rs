@@ -1,0 +1,166 @@
+//! The store: recognising a re-import, accounts kept apart, rename, delete, saved results.
+
+use latchkey_analytics::analysis::AnalysisResult;
+use latchkey_analytics::{
+    Agg, Analysis, Error, ImportOptions, Period, Store, TimeSeriesParams, SCHEMA_VERSION,
+};
+
+use crate::{file_store, import, row_tables, vega, write, ACCOUNT};
+
+#[test]
+fn re_importing_the_same_file_is_recognised() {
+    let (dir, mut store, _db) = file_store();
+    let first = import(&mut store, &vega("seattle-weather.csv"));
+    let copy = write(
+        dir.path(),
+        "copy-of-seattle.csv",
+        &std::fs::read(vega("seattle-weather.csv")).expect("read"),
+    );
+    let again = store
+        .import(ACCOUNT, &copy, &ImportOptions::default(), 5)
+        .expect("import again");
+    assert!(again.existing, "same bytes, same dataset");
+    assert_eq!(again.dataset, first);
+    assert_eq!(store.datasets(ACCOUNT).expect("list").len(), 1);
+
+    // Another account has its own datasets and cannot see this one.
+    let theirs = store
+        .import("acct-2", &copy, &ImportOptions::default(), 5)
+        .expect("other account");
+    assert!(!theirs.existing);
+    assert_ne!(theirs.dataset.id, first.id);
+    assert_eq!(store.datasets("acct-2").expect("list").len(), 1);
+    assert!(matches!(
+        store.dataset("acct-2", first.id),
+        Err(Error::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.rename("acct-2", first.id, "mine now"),
+        Err(Error::NotFound { .. })
+    ));
+}
+
+#[test]
+fn rename_and_delete() {
+    let (_dir, mut store, db) = file_store();
+    let d = import(&mut store, &vega("stocks.csv"));
+    assert_eq!(d.name, "stocks.csv", "named after the file by default");
+    store
+        .rename(ACCOUNT, d.id, "  Stocks 2000–2010 ")
+        .expect("rename");
+    assert_eq!(
+        store.dataset(ACCOUNT, d.id).expect("get").name,
+        "Stocks 2000–2010"
+    );
+    assert!(matches!(
+        store.rename(ACCOUNT, d.id, "   "),
+        Err(Error::BadParameter(_))
+    ));
+    let result = store.run(ACCOUNT, d.id, &monthly_count()).expect("run");
+    store
+        .save_result(ACCOUNT, d.id, &result, 3, 10)
+        .expect("save");
+    assert_eq!(row_tables(&db), vec![format!("rows_{}", d.id)]);
+    store.delete(ACCOUNT, d.id).expect("delete");
+    assert!(store.datasets(ACCOUNT).expect("list").is_empty());
+    assert!(row_tables(&db).is_empty(), "the rows go with the dataset");
+    assert!(store.results(ACCOUNT, None).expect("results").is_empty());
+    assert!(matches!(
+        store.delete(ACCOUNT, d.id),
+        Err(Error::NotFound { .. })
+    ));
+}
+
+fn monthly_count() -> Analysis {
+    Analysis::Timeseries(TimeSeriesParams {
+        date: None,
+        measure: None,
+        agg: Agg::Count,
+        by: Period::Month,
+        split: Some("symbol".into()),
+        top: 2,
+        window: 3,
+    })
+}
+
+#[test]
+fn saved_results_reopen_the_same_after_a_restart() {
+    let (_dir, mut store, db) = file_store();
+    let d = import(&mut store, &vega("stocks.csv"));
+    let result = store.run(ACCOUNT, d.id, &monthly_count()).expect("run");
+    let saved = store
+        .save_result(ACCOUNT, d.id, &result, 7, 1_700_000_123)
+        .expect("save");
+    assert_eq!(saved.kind, "timeseries");
+    assert_eq!(saved.cost, 7);
+    assert_eq!(
+        saved.params,
+        serde_json::to_value(monthly_count()).expect("json"),
+        "the parameters are saved as run"
+    );
+    drop(store);
+
+    let store = Store::open(&db).expect("reopen");
+    let conn = rusqlite::Connection::open(&db).expect("raw open");
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .expect("version");
+    assert_eq!(version, SCHEMA_VERSION);
+    let list = store.results(ACCOUNT, Some(d.id)).expect("list");
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].id, saved.id);
+    assert_eq!(
+        list[0].result,
+        serde_json::Value::Null,
+        "listings are light"
+    );
+    let opened = store.open_result(ACCOUNT, saved.id).expect("open");
+    let back: AnalysisResult = serde_json::from_value(opened.result).expect("a result");
+    assert_eq!(back, result, "the saved result is the one computed");
+    assert_eq!(opened.created_at, 1_700_000_123);
+    assert!(matches!(
+        store.open_result("acct-2", saved.id),
+        Err(Error::NotFound { .. })
+    ));
+}
+
+#[test]
+fn analyses_refuse_columns_of_the_wrong_type() {
+    let mut store = Store::open_in_memory().expect("store");
+    let d = import(&mut store, &vega("stocks.csv"));
+    let err = store
+        .run(
+            ACCOUNT,
+            d.id,
+            &Analysis::Timeseries(TimeSeriesParams {
+                date: None,
+                measure: Some("symbol".into()),
+                agg: Agg::Sum,
+                by: Period::Month,
+                split: None,
+                top: 5,
+                window: 0,
+            }),
+        )
+        .expect_err("symbol is no number");
+    assert_eq!(
+        err.to_string(),
+        "column `symbol` is a category, the analysis needs a number"
+    );
+    let err = store
+        .run(
+            ACCOUNT,
+            d.id,
+            &Analysis::Timeseries(TimeSeriesParams {
+                date: None,
+                measure: None,
+                agg: Agg::Sum,
+                by: Period::Day,
+                split: None,
+                top: 5,
+                window: 0,
+            }),
+        )
+        .expect_err("sum of nothing");
+    assert!(matches!(err, Error::BadParameter(_)), "{err:?}");
+}
