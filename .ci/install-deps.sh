@@ -9,6 +9,7 @@ PKGS=(
   libayatana-appindicator3-dev librsvg2-dev libdbus-1-dev
   xvfb xauth dbus dbus-x11 dbus-user-session webkit2gtk-driver xdg-utils desktop-file-utils
   gnome-keyring libsecret-tools chromium imagemagick xdotool
+  postgresql-15  # latchkey-server's tests make throwaway clusters with its initdb/pg_ctl
 )
 # Node.js (with npm) runs the test OpenID Provider and the scripted browser; keep an existing install.
 command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)

@@ -1,0 +1,375 @@
+//! The HTTP API under `/v1`, plus `/healthz`. Routes are faces: extract, call the ledger, map
+//! the error. See the crate README for the request and response shapes.
+
+use crate::auth::{Authenticate, Clock};
+use crate::db::DbError;
+use crate::ledger::{
+    Account, Balance, HistoryPage, Ledger, LedgerError, Operation, Receipt, DEFAULT_HOLD_SECS,
+};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use latchkey_auth::AuthError;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+
+/// What every route shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub ledger: Ledger,
+    pub auth: Arc<dyn Authenticate>,
+    pub clock: Clock,
+}
+
+/// Limits applied to every request.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+}
+
+/// The whole HTTP surface.
+pub fn router(state: AppState, limits: Limits) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/v1/balance", get(balance))
+        .route("/v1/history", get(history))
+        .route("/v1/spend", post(spend))
+        .route("/v1/reserve", post(reserve))
+        .route("/v1/capture", post(capture))
+        .route("/v1/release", post(release))
+        .fallback(not_found)
+        .with_state(state)
+        .layer(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            limits.request_timeout,
+        ))
+        // Outermost, so it also sees the limit and timeout layers' plain-text answers.
+        .layer(axum::middleware::map_response(json_errors))
+}
+
+/// The API's error vocabulary: the same snake_case words the desktop's `Code` uses where the
+/// meaning is the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    InvalidInput,
+    Unauthorized,
+    InsufficientCredits,
+    UnknownEntry,
+    IdempotencyConflict,
+    NotFound,
+    MethodNotAllowed,
+    Timeout,
+    PayloadTooLarge,
+    Unavailable,
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::InvalidInput => StatusCode::BAD_REQUEST,
+            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::InsufficientCredits => StatusCode::PAYMENT_REQUIRED,
+            ErrorCode::UnknownEntry | ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::Timeout => StatusCode::REQUEST_TIMEOUT,
+            ErrorCode::IdempotencyConflict => StatusCode::CONFLICT,
+            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// `{"code": "...", "message": "..."}` with the code's status.
+#[derive(Debug, Serialize)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.code.status();
+        let mut resp = (status, Json(&self)).into_response();
+        if self.code == ErrorCode::Unauthorized {
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        resp
+    }
+}
+
+impl From<LedgerError> for ApiError {
+    fn from(e: LedgerError) -> Self {
+        let code = match &e {
+            LedgerError::InsufficientCredits { .. } => ErrorCode::InsufficientCredits,
+            LedgerError::IdempotencyConflict => ErrorCode::IdempotencyConflict,
+            LedgerError::UnknownEntry => ErrorCode::UnknownEntry,
+            LedgerError::InvalidInput(_) => ErrorCode::InvalidInput,
+            LedgerError::Db(db) => return db_error(db),
+        };
+        ApiError::new(code, e.to_string())
+    }
+}
+
+fn db_error(e: &DbError) -> ApiError {
+    match e {
+        DbError::Unavailable(_) => {
+            tracing::warn!(error = %e, "database unavailable");
+            ApiError::new(
+                ErrorCode::Unavailable,
+                "the database is unavailable; try again",
+            )
+        }
+        _ => {
+            // The detail goes to the log only; callers learn nothing about the internals.
+            tracing::error!(error = %e, "database error");
+            ApiError::new(ErrorCode::Internal, "an internal error occurred")
+        }
+    }
+}
+
+/// The authenticated caller's account.
+pub struct Caller(pub Account);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let unauthorized = |why: &str| ApiError::new(ErrorCode::Unauthorized, why);
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| unauthorized("sign in: send Authorization: Bearer <ID token>"))?;
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| unauthorized("the Authorization header is not `Bearer <ID token>`"))?;
+        match state.auth.identify(token).await {
+            Ok(account) => Ok(Caller(account)),
+            Err(AuthError::Unreachable(_)) | Err(AuthError::Protocol(_)) => Err(ApiError::new(
+                ErrorCode::Unavailable,
+                "the identity provider cannot be reached to check the token; try again",
+            )),
+            Err(e) => Err(unauthorized(&e.to_string())),
+        }
+    }
+}
+
+/// `Json<T>` whose rejections are [`ApiError`]s (400, or 413 for an oversized body).
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Body(v)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(r: JsonRejection) -> ApiError {
+    if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::new(ErrorCode::PayloadTooLarge, "the request body is too large");
+    }
+    ApiError::new(ErrorCode::InvalidInput, r.body_text())
+}
+
+fn query_rejection(r: QueryRejection) -> ApiError {
+    ApiError::new(ErrorCode::InvalidInput, r.body_text())
+}
+
+/// Rewrites the plain-text errors of layers and extractors we do not own (timeouts, body
+/// limits, unknown methods) into the API's JSON shape.
+async fn json_errors(resp: Response) -> Response {
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let code = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
+        StatusCode::REQUEST_TIMEOUT => ErrorCode::Timeout,
+        StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+        StatusCode::NOT_FOUND => ErrorCode::NotFound,
+        s if s.is_client_error() => ErrorCode::InvalidInput,
+        _ => ErrorCode::Internal,
+    };
+    let message = match code {
+        ErrorCode::PayloadTooLarge => "the request body is too large",
+        ErrorCode::Timeout => "the request took too long",
+        ErrorCode::MethodNotAllowed => "this method is not allowed here",
+        ErrorCode::NotFound => "no such endpoint",
+        ErrorCode::InvalidInput => "the request is malformed",
+        _ => "an internal error occurred",
+    };
+    let mut out = (status, Json(ApiError::new(code, message))).into_response();
+    if let Some(allow) = resp.headers().get(header::ALLOW) {
+        out.headers_mut().insert(header::ALLOW, allow.clone());
+    }
+    out
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "no such endpoint")
+}
+
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+}
+
+async fn healthz(State(s): State<AppState>) -> Result<Json<Health>, ApiError> {
+    s.ledger.ping().await.map_err(|e| db_error(&e))?;
+    Ok(Json(Health { status: "ok" }))
+}
+
+async fn balance(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+) -> Result<Json<Balance>, ApiError> {
+    Ok(Json(s.ledger.balance(&who, (s.clock)()).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryQuery {
+    limit: Option<i64>,
+    after: Option<i64>,
+}
+
+async fn history(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    q: Result<Query<HistoryQuery>, QueryRejection>,
+) -> Result<Json<HistoryPage>, ApiError> {
+    let Query(q) = q.map_err(query_rejection)?;
+    Ok(Json(s.ledger.history(&who, q.after, q.limit).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SpendBody {
+    amount: i64,
+    idempotency_key: String,
+    memo: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReserveBody {
+    amount: i64,
+    idempotency_key: String,
+    ttl_secs: Option<i64>,
+    memo: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaptureBody {
+    hold: i64,
+    amount: i64,
+    idempotency_key: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReleaseBody {
+    hold: i64,
+    idempotency_key: String,
+}
+
+async fn write(
+    s: &AppState,
+    who: &Account,
+    key: &str,
+    op: Operation,
+) -> Result<Json<Receipt>, ApiError> {
+    Ok(Json(
+        s.ledger.apply(who, Some(key), &op, (s.clock)()).await?,
+    ))
+}
+
+async fn spend(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Body(b): Body<SpendBody>,
+) -> Result<Json<Receipt>, ApiError> {
+    let op = Operation::Spend {
+        amount: b.amount,
+        memo: b.memo,
+    };
+    write(&s, &who, &b.idempotency_key, op).await
+}
+
+async fn reserve(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Body(b): Body<ReserveBody>,
+) -> Result<Json<Receipt>, ApiError> {
+    let op = Operation::Reserve {
+        amount: b.amount,
+        ttl_secs: b.ttl_secs.unwrap_or(DEFAULT_HOLD_SECS),
+        memo: b.memo,
+    };
+    write(&s, &who, &b.idempotency_key, op).await
+}
+
+async fn capture(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Body(b): Body<CaptureBody>,
+) -> Result<Json<Receipt>, ApiError> {
+    let op = Operation::Capture {
+        hold: b.hold,
+        amount: b.amount,
+    };
+    write(&s, &who, &b.idempotency_key, op).await
+}
+
+async fn release(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    Body(b): Body<ReleaseBody>,
+) -> Result<Json<Receipt>, ApiError> {
+    write(
+        &s,
+        &who,
+        &b.idempotency_key,
+        Operation::Release { hold: b.hold },
+    )
+    .await
+}

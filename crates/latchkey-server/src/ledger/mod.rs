@@ -1,0 +1,327 @@
+//! The authoritative credit ledger: rules and types. [`Ledger`] runs them against PostgreSQL.
+//!
+//! Every write happens in one transaction that first locks the user's balance row
+//! (`SELECT ... FOR UPDATE`), so one user's writers are serialised while different users never
+//! wait for each other. The database enforces the invariants as well (see
+//! `migrations/0001_ledger.sql`): entries are append-only, each entry moves the balance row in
+//! the same transaction, and `held >= 0`, `posted - held >= 0` are CHECK constraints.
+
+mod pg;
+
+pub use pg::Ledger;
+
+use crate::db::DbError;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The largest amount one entry may carry (and so, one request).
+pub const MAX_AMOUNT: i64 = 1_000_000_000_000;
+/// Longest memo kept with an entry, in characters.
+pub const MAX_MEMO_CHARS: usize = 200;
+/// Longest idempotency key, in bytes.
+pub const MAX_KEY_BYTES: usize = 255;
+/// Hold lifetime bounds and default, in seconds.
+pub const MIN_HOLD_SECS: i64 = 1;
+pub const MAX_HOLD_SECS: i64 = 86_400;
+pub const DEFAULT_HOLD_SECS: i64 = 600;
+/// History page size bounds and default.
+pub const MAX_PAGE: i64 = 500;
+pub const DEFAULT_PAGE: i64 = 50;
+
+/// Whose wallet: the OpenID issuer and subject, as the desktop keys its local wallet.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Account {
+    pub issuer: String,
+    pub subject: String,
+}
+
+/// What an entry did. Amounts are always positive; the kind says which way they move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    /// Credits given by an operator (`latchkey-server grant`): posted +.
+    Grant,
+    /// Credits bought: posted +.
+    Purchase,
+    /// Credits from a redeemed voucher: posted +.
+    Voucher,
+    /// Credits used at once: posted −.
+    Spend,
+    /// Credits given back: posted +.
+    Refund,
+    /// Credits set aside for a pending use: held +.
+    Hold,
+    /// The used part of a hold: posted − and held −.
+    Capture,
+    /// The unused part of a hold given back: held −.
+    Release,
+    /// A hold that lapsed unsettled: held −.
+    Expire,
+}
+
+impl EntryKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryKind::Grant => "grant",
+            EntryKind::Purchase => "purchase",
+            EntryKind::Voucher => "voucher",
+            EntryKind::Spend => "spend",
+            EntryKind::Refund => "refund",
+            EntryKind::Hold => "hold",
+            EntryKind::Capture => "capture",
+            EntryKind::Release => "release",
+            EntryKind::Expire => "expire",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<EntryKind> {
+        serde_json::from_value(serde_json::Value::String(s.to_string())).ok()
+    }
+}
+
+/// One ledger entry, as stored and as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The entry's place in the whole ledger (all users): increasing, never reused.
+    pub seq: i64,
+    pub kind: EntryKind,
+    pub amount: i64,
+    /// For capture, release and expire: the hold's `seq`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold: Option<i64>,
+    /// For holds: when it lapses if not captured or released.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memo: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A user's balance. `available = posted - held`, never negative.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Balance {
+    pub posted: i64,
+    pub held: i64,
+    pub available: i64,
+}
+
+impl Balance {
+    pub fn new(posted: i64, held: i64) -> Balance {
+        Balance {
+            posted,
+            held,
+            available: posted - held,
+        }
+    }
+}
+
+/// What a write did: the entries it appended and the balance after them. This whole value is
+/// what an idempotent replay returns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    pub entries: Vec<Entry>,
+    pub balance: Balance,
+}
+
+/// One page of history, oldest first; `next_after` is the cursor of the next page, if any.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryPage {
+    pub entries: Vec<Entry>,
+    pub next_after: Option<i64>,
+}
+
+/// A write, with exactly the parameters an idempotency key is bound to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Operation {
+    Grant {
+        amount: i64,
+        memo: Option<String>,
+    },
+    Spend {
+        amount: i64,
+        memo: Option<String>,
+    },
+    Reserve {
+        amount: i64,
+        ttl_secs: i64,
+        memo: Option<String>,
+    },
+    /// Captures `amount` (at most the held amount) and releases the rest.
+    Capture {
+        hold: i64,
+        amount: i64,
+    },
+    Release {
+        hold: i64,
+    },
+}
+
+impl Operation {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Operation::Grant { .. } => "grant",
+            Operation::Spend { .. } => "spend",
+            Operation::Reserve { .. } => "reserve",
+            Operation::Capture { .. } => "capture",
+            Operation::Release { .. } => "release",
+        }
+    }
+
+    /// Checks the parameters alone (no database): amounts in 1..=MAX_AMOUNT, memos short,
+    /// hold lifetimes within bounds.
+    pub fn validate(&self) -> Result<(), LedgerError> {
+        let memo_ok = |m: &Option<String>| match m {
+            Some(m) if m.chars().count() > MAX_MEMO_CHARS => Err(LedgerError::InvalidInput(
+                format!("memo is longer than {MAX_MEMO_CHARS} characters"),
+            )),
+            Some(m) if m.chars().any(char::is_control) => Err(LedgerError::InvalidInput(
+                "memo contains control characters".into(),
+            )),
+            _ => Ok(()),
+        };
+        match self {
+            Operation::Grant { amount, memo } | Operation::Spend { amount, memo } => {
+                check_amount(*amount)?;
+                memo_ok(memo)
+            }
+            Operation::Reserve {
+                amount,
+                ttl_secs,
+                memo,
+            } => {
+                check_amount(*amount)?;
+                if !(MIN_HOLD_SECS..=MAX_HOLD_SECS).contains(ttl_secs) {
+                    return Err(LedgerError::InvalidInput(format!(
+                        "ttl_secs must be {MIN_HOLD_SECS} to {MAX_HOLD_SECS}"
+                    )));
+                }
+                memo_ok(memo)
+            }
+            Operation::Capture { hold, amount } => {
+                check_seq(*hold)?;
+                check_amount(*amount)
+            }
+            Operation::Release { hold } => check_seq(*hold),
+        }
+    }
+}
+
+fn check_amount(amount: i64) -> Result<(), LedgerError> {
+    if (1..=MAX_AMOUNT).contains(&amount) {
+        Ok(())
+    } else {
+        Err(LedgerError::InvalidInput(format!(
+            "amount must be a whole number from 1 to {MAX_AMOUNT}"
+        )))
+    }
+}
+
+fn check_seq(seq: i64) -> Result<(), LedgerError> {
+    if seq > 0 {
+        Ok(())
+    } else {
+        Err(LedgerError::InvalidInput(
+            "hold must be a positive entry number".into(),
+        ))
+    }
+}
+
+/// Checks an idempotency key: 1 to 255 bytes of visible ASCII.
+pub fn check_key(key: &str) -> Result<(), LedgerError> {
+    if key.is_empty() || key.len() > MAX_KEY_BYTES || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(LedgerError::InvalidInput(format!(
+            "idempotency_key must be 1 to {MAX_KEY_BYTES} visible ASCII characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Why a ledger call changed nothing.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LedgerError {
+    #[error("not enough credits: {available} available, {requested} needed")]
+    InsufficientCredits { available: i64, requested: i64 },
+    #[error("this idempotency key was already used for a different request")]
+    IdempotencyConflict,
+    #[error("no such open hold")]
+    UnknownEntry,
+    #[error("{0}")]
+    InvalidInput(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<tokio_postgres::Error> for LedgerError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        LedgerError::Db(DbError::from(e))
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for LedgerError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        LedgerError::Db(DbError::from(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_outside_one_to_max_are_invalid() {
+        for amount in [i64::MIN, -1, 0, MAX_AMOUNT + 1, i64::MAX] {
+            let op = Operation::Spend { amount, memo: None };
+            assert!(
+                matches!(op.validate(), Err(LedgerError::InvalidInput(_))),
+                "{amount} must be refused"
+            );
+        }
+        for amount in [1, MAX_AMOUNT] {
+            assert!(Operation::Spend { amount, memo: None }.validate().is_ok());
+        }
+    }
+
+    #[test]
+    fn hold_lifetimes_and_memos_are_bounded() {
+        let reserve = |ttl_secs, memo: Option<&str>| Operation::Reserve {
+            amount: 1,
+            ttl_secs,
+            memo: memo.map(String::from),
+        };
+        assert!(reserve(0, None).validate().is_err());
+        assert!(reserve(MAX_HOLD_SECS + 1, None).validate().is_err());
+        assert!(reserve(60, Some(&"x".repeat(MAX_MEMO_CHARS + 1)))
+            .validate()
+            .is_err());
+        assert!(reserve(60, Some("line\nbreak")).validate().is_err());
+        assert!(reserve(60, Some("Analytics run")).validate().is_ok());
+    }
+
+    #[test]
+    fn keys_are_short_visible_ascii() {
+        assert!(check_key("a-1_B.c").is_ok());
+        for bad in ["", " ", "a b", "é", &"k".repeat(256)] {
+            assert!(check_key(bad).is_err(), "{bad:?} must be refused");
+        }
+    }
+
+    #[test]
+    fn kinds_round_trip_as_snake_case() {
+        for k in [
+            EntryKind::Grant,
+            EntryKind::Purchase,
+            EntryKind::Voucher,
+            EntryKind::Spend,
+            EntryKind::Refund,
+            EntryKind::Hold,
+            EntryKind::Capture,
+            EntryKind::Release,
+            EntryKind::Expire,
+        ] {
+            assert_eq!(EntryKind::parse(k.as_str()), Some(k));
+        }
+        assert_eq!(EntryKind::parse("steal"), None);
+    }
+}

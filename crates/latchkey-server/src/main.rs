@@ -1,0 +1,152 @@
+//! `latchkey-server`: serve the credit API, migrate the database, grant credits.
+
+use chrono::Utc;
+use clap::{Parser, Subcommand};
+use latchkey_server::config::Config;
+use latchkey_server::ledger::{Account, Ledger, Operation};
+use latchkey_server::{db, DB_TIMEOUT};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "latchkey-server",
+    version,
+    about = "The Latchkey credit service"
+)]
+struct Cli {
+    /// The configuration file (TOML). Default: $LATCHKEY_SERVER_CONFIG.
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Apply pending migrations, then serve the API where `listen` says.
+    Serve,
+    /// Apply pending migrations and print the schema version.
+    Migrate,
+    /// Give credits to one account (operator command).
+    Grant {
+        /// The account's OpenID issuer, exactly as its ID tokens say it.
+        #[arg(long)]
+        issuer: String,
+        /// The account's subject at that issuer.
+        #[arg(long)]
+        subject: String,
+        /// How many credits (1 to 1e12).
+        #[arg(long)]
+        credits: i64,
+        /// An idempotency key: running the same grant again with it changes nothing.
+        #[arg(long)]
+        key: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let config = Config::load(cli.config.as_deref()).map_err(|e| e.to_string())?;
+    let pool = db::pool(&config.database_url, 2, DB_TIMEOUT).map_err(|e| e.to_string())?;
+    match cli.command {
+        Command::Migrate => {
+            let version = migrate(&pool).await?;
+            println!("the database schema is at version {version}");
+            Ok(())
+        }
+        Command::Grant {
+            issuer,
+            subject,
+            credits,
+            key,
+        } => {
+            let ledger = Ledger::new(pool.clone());
+            let receipt = ledger
+                .apply(
+                    &Account { issuer, subject },
+                    key.as_deref(),
+                    &Operation::Grant {
+                        amount: credits,
+                        memo: Some("operator grant".into()),
+                    },
+                    Utc::now(),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                serde_json::to_string(&receipt).map_err(|e| e.to_string())?
+            );
+            Ok(())
+        }
+        Command::Serve => {
+            let version = migrate(&pool).await?;
+            drop(pool);
+            let app =
+                latchkey_server::app(&config, Arc::new(Utc::now)).map_err(|e| e.to_string())?;
+            let listener = tokio::net::TcpListener::bind(config.listen)
+                .await
+                .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+            let addr = listener.local_addr().map_err(|e| e.to_string())?;
+            tracing::info!(%addr, schema_version = version, "latchkey-server listening");
+            // One line on stdout for whoever started us (tests, scripts): the bound address.
+            println!("{{\"listen\":\"{addr}\"}}");
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown())
+                .await
+                .map_err(|e| e.to_string())
+        }
+    }
+}
+
+async fn migrate(pool: &deadpool_postgres::Pool) -> Result<i64, String> {
+    let mut client = pool
+        .get()
+        .await
+        .map_err(|e| db::DbError::from(e).to_string())?;
+    db::migrate(&mut client).await.map_err(|e| e.to_string())
+}
+
+async fn shutdown() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => return ctrl_c.await.unwrap_or(()),
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    ctrl_c.await.unwrap_or(());
+}

@@ -1,0 +1,9 @@
+//! The credit service against real components: a throwaway PostgreSQL cluster, the test
+//! OpenID Provider (real ID tokens), and the server itself on a loopback port.
+
+mod api;
+mod cli;
+mod ledger;
+mod migrations;
+mod model;
+mod support;
