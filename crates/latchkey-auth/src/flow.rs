@@ -6,13 +6,13 @@ use crate::discovery::ProviderInfo;
 use crate::error::AuthError;
 use crate::loopback::LoopbackReceiver;
 use crate::provider::{Provider, Redirect};
-use crate::secret::{Secret, TokenSet};
+use crate::secret::{AccessToken, ClientSecret, IdToken, RefreshToken, TokenSet};
 use crate::verify::{check_access_token_hash, identity_from, verify_id_token};
 use chrono::{DateTime, Duration as TimeDelta, Utc};
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreTokenResponse};
 use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, Nonce, OAuth2TokenResponse,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, TokenResponse,
+    AuthorizationCode, ClientId, CsrfToken, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, TokenResponse,
 };
 use serde::{Deserialize, Serialize};
 use std::future::Future;
@@ -89,7 +89,7 @@ pub struct PendingSignIn {
     issuer: String,
     info: ProviderInfo,
     client_id: String,
-    client_secret: Option<Secret>,
+    client_secret: Option<ClientSecret>,
     redirect_uri: RedirectUrl,
     state: String,
     nonce: Nonce,
@@ -198,7 +198,7 @@ impl PendingSignIn {
             issuer: info.issuer().to_string(),
             info,
             client_id: provider.client_id.clone(),
-            client_secret: provider.client_secret.as_ref().map(Secret::duplicate),
+            client_secret: provider.client_secret.as_ref().map(ClientSecret::duplicate),
             redirect_uri,
             state: state.secret().clone(),
             nonce,
@@ -383,13 +383,13 @@ pub(crate) type DiscoveredClient = openidconnect::Client<
 pub(crate) fn client_for(
     info: &ProviderInfo,
     client_id: &str,
-    secret: Option<&Secret>,
+    secret: Option<&ClientSecret>,
     redirect: Option<&RedirectUrl>,
 ) -> Result<DiscoveredClient, AuthError> {
     let mut client = CoreClient::from_provider_metadata(
         info.core_metadata()?,
         ClientId::new(client_id.to_string()),
-        secret.map(|s| ClientSecret::new(s.expose().to_string())),
+        secret.map(|s| openidconnect::ClientSecret::new(s.expose().to_string())),
     );
     if let Some(r) = redirect {
         client = client.set_redirect_uri(r.clone());
@@ -443,22 +443,22 @@ async fn merge_userinfo(
 pub(crate) fn token_set(
     response: &CoreTokenResponse,
     now: DateTime<Utc>,
-    old_refresh: Option<Secret>,
-    old_id: Option<Secret>,
+    old_refresh: Option<RefreshToken>,
+    old_id: Option<IdToken>,
 ) -> TokenSet {
     TokenSet {
-        access_token: Secret::new(response.access_token().secret().clone()),
+        access_token: AccessToken::new(response.access_token().secret().clone()),
         access_expires_at: response
             .expires_in()
             .and_then(|d| TimeDelta::from_std(d).ok())
             .map(|d| now + d),
         refresh_token: response
             .refresh_token()
-            .map(|r| Secret::new(r.secret().clone()))
+            .map(|r| RefreshToken::new(r.secret().clone()))
             .or(old_refresh),
         id_token: response
             .id_token()
-            .map(|t| Secret::new(t.to_string()))
+            .map(|t| IdToken::new(t.to_string()))
             .or(old_id),
     }
 }

@@ -8,7 +8,8 @@
 //! - [`refresh`], [`revoke`] and [`end_session_url`] serve an existing session.
 //! - [`Vault`] keeps token sets sealed: the key in the OS keychain, the ciphertext in a file.
 //!
-//! Secrets are [`Secret`] values whose `Debug` prints `[redacted]`. This crate never logs; it
+//! Secrets are typed ([`AccessToken`], [`RefreshToken`], [`IdToken`], [`ClientSecret`]); their
+//! `Debug` prints `[redacted]`. This crate never logs; it
 //! returns [`AuthError`]s whose messages never contain a token.
 
 mod callback;
@@ -36,10 +37,12 @@ pub use flow::{display_name, Identity, PendingSignIn, SignInOptions, SignedIn};
 pub use http::http_client;
 pub use private_file::{write_private, Existing};
 pub use provider::{is_loopback_host, issuer_from_metadata_url, Provider, Redirect, WELL_KNOWN};
-pub use secret::{Secret, TokenSet};
+pub use secret::{AccessToken, ClientSecret, IdToken, RefreshToken, Secret, TokenSet};
 pub use session::{end_session_url, refresh, revoke, Refreshed};
 pub use vault::{
     account_id, InsecureFileKeyStore, KeyStore, Keychain, MemoryKeyStore, Vault,
     DEFAULT_KEYCHAIN_TIMEOUT,
 };
 pub use verify::verify_bearer_id_token;
+#[doc(hidden)]
+pub use zeroize as __zeroize;

@@ -1,4 +1,4 @@
-use crate::secret::Secret;
+use crate::secret::ClientSecret;
 use url::Url;
 
 /// One configured OpenID Provider and this app's client registration at it.
@@ -11,7 +11,7 @@ pub struct Provider {
     pub client_id: String,
     /// Absent for public clients. Desktop "secrets" are not confidential (RFC 8252 §8.5), but
     /// they are still never logged, printed or put in the authorization URL.
-    pub client_secret: Option<Secret>,
+    pub client_secret: Option<ClientSecret>,
     /// Scopes asked for; always includes `openid`.
     pub scopes: Vec<String>,
     /// Extra authorization request parameters (`prompt`, `login_hint`, `hd`, `access_type`...).

@@ -4,10 +4,10 @@ use crate::discovery::ProviderInfo;
 use crate::error::AuthError;
 use crate::flow::{client_for, token_error, token_set, TokenTransport};
 use crate::provider::Provider;
-use crate::secret::{Secret, TokenSet};
+use crate::secret::{IdToken, RefreshToken, TokenSet};
 use crate::verify::verify_id_token;
 use chrono::{DateTime, Utc};
-use openidconnect::{Nonce, RefreshToken, TokenResponse};
+use openidconnect::{Nonce, TokenResponse};
 use url::Url;
 
 /// The outcome of a refresh: new tokens (the refresh token rotated when the provider rotates
@@ -39,7 +39,7 @@ pub async fn refresh(
         None,
     )?;
     let transport = TokenTransport::new(http);
-    let rt = RefreshToken::new(refresh_token.expose().to_string());
+    let rt = openidconnect::RefreshToken::new(refresh_token.expose().to_string());
     let response = client
         .exchange_refresh_token(&rt)
         .map_err(|e| AuthError::Config(e.to_string()))?
@@ -67,8 +67,8 @@ pub async fn refresh(
     let tokens = token_set(
         &response,
         now,
-        tokens.refresh_token.as_ref().map(Secret::duplicate),
-        tokens.id_token.as_ref().map(Secret::duplicate),
+        tokens.refresh_token.as_ref().map(RefreshToken::duplicate),
+        tokens.id_token.as_ref().map(IdToken::duplicate),
     );
     Ok(Refreshed { tokens })
 }
@@ -79,7 +79,7 @@ pub async fn revoke(
     http: &reqwest::Client,
     provider: &Provider,
     info: &ProviderInfo,
-    refresh_token: &Secret,
+    refresh_token: &RefreshToken,
 ) -> Result<bool, AuthError> {
     let Some(url) = info.endpoint("revocation_endpoint")? else {
         return Ok(false);

@@ -8,7 +8,7 @@
 
 use crate::error::AuthError;
 use crate::private_file;
-use crate::secret::{Secret, TokenSet};
+use crate::secret::{AccessToken, IdToken, RefreshToken, TokenSet};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 /// How long one keychain call may take before it counts as unavailable.
 pub const DEFAULT_KEYCHAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -40,8 +40,9 @@ pub fn account_id(issuer: &str, subject: &str) -> String {
 
 /// A small store of named secrets: the OS keychain, or a stand-in.
 pub trait KeyStore: Send + Sync {
-    /// The secret stored under `name`; `Ok(None)` when there is none.
-    fn get(&self, name: &str) -> Result<Option<String>, AuthError>;
+    /// The secret stored under `name`; `Ok(None)` when there is none. Wiped when dropped.
+    fn get(&self, name: &str) -> Result<Option<Zeroizing<String>>, AuthError>;
+    /// Stores `secret` under `name`, replacing what was there.
     fn set(&self, name: &str, secret: &str) -> Result<(), AuthError>;
     /// Removes `name`; removing what is not there is fine.
     fn delete(&self, name: &str) -> Result<(), AuthError>;
@@ -103,9 +104,9 @@ fn keychain_error(e: keyring::Error) -> AuthError {
 }
 
 impl KeyStore for Keychain {
-    fn get(&self, name: &str) -> Result<Option<String>, AuthError> {
+    fn get(&self, name: &str) -> Result<Option<Zeroizing<String>>, AuthError> {
         self.call(name, |e| match e.get_password() {
-            Ok(p) => Ok(Some(p)),
+            Ok(p) => Ok(Some(Zeroizing::new(p))),
             Err(keyring::Error::NoEntry) => Ok(None),
             Err(other) => Err(other),
         })
@@ -145,8 +146,8 @@ impl MemoryKeyStore {
 }
 
 impl KeyStore for MemoryKeyStore {
-    fn get(&self, name: &str) -> Result<Option<String>, AuthError> {
-        Ok(self.lock().get(name).cloned())
+    fn get(&self, name: &str) -> Result<Option<Zeroizing<String>>, AuthError> {
+        Ok(self.lock().get(name).cloned().map(Zeroizing::new))
     }
     fn set(&self, name: &str, secret: &str) -> Result<(), AuthError> {
         self.lock().insert(name.to_string(), secret.to_string());
@@ -190,8 +191,8 @@ impl InsecureFileKeyStore {
 }
 
 impl KeyStore for InsecureFileKeyStore {
-    fn get(&self, name: &str) -> Result<Option<String>, AuthError> {
-        Ok(self.read()?.get(name).cloned())
+    fn get(&self, name: &str) -> Result<Option<Zeroizing<String>>, AuthError> {
+        Ok(self.read()?.get(name).cloned().map(Zeroizing::new))
     }
     fn set(&self, name: &str, secret: &str) -> Result<(), AuthError> {
         let mut all = self.read()?;
@@ -222,6 +223,15 @@ struct Bundle {
     access_expires_at: Option<DateTime<Utc>>,
     refresh_token: Option<String>,
     id_token: Option<String>,
+}
+
+/// The bundle holds the tokens in clear while it is sealed or opened: wiped when dropped.
+impl Drop for Bundle {
+    fn drop(&mut self) {
+        self.access_token.zeroize();
+        self.refresh_token.zeroize();
+        self.id_token.zeroize();
+    }
 }
 
 const SEAL_VERSION: &[u8; 4] = b"LKT1";
@@ -258,7 +268,8 @@ impl Vault {
                 let mut k = Zeroizing::new([0u8; 32]);
                 getrandom::fill(k.as_mut())
                     .map_err(|e| AuthError::Vault(format!("no randomness: {e}")))?;
-                self.store.set(account, &B64.encode(k.as_ref()))?;
+                self.store
+                    .set(account, &Zeroizing::new(B64.encode(k.as_ref())))?;
                 k
             }
         };
@@ -325,13 +336,13 @@ impl Vault {
                     )
                 })?,
         );
-        let b: Bundle = serde_json::from_slice(&plain)
+        let mut b: Bundle = serde_json::from_slice(&plain)
             .map_err(|_| AuthError::Vault("the sealed tokens are malformed".into()))?;
         Ok(Some(TokenSet {
-            access_token: Secret::new(b.access_token),
+            access_token: AccessToken::new(std::mem::take(&mut b.access_token)),
             access_expires_at: b.access_expires_at,
-            refresh_token: b.refresh_token.map(Secret::new),
-            id_token: b.id_token.map(Secret::new),
+            refresh_token: b.refresh_token.take().map(RefreshToken::new),
+            id_token: b.id_token.take().map(IdToken::new),
         }))
     }
 
@@ -368,10 +379,13 @@ mod tests {
 
     fn tokens(tag: &str) -> TokenSet {
         TokenSet {
-            access_token: Secret::new(format!("access-{tag}")),
+            access_token: AccessToken::new(format!("access-{tag}")),
             access_expires_at: None,
-            refresh_token: Some(Secret::new(format!("refresh-{tag}-{}", "x".repeat(3000)))),
-            id_token: Some(Secret::new(format!("id-{tag}"))),
+            refresh_token: Some(RefreshToken::new(format!(
+                "refresh-{tag}-{}",
+                "x".repeat(3000)
+            ))),
+            id_token: Some(IdToken::new(format!("id-{tag}"))),
         }
     }
 
@@ -449,6 +463,9 @@ mod tests {
             0o600,
             "the insecure store is at least owner-only"
         );
-        assert_eq!(store.get("k").unwrap().as_deref(), Some("v"));
+        assert_eq!(
+            store.get("k").unwrap().as_deref().map(String::as_str),
+            Some("v")
+        );
     }
 }

@@ -4,7 +4,7 @@
 use crate::discovery::ProviderInfo;
 use crate::error::AuthError;
 use crate::flow::{client_for, Identity};
-use crate::secret::Secret;
+use crate::secret::ClientSecret;
 use chrono::{DateTime, Duration as TimeDelta, Utc};
 use openidconnect::core::{
     CoreIdToken, CoreIdTokenClaims, CoreJwsSigningAlgorithm, CoreTokenResponse,
@@ -75,7 +75,7 @@ pub(crate) async fn verify_id_token(
     http: &reqwest::Client,
     info: &mut ProviderInfo,
     client_id: &str,
-    secret: Option<&Secret>,
+    secret: Option<&ClientSecret>,
     id_token: &CoreIdToken,
     nonce: impl NonceVerifier + Clone,
     now: DateTime<Utc>,
@@ -118,7 +118,7 @@ pub(crate) async fn verify_id_token(
 fn verify_once(
     info: &ProviderInfo,
     client_id: &str,
-    secret: Option<&Secret>,
+    secret: Option<&ClientSecret>,
     id_token: &CoreIdToken,
     nonce: impl NonceVerifier,
     now: DateTime<Utc>,

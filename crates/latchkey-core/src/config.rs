@@ -24,7 +24,7 @@
 //! Every error names the file, the line and the key.
 
 use latchkey_auth::{
-    is_loopback_host, issuer_from_metadata_url, Provider, Redirect, Secret, WELL_KNOWN,
+    is_loopback_host, issuer_from_metadata_url, ClientSecret, Provider, Redirect, WELL_KNOWN,
 };
 use std::path::{Path, PathBuf};
 use toml::de::{DeTable, DeValue};
@@ -89,7 +89,7 @@ impl Default for WalletConfig {
 pub struct ProviderConfig {
     pub name: String,
     pub client_id: String,
-    pub client_secret: Option<Secret>,
+    pub client_secret: Option<ClientSecret>,
     pub metadata_url: Url,
     /// `client_kwargs` other than `scope`, in file order.
     pub auth_params: Vec<(String, String)>,
@@ -127,7 +127,7 @@ impl ProviderConfig {
             name: self.name.clone(),
             metadata_url: self.metadata_url.clone(),
             client_id: self.client_id.clone(),
-            client_secret: self.client_secret.as_ref().map(Secret::duplicate),
+            client_secret: self.client_secret.as_ref().map(ClientSecret::duplicate),
             scopes,
             auth_params,
             redirect: self.redirect.clone(),
@@ -328,7 +328,7 @@ fn parse_provider(
                 }
                 client_id = Some(s);
             }
-            "client_secret" => client_secret = Some(Secret::new(ctx.string(v, &key("client_secret"))?)),
+            "client_secret" => client_secret = Some(ClientSecret::new(ctx.string(v, &key("client_secret"))?)),
             "server_metadata_url" => {
                 let s = ctx.string(v, &key("server_metadata_url"))?;
                 metadata = Some((s, v.span()));

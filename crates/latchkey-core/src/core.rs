@@ -175,7 +175,7 @@ pub fn default_config_path() -> Option<PathBuf> {
 fn futures_are_send(app: &Core) {
     fn send<T: Send>(_: T) {}
     send(app.status());
-    send(app.token(None, false));
+    send(app.token(None, crate::TokenKind::Access));
     send(app.logout(crate::LogoutTarget::Active, false));
     send(app.begin_sign_in(None, SignInOptions::default()));
     send(app.providers());

@@ -24,9 +24,11 @@ pub use crate::core::{default_config_path, Core, CoreOptions};
 pub use error::{Code, Error, Result};
 pub use ids::new_key;
 pub use latchkey_auth::{
-    write_private, Clock, Existing, FixedClock, Secret, SignInOptions, SystemClock,
+    write_private, AccessToken, ClientSecret, Clock, Existing, FixedClock, IdToken, RefreshToken,
+    SignInOptions, SystemClock,
 };
 pub use latchkey_wallet;
 pub use logout::{LogoutReport, LogoutTarget};
 pub use signin::{Completed, SignIn};
+pub use tokens::{Token, TokenKind};
 pub use views::{AccountView, ProviderView};

@@ -196,6 +196,7 @@ impl Core {
 mod tests {
     use super::*;
     use crate::testing::{app_at, signed_in};
+    use crate::TokenKind;
     use chrono::{TimeZone, Utc};
     use latchkey_auth::{account_id, KeyStore, MemoryKeyStore};
 
@@ -209,14 +210,17 @@ mod tests {
         assert_eq!(view.session_expires_at, t0 + TimeDelta::days(2));
         // The access token never expires, so only session_days can end this session.
         let later = app_at(dir.path(), &store, t0 + TimeDelta::days(1));
-        assert_eq!(later.token(None, false).await.unwrap().expose(), "at-alice");
+        assert_eq!(
+            later.token(None, TokenKind::Access).await.unwrap().expose(),
+            "at-alice"
+        );
 
         let ended = app_at(dir.path(), &store, t0 + TimeDelta::days(2));
         assert!(
             ended.status().await.unwrap().is_empty(),
             "the session is over after 2 days"
         );
-        let e = ended.token(None, false).await.unwrap_err();
+        let e = ended.token(None, TokenKind::Access).await.unwrap_err();
         assert_eq!(e.code, Code::NotSignedIn);
         let id = account_id("http://127.0.0.1:9", "alice");
         assert!(

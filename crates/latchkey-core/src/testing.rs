@@ -3,7 +3,7 @@
 use crate::config;
 use crate::core::Core;
 use chrono::{DateTime, Utc};
-use latchkey_auth::{FixedClock, Identity, MemoryKeyStore, Secret, SignedIn, TokenSet};
+use latchkey_auth::{AccessToken, FixedClock, Identity, MemoryKeyStore, SignedIn, TokenSet};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -36,7 +36,7 @@ pub(crate) fn signed_in(sub: &str) -> SignedIn {
             picture: None,
         },
         tokens: TokenSet {
-            access_token: Secret::new(format!("at-{sub}")),
+            access_token: AccessToken::new(format!("at-{sub}")),
             access_expires_at: None,
             refresh_token: None,
             id_token: None,

@@ -13,7 +13,7 @@ mod session;
 
 use chrono::Utc;
 use latchkey_auth::{
-    AuthError, DeepLinkInbox, PendingSignIn, Provider, ProviderInfo, Redirect, Secret,
+    AuthError, ClientSecret, DeepLinkInbox, PendingSignIn, Provider, ProviderInfo, Redirect,
     SignInOptions, SignedIn,
 };
 use rogue::{Approval, Defect, Rogue};
@@ -58,7 +58,7 @@ pub async fn rig_with(client: Client, redirect: Redirect, defect: Defect) -> Rig
         name: "rogue".into(),
         metadata_url: rogue.metadata_url(),
         client_id: CLIENT_ID.into(),
-        client_secret: secret.map(Secret::new),
+        client_secret: secret.map(ClientSecret::new),
         scopes: vec!["openid".into(), "profile".into(), "email".into()],
         auth_params: vec![],
         redirect,

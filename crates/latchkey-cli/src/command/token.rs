@@ -1,5 +1,5 @@
 use crate::output::Output;
-use latchkey_core::{Core, Error};
+use latchkey_core::{Core, Error, TokenKind};
 
 #[derive(clap::Args, Debug)]
 pub struct Token {
@@ -13,7 +13,12 @@ pub struct Token {
 
 impl Token {
     pub async fn run(&self, app: &Core, out: &Output) -> Result<(), Error> {
-        let token = app.token(self.provider.as_deref(), self.id_token).await?;
+        let kind = if self.id_token {
+            TokenKind::Id
+        } else {
+            TokenKind::Access
+        };
+        let token = app.token(self.provider.as_deref(), kind).await?;
         out.step(|| "printing the token on stdout".into());
         // The one place a token is printed: this command exists for it.
         println!("{}", token.expose());
