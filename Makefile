@@ -16,7 +16,7 @@ npm: tests/idp/node_modules/.package-lock.json node_modules/.package-lock.json
 tests/idp/node_modules/.package-lock.json: tests/idp/package-lock.json
 	cd tests/idp && npm ci --no-audit --no-fund --loglevel=error
 
-# The Tauri CLI (prebuilt, from npm) for packaging.
+# The Tauri CLI (prebuilt, from npm) for packaging; TypeScript for `make check`.
 node_modules/.package-lock.json: package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 
@@ -54,9 +54,11 @@ package-test: package
 	$(SUDO) dpkg -i target/release/bundle/deb/Latchkey_*_amd64.deb
 	$(E2E_RUN) tests/e2e/installed.test.mjs; status=$$?; $(SUDO) dpkg -r latchkey >/dev/null; exit $$status
 
-check:
+# Style, lints, and the UI's types (TypeScript checks ui/*.js against its JSDoc; emits nothing).
+check: npm
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	npx tsc --noEmit -p tsconfig.json
 
 bench: deps
 	scripts/with-keyring.sh $(CARGO) bench -p latchkey-cli --bench login

@@ -123,6 +123,126 @@ fn capabilities_grant_the_app_commands_and_event_listening_only() {
     }
 }
 
+fn read(path: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path))
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Every `'name'` right after `prefix` in `text`, in order.
+fn quoted_after(text: &str, prefix: &str) -> Vec<String> {
+    text.match_indices(prefix)
+        .filter_map(|(i, _)| {
+            let rest = &text[i + prefix.len()..];
+            rest.find('\'').map(|end| rest[..end].to_string())
+        })
+        .collect()
+}
+
+fn sorted(mut names: Vec<String>) -> Vec<String> {
+    names.sort();
+    names
+}
+
+#[test]
+fn the_ui_bindings_the_handler_list_and_the_capabilities_name_the_same_commands() {
+    let own: Vec<String> = COMMANDS.iter().map(|c| c.to_string()).collect();
+    let bindings = quoted_after(&read("ui/api.js"), "command('");
+    assert_eq!(
+        sorted(bindings.clone()),
+        sorted(own.clone()),
+        "ui/api.js has one function per command, no more, no fewer"
+    );
+    let lib = read("src-tauri/src/lib.rs");
+    let handlers: Vec<String> = lib
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("$crate::commands::"))
+        .map(|path| {
+            let name = path.trim_end_matches(',');
+            name.rsplit("::").next().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(
+        sorted(handlers),
+        sorted(own.clone()),
+        "app_commands! (src-tauri/src/lib.rs) registers exactly the listed commands"
+    );
+    let cap: Value = serde_json::from_str(&read("capabilities/default.json")).unwrap();
+    let granted: Vec<String> = cap["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p.as_str()?.strip_prefix("allow-"))
+        .map(|p| p.replace('-', "_"))
+        .collect();
+    assert_eq!(
+        sorted(granted),
+        sorted(own),
+        "capabilities/default.json grants exactly the listed commands"
+    );
+}
+
+#[test]
+fn the_ui_calls_the_shell_only_through_api_js() {
+    for file in ["ui/app.js", "ui/wallet.js"] {
+        let text = read(file);
+        for raw in ["__TAURI_INTERNALS__", "invoke(", "__TAURI__"] {
+            assert!(
+                !text.contains(raw),
+                "{file} uses `{raw}`: call the shell through ui/api.js"
+            );
+        }
+    }
+    let html = read("ui/index.html");
+    let scripts = quoted_after(&html, "<script defer src=\"");
+    let order: Vec<&str> = scripts
+        .iter()
+        .map(|s| s.split('"').next().unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        ["api.js", "wallet.js", "app.js"],
+        "deferred classic scripts run in order: the bindings first"
+    );
+}
+
+#[test]
+fn the_ui_words_every_error_code() {
+    let app = read("ui/app.js");
+    let start = app
+        .find("const ERROR_WORDS = {")
+        .expect("ui/app.js has the ERROR_WORDS table");
+    let table = &app[start..start + app[start..].find("\n};").expect("the table ends")];
+    let worded: Vec<String> = table
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.strip_prefix("  ")?.split_once(':'))
+        .map(|(key, _)| key.to_string())
+        .collect();
+    let api = read("ui/api.js");
+    let mut codes = Vec::new();
+    for code in latchkey_core::Code::ALL {
+        let name = serde_json::to_value(code).unwrap();
+        let name = name
+            .as_str()
+            .expect("codes serialise as strings")
+            .to_string();
+        assert!(
+            worded.contains(&name),
+            "ui/app.js ERROR_WORDS has no words for `{name}`: add a plain sentence with the next step"
+        );
+        assert!(
+            api.contains(&format!("'{name}'")),
+            "ui/api.js's ErrorCode type lacks `{name}`"
+        );
+        codes.push(name);
+    }
+    assert_eq!(
+        sorted(worded),
+        sorted(codes),
+        "ERROR_WORDS words exactly the core's codes, each once"
+    );
+}
+
 #[test]
 fn every_command_is_reachable_through_the_acl() {
     let h = harness(ONE_PROVIDER);

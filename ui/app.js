@@ -1,75 +1,109 @@
-// Latchkey's UI shell: signing in and out, accounts, errors. It talks only to the app's own
-// commands (no token ever reaches this page). Provider-supplied text (names, emails) is
+// @ts-check
+// Latchkey's UI shell: signing in and out, accounts, errors. It talks to the shell only
+// through api.js (no token ever reaches this page). Provider-supplied text (names, emails) is
 // always set with textContent, never as HTML.
-// A classic script (see wallet.js), run after the page is parsed (`defer`).
+// A classic script (see wallet.js), run after the page is parsed (`defer`), after api.js.
 (() => {
 'use strict';
 
-// Tauri's IPC, the two calls this page needs. The same as @tauri-apps/api's `core.invoke` and
-// `event.listen`, without its global bundle (`withGlobalTauri`): 41 KB of script every start
-// would evaluate, for two functions.
-const tauri = window.__TAURI_INTERNALS__;
-const invoke = (cmd, args = {}) => tauri.invoke(cmd, args);
-const listen = (event, handler) =>
-  invoke('plugin:event|listen', { event, target: { kind: 'Any' }, handler: tauri.transformCallback(handler) });
+const api = latchkeyApi;
 
 // The first screen's data, asked for before anything else so the shell works on it while this
 // script sets up the page (see "start" at the end).
-const firstScreen = invoke('app_startup');
+const firstScreen = api.appStartup();
 
 // Windows: its own system font (style.css; macOS and Linux need no mark).
 if (/Windows/.test(navigator.userAgent)) document.documentElement.classList.add('windows');
 
-const $ = (id) => document.getElementById(id);
+/** @param {string} id */
+const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
+/** @param {string} id */
+const $input = (id) => /** @type {HTMLInputElement} */ (document.getElementById(id));
+
+/**
+ * @typedef {object} Attempt
+ * @property {string} provider
+ * @property {boolean} addAccount
+ */
+/** @typedef {SignInStarted & {addAccount: boolean, deadline: number}} Waiting */
+
 const state = {
+  /** @type {Account[]} */
   accounts: [],
+  /** @type {ProviderChoice[]} */
   providers: [],
   offline: false,
   configBroken: false,
-  // The sign-in waiting for the browser: { provider, addAccount, url, timeout_secs, deadline }.
+  /** The sign-in waiting for the browser. @type {Waiting | null} */
   pending: null,
-  // The last sign-in tried, for "Try again".
+  /** The last sign-in tried, for "Try again". @type {Attempt | null} */
   lastAttempt: null,
 };
 const active = () => state.accounts.find((a) => a.active) || null;
 
 // ---------- messages: the code decides the words ----------
-const PLAIN = {
-  sign_in_denied: () => 'The sign-in was declined at the provider. Try again, and allow Latchkey access when asked.',
+// Every code the core has, in plain words with the next step (UX.md "Errors"). The core's
+// message is shown below as detail, never as the headline. tests/ipc.rs fails when a code has
+// no entry here; `who` names the provider involved, when known.
+/** @type {Record<ErrorCode, (who: string) => string>} */
+const ERROR_WORDS = {
+  config: () => 'Latchkey’s configuration file has a problem. Fix what is named below, then restart Latchkey.',
+  not_signed_in: () => 'You are not signed in. Sign in, then try again.',
+  session_expired: () => 'Your session has ended. Sign in again to continue.',
+  sign_in_denied: (who) => `The sign-in was declined at ${who}. Try again, and allow Latchkey access when asked.`,
   sign_in_timed_out: () => 'Nothing came back from your browser in time, so the sign-in was stopped. Try again; if your browser shows no sign-in page, use “Copy sign-in link”.',
-  sign_in_cancelled: () => 'Sign-in cancelled.',
-  sign_in_rejected: (m) => `The provider’s answer did not pass Latchkey’s checks, so you were not signed in. Try again; if it keeps happening, check the provider setup. (${m})`,
+  sign_in_cancelled: () => 'Sign-in cancelled. Start again whenever you are ready.',
+  sign_in_rejected: (who) => `The answer from ${who} did not pass Latchkey’s security checks, so you were not signed in. Try again; if it keeps happening, ask whoever set up the provider to check it.`,
   keychain_unavailable: () => 'Your keychain is locked or unavailable. Unlock it (or install gnome-keyring on Linux) and try again.',
-  offline: (m, who) => `${who || 'The provider'} can’t be reached. Check your internet connection and try again.`,
-  provider: (m) => `The provider answered with an error. Try again in a moment. (${m})`,
-  config: (m) => `Latchkey’s configuration has a problem: ${m}`,
-  not_signed_in: (m) => m || 'You are not signed in.',
-  session_expired: () => 'Your session ended. Please sign in again.',
-  unknown_account: (m) => `That account is not signed in here any more. (${m})`,
-  storage: (m) => `Latchkey could not read or write its files: ${m}`,
-  internal: (m) => `Something went wrong: ${m}`,
+  offline: (who) => `${who} can’t be reached. Check your internet connection and try again.`,
+  provider: (who) => `${who} answered with an error. Try again in a moment.`,
+  unknown_account: () => 'That account is not signed in here any more. Pick another account, or sign in again.',
+  storage: () => 'Latchkey could not read or write its files. Check that the disk has room and that Latchkey’s data folder is writable, then try again.',
+  internal: () => 'Something went wrong inside Latchkey. Try again; if it keeps happening, report it with the details below.',
+  insufficient_credits: () => 'You don’t have enough credits for that, so nothing was charged. Redeem a voucher to add credits, then try again.',
+  idempotency_conflict: () => 'That request was already made with different details, so nothing changed. Try again.',
+  unknown_entry: () => 'That credit entry does not exist or was already settled, so nothing changed. Refresh and try again.',
+  voucher_rejected: () => 'This voucher can’t be used. Check that you copied all of it and that it is meant for this account, not expired and not used yet.',
+  invalid_input: () => 'Something in what you entered isn’t right, so nothing changed. Fix what is named below and try again.',
+  wallet_damaged: () => 'Your credit wallet file is damaged, so Latchkey will not change it. Restore it from a backup; nothing was changed.',
+  busy: () => 'Another Latchkey window or command is using the wallet right now. Wait a moment and try again.',
 };
 
 /**
- * Shows `{code, message}` in plain words; `retry` adds a "Try again" button; `who` names the
- * provider involved.
+ * Whether `err` is the shell's `{code, message}` (anything else is a bug in this page).
+ * @param {unknown} err
+ * @returns {err is CoreError}
+ */
+function isCoreError(err) {
+  return typeof err === 'object' && err !== null && Object.prototype.hasOwnProperty.call(ERROR_WORDS, /** @type {any} */ (err).code);
+}
+
+/**
+ * Shows an error: the code's words as the headline, the message as detail. `retry` adds a
+ * "Try again" button; `who` names the provider involved.
+ * @param {unknown} err A {@link CoreError}, or anything a bug threw.
+ * @param {(() => void) | null} [retry]
+ * @param {string | null} [who]
  */
 function showError(err, retry, who) {
-  const code = err && err.code;
-  const message = (err && err.message) || String(err);
-  $('error-message').textContent = PLAIN[code] ? PLAIN[code](message, who) : message;
-  $('error').dataset.code = code || '';
+  const known = isCoreError(err) ? err : { code: /** @type {ErrorCode} */ ('internal'), message: String(err) };
+  $('error-message').textContent = ERROR_WORDS[known.code](who || 'The provider');
+  $('error-detail').textContent = known.message;
+  $('error-detail').hidden = !known.message;
+  $('error').dataset.code = known.code;
   $('error').hidden = false;
   notice('');
   retryAction = retry || null;
   $('error-retry').hidden = !retry;
 }
+/** @type {(() => void) | null} */
 let retryAction = null;
 function clearError() {
   $('error').hidden = true;
   $('error').dataset.code = '';
   retryAction = null;
 }
+/** @param {string} text */
 function notice(text) {
   $('notice').textContent = text;
   $('notice').hidden = !text;
@@ -77,9 +111,10 @@ function notice(text) {
 $('error-dismiss').addEventListener('click', clearError);
 $('error-retry').addEventListener('click', () => { const again = retryAction; clearError(); if (again) again(); });
 
-const wallet = window.latchkeyWallet.initWallet({ invoke, showError, clearError, notice, active });
+const wallet = latchkeyWallet.initWallet({ api, showError, clearError, notice, active });
 
 // ---------- screens ----------
+/** @param {'loading' | 'signed-out' | 'waiting' | 'signed-in'} screen */
 function show(screen) {
   for (const id of ['loading', 'signed-out', 'waiting', 'signed-in']) $(id).hidden = id !== screen;
 }
@@ -95,30 +130,36 @@ function render() {
   else show('signed-out');
 }
 
-/** Up to two letters: the first letter or digit of the first two words (of the name, else the email). */
+/**
+ * Up to two letters: the first letter or digit of the first two words of the name the core
+ * gives (the name, else the email, else the subject).
+ * @param {Account} a
+ */
 function initials(a) {
-  const source = a.name || a.email || a.subject || '';
-  const letters = source.split(/[\s@._-]+/).map((w) => (w.match(/[\p{L}\p{N}]/u) || [''])[0]).filter(Boolean);
+  const letters = a.display_name.split(/[\s@._-]+/).map((w) => (w.match(/[\p{L}\p{N}]/u) || [''])[0]).filter(Boolean);
   return (letters.slice(0, 2).join('') || '?').toUpperCase();
 }
 
+/** @param {Account} a */
 function renderAvatar(a) {
   const box = $('avatar');
   const fallback = () => { box.replaceChildren(); box.textContent = initials(a); };
   // Offline, a remote picture cannot load: initials straight away, no broken image.
-  const usable = a.picture && (/^data:image\//.test(a.picture) || (!state.offline && /^https:/.test(a.picture)));
-  if (!usable) { fallback(); return; }
+  const picture = a.picture;
+  const usable = picture && (/^data:image\//.test(picture) || (!state.offline && /^https:/.test(picture)));
+  if (!picture || !usable) { fallback(); return; }
   const current = box.querySelector('img');
-  if (current && current.getAttribute('src') === a.picture) return;
+  if (current && current.getAttribute('src') === picture) return;
   const img = document.createElement('img');
   img.alt = '';
   img.addEventListener('error', fallback);
-  img.src = a.picture;
+  img.src = picture;
   box.replaceChildren(img);
 }
 
+/** @param {Account} a */
 function renderAccount(a) {
-  $('account-name').textContent = a.name || (a.email ? a.email.split('@')[0] : a.subject);
+  $('account-name').textContent = a.display_name;
   $('account-email').textContent = a.email || '';
   renderAvatar(a);
   const sel = $('account-switcher');
@@ -126,13 +167,14 @@ function renderAccount(a) {
   for (const acc of state.accounts) {
     const o = document.createElement('option');
     o.value = acc.subject;
-    o.textContent = `${acc.email || acc.name || acc.subject} (${acc.provider})`;
+    o.textContent = `${acc.display_name}${acc.email && acc.email !== acc.display_name ? `, ${acc.email}` : ''} (${acc.provider})`;
     o.selected = acc.active;
     sel.append(o);
   }
 }
 
 // Re-rendered only when the list changes, so a button is never replaced under a click.
+/** @type {string | null} */
 let renderedProviders = null;
 function renderProviders() {
   const key = JSON.stringify(state.providers);
@@ -155,13 +197,13 @@ function renderProviders() {
 
 // ---------- state: local first (no network), then the network ----------
 async function loadLocal() {
-  const [accounts, providers] = await Promise.allSettled([invoke('auth_status'), invoke('auth_providers')]);
-  const problem = [accounts, providers].find((r) => r.status === 'rejected');
+  const [accounts, providers] = await Promise.allSettled([api.authStatus(), api.authProviders()]);
   state.accounts = accounts.status === 'fulfilled' ? accounts.value : [];
   state.providers = providers.status === 'fulfilled' ? providers.value : [];
+  const problem = accounts.status === 'rejected' ? accounts.reason : providers.status === 'rejected' ? providers.reason : null;
   if (problem) {
-    state.configBroken = problem.reason && problem.reason.code === 'config';
-    showError(problem.reason);
+    state.configBroken = isCoreError(problem) && problem.code === 'config';
+    showError(problem);
   }
   render();
 }
@@ -169,25 +211,31 @@ async function loadLocal() {
 async function refreshOnline() {
   if (state.configBroken) return;
   try {
-    state.accounts = await invoke('auth_refresh_status');
+    state.accounts = await api.authRefreshStatus();
     state.offline = state.accounts.some((a) => a.active && a.offline);
   } catch (e) {
-    if (e && e.code === 'offline') state.offline = true; else showError(e);
+    if (isCoreError(e) && e.code === 'offline') state.offline = true; else showError(e);
   }
   render();
 }
 
 // ---------- signing in ----------
-let timer = null;
+/** @type {number | undefined} */
+let timer;
 
+/**
+ * @param {string} provider
+ * @param {boolean} addAccount
+ */
 async function signIn(provider, addAccount) {
   clearError();
   notice('');
   state.lastAttempt = { provider, addAccount };
+  /** @type {NodeListOf<HTMLButtonElement>} */
   const buttons = document.querySelectorAll('#providers button, #add-account');
   buttons.forEach((b) => { b.disabled = true; });
   try {
-    const started = await invoke('auth_sign_in', { provider, addAccount });
+    const started = await api.authSignIn(provider, addAccount);
     startWaiting({ ...started, addAccount });
     $('cancel').focus();
   } catch (e) {
@@ -198,17 +246,19 @@ async function signIn(provider, addAccount) {
   }
 }
 
+/** @param {string} name */
 function providerName(name) {
   const p = state.providers.find((x) => x.name === name);
   return p ? p.label.replace(/^Sign in with /, '') : name;
 }
 
+/** @param {SignInStarted & {addAccount: boolean}} started */
 function startWaiting(started) {
   state.pending = { ...started, deadline: Date.now() + started.remaining_secs * 1000 };
   $('waiting-provider').textContent = providerName(started.provider);
   $('waiting-opened').textContent = started.browser_opened ? 'We opened the sign-in page of' : 'Your browser could not be opened. Copy the link below to sign in with';
   $('waiting-opened-end').textContent = started.browser_opened ? ' in your browser.' : '.';
-  $('sign-in-link').value = started.url;
+  $input('sign-in-link').value = started.url;
   $('sign-in-link').hidden = started.browser_opened;
   $('sign-in-link-label').hidden = started.browser_opened;
   $('waiting-hint').hidden = true;
@@ -239,23 +289,23 @@ function endWaiting() {
 /** Asks the shell whether a sign-in is still waiting (window focus, reload, missed event). */
 async function recheck() {
   try {
-    const pending = await invoke('auth_pending');
+    const pending = await api.authPending();
     if (!pending && state.pending) {
       endWaiting();
       await loadLocal();
       await wallet.refresh();
     } else if (pending && !state.pending) {
       startWaiting({ ...pending, addAccount: false });
-    } else if (pending) {
+    } else if (pending && state.pending) {
       state.pending.deadline = Date.now() + pending.remaining_secs * 1000;
     }
   } catch (e) { showError(e); }
 }
 
-$('cancel').addEventListener('click', () => invoke('auth_cancel').catch(showError));
-$('open-again').addEventListener('click', () => invoke('auth_open_again').then(() => notice('Opened the sign-in page again.')).catch(showError));
+$('cancel').addEventListener('click', () => api.authCancel().catch(showError));
+$('open-again').addEventListener('click', () => api.authOpenAgain().then(() => notice('Opened the sign-in page again.')).catch(showError));
 $('copy-link').addEventListener('click', async () => {
-  const link = $('sign-in-link');
+  const link = $input('sign-in-link');
   link.hidden = false;
   $('sign-in-link-label').hidden = false;
   link.focus();
@@ -265,37 +315,42 @@ $('copy-link').addEventListener('click', async () => {
 
 function focusStart() {
   if (!$('error').hidden && !$('error-retry').hidden) $('error-retry').focus();
-  else if (!$('signed-out').hidden) { const b = document.querySelector('#providers button'); if (b) b.focus(); }
+  else if (!$('signed-out').hidden) {
+    /** @type {HTMLButtonElement | null} */
+    const b = document.querySelector('#providers button');
+    if (b) b.focus();
+  }
 }
 
 // ---------- accounts ----------
-const menu = $('account-menu');
+const menu = /** @type {HTMLDetailsElement} */ ($('account-menu'));
 function closeMenu() { if (menu.open) { menu.open = false; $('account-menu-button').focus(); } }
 menu.addEventListener('keydown', (ev) => { if (ev.key === 'Escape') closeMenu(); });
-document.addEventListener('click', (ev) => { if (menu.open && !menu.contains(ev.target)) menu.open = false; });
+document.addEventListener('click', (ev) => { if (menu.open && !menu.contains(/** @type {Node | null} */ (ev.target))) menu.open = false; });
 $('add-account').addEventListener('click', () => {
   menu.open = false;
   const a = active();
-  const provider = a ? a.provider : (state.providers[0] || {}).name;
+  const provider = a ? a.provider : state.providers[0]?.name;
   if (provider) signIn(provider, true);
 });
 $('account-switcher').addEventListener('change', async (ev) => {
   clearError();
   try {
-    const a = await invoke('auth_switch', { subject: ev.target.value });
-    notice(`Now using ${a.email || a.name || a.subject}.`);
+    const a = await api.authSwitch(/** @type {HTMLSelectElement} */ (ev.target).value);
+    notice(`Now using ${a.display_name}.`);
     await loadLocal();
     await wallet.refresh();
   } catch (e) { showError(e); await loadLocal(); }
 });
 
+/** @param {boolean} everywhere */
 async function signOut(everywhere) {
   menu.open = false;
   clearError();
   const who = active();
   try {
-    const report = await invoke('auth_sign_out', { subject: null, everywhere });
-    const name = who ? (who.email || who.name || who.subject) : 'the account';
+    const report = await api.authSignOut(null, everywhere);
+    const name = who ? who.display_name : 'the account';
     let text = `Signed out of ${name} on this computer.`;
     if (everywhere && report.end_session_urls.length) text += ' Finish signing out of the provider in your browser.';
     else if (everywhere) text += ' The provider could not be asked to end your session there; sign out on its website if you need to.';
@@ -313,13 +368,12 @@ $('sign-out').addEventListener('click', () => signOut(false));
 $('sign-out-everywhere').addEventListener('click', () => signOut(true));
 
 // ---------- events from the shell ----------
-listen('auth://signed-in', async (ev) => {
-  const a = ev.payload;
+api.onSignedIn(async (a) => {
   const known = state.accounts.some((x) => x.issuer === a.issuer && x.subject === a.subject);
   endWaiting();
   clearError();
   notice('');
-  const who = a.email || a.name || a.subject;
+  const who = a.display_name;
   let text = known ? `Signed in again as ${who}; its saved sign-in was replaced.` : `Signed in as ${who}.`;
   if (a.welcome_credits) text += ` Welcome: ${a.welcome_credits} credits were added.`;
   if (a.wallet_problem) text += ` The wallet could not be opened: ${a.wallet_problem}`;
@@ -330,23 +384,23 @@ listen('auth://signed-in', async (ev) => {
   $('account-menu-button').focus();
   await wallet.refresh();
 });
-listen('auth://sign-in-failed', async (ev) => {
+api.onSignInFailed(async (err) => {
   endWaiting();
   notice('');
   const attempt = state.lastAttempt;
-  if (ev.payload.code === 'sign_in_cancelled') {
+  if (err.code === 'sign_in_cancelled') {
     clearError();
     notice('Sign-in cancelled.');
   } else {
-    showError(ev.payload, attempt ? () => signIn(attempt.provider, attempt.addAccount) : null, attempt && providerName(attempt.provider));
+    showError(err, attempt ? () => signIn(attempt.provider, attempt.addAccount) : null, attempt && providerName(attempt.provider));
   }
   render();
   focusStart();
 });
 // A latchkey://redeem link: the shell checked its shape; the user confirms before anything.
-listen('deeplink://redeem', (ev) => wallet.askRedeem(ev.payload.voucher));
+api.onRedeemLink((link) => wallet.askRedeem(link.voucher));
 // The CLI (another process) changed the accounts or the wallet.
-listen('state://changed', async () => { await loadLocal(); await wallet.refresh(); });
+api.onStateChanged(async () => { await loadLocal(); await wallet.refresh(); });
 window.addEventListener('focus', async () => {
   await recheck();
   if (!state.pending) { await loadLocal(); await wallet.refresh(); }
@@ -355,11 +409,12 @@ window.addEventListener('focus', async () => {
 // ---------- start ----------
 // The first screen from one call (local files only), rendered once; then the network check.
 (async () => {
+  /** @type {Startup} */
   let first;
   try {
     first = await firstScreen;
   } catch (e) {
-    if (e && e.code === 'config') {
+    if (isCoreError(e) && e.code === 'config') {
       state.configBroken = true;
       showError(e);
       render();

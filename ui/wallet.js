@@ -1,13 +1,19 @@
+// @ts-check
 // The wallet half of the UI: credits, history, chart, CSV export, vouchers, paid analytics.
-// Talks only to the app's own commands; text from outside is set with textContent only.
+// Talks to the shell only through api.js; text from outside is set with textContent only.
 // A classic script (no modules: one less round trip before the first screen), loaded before
 // app.js, which calls `latchkeyWallet.initWallet`.
-window.latchkeyWallet = (() => {
+const latchkeyWallet = (() => {
 'use strict';
 
-const $ = (id) => document.getElementById(id);
+/** @param {string} id */
+const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
 // Numbers as en-US writes them ("-1,234", "1,234.50"), by hand: Intl.NumberFormat would load
 // ICU's locale data into the page's process (about 2 MiB that stays).
+/**
+ * @param {number} x
+ * @param {number} decimals
+ */
 function grouped(x, decimals) {
   const abs = Math.abs(x);
   // Rounds the digits as written (1.005 → 1.01), as Intl does, not the binary value.
@@ -16,28 +22,54 @@ function grouped(x, decimals) {
   const sign = x < 0 && rounded !== 0 ? '-' : '';
   return sign + int.replace(/\B(?=(\d{3})+(?!\d))/g, ',') + (frac ? `.${frac}` : '');
 }
+/** @param {number} c */
 const credits = (c) => grouped(c, 0);
+/** @param {number} x */
 const num = (x) => grouped(x, Number.isInteger(x) ? 0 : 2);
 
+/** @type {Record<EntryKind, string>} */
 const KIND = { grant: 'Credits given', voucher: 'Voucher redeemed', spend: 'Spent', refund: 'Refund', reserve: 'Held', capture: 'Paid from hold', release: 'Hold released', expire: 'Hold expired' };
 
-/** Wires the wallet card; `ui` gives the shell's helpers. */
+/**
+ * What the wallet needs from app.js.
+ * @typedef {object} WalletUi
+ * @property {typeof latchkeyApi} api
+ * @property {(err: unknown) => void} showError
+ * @property {() => void} clearError
+ * @property {(text: string) => void} notice
+ * @property {() => Account | null} active
+ */
+
+/**
+ * Wires the wallet card.
+ * @param {WalletUi} ui
+ */
 function initWallet(ui) {
-  const { invoke, showError, clearError, notice, active } = ui;
-  const state = { cursor: null, entries: [], pendingVoucher: null };
+  const { api, showError, clearError, notice, active } = ui;
+  const state = {
+    /** @type {string | null} */
+    cursor: null,
+    /** @type {Entry[]} */
+    entries: [],
+    /** @type {string | null} */
+    pendingVoucher: null,
+  };
 
   async function refresh() {
     if (!active()) return;
     try {
       // Both at once: every round trip to the shell delays the screen.
-      const [b] = await Promise.all([invoke('wallet_balance'), loadHistory(true)]);
+      const [b] = await Promise.all([api.walletBalance(), loadHistory(true)]);
       renderBalance(b);
     } catch (e) {
       showError(e);
     }
   }
 
-  /** The wallet as `app_startup` gives it: `{balance, history}` (the newest page). */
+  /**
+   * The wallet as `app_startup` gives it: the balance and the newest page of history.
+   * @param {WalletView} view
+   */
   function show(view) {
     state.entries = view.history.entries;
     state.cursor = view.history.next_cursor;
@@ -45,18 +77,21 @@ function initWallet(ui) {
     renderBalance(view.balance);
   }
 
+  /** @param {number} n */
   function setCost(n) {
     $('analytics-cost').textContent = credits(n);
   }
 
+  /** @param {Balance} b */
   function renderBalance(b) {
     $('balance-available').textContent = credits(b.available);
     $('balance-held').textContent = credits(b.held);
   }
 
+  /** @param {boolean} reset */
   async function loadHistory(reset) {
     if (reset) { state.cursor = null; state.entries = []; }
-    const page = await invoke('wallet_history', { cursor: state.cursor, limit: 20 });
+    const page = await api.walletHistory(state.cursor, 20);
     state.entries = state.entries.concat(page.entries);
     state.cursor = page.next_cursor;
     renderHistory();
@@ -68,13 +103,15 @@ function initWallet(ui) {
     for (const e of state.entries) {
       const tr = document.createElement('tr');
       const sign = ['spend', 'reserve', 'capture'].includes(e.kind) ? '−' : '+';
-      for (const [text, cls] of [
+      /** @type {[string, string][]} */
+      const cells = [
         [e.created_at.replace('T', ' ').replace(/\.\d+Z$|Z$/, ''), ''],
         [KIND[e.kind] || e.kind, ''],
         [`${sign}${credits(e.amount)}`, 'num'],
         [credits(e.available_after), 'num'],
         [e.memo || '', ''],
-      ]) {
+      ];
+      for (const [text, cls] of cells) {
         const td = document.createElement('td');
         td.textContent = text;
         if (cls) td.className = cls;
@@ -89,6 +126,11 @@ function initWallet(ui) {
 
   // Charts: hand-drawn SVG, each with a text alternative.
   const SVG = 'http://www.w3.org/2000/svg';
+  /**
+   * @param {string} name
+   * @param {Record<string, string | number>} attrs
+   * @param {string} [text]
+   */
   function el(name, attrs, text) {
     const n = document.createElementNS(SVG, name);
     for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, String(v));
@@ -111,6 +153,7 @@ function initWallet(ui) {
     $('balance-chart-text').textContent = `Available credits over the last ${points.length} movements: from ${credits(points[0])} to ${credits(points[points.length - 1])}.`;
   }
 
+  /** @param {AnalyticsRun} run */
   function renderAnalytics(run) {
     const r = run.report;
     const rows = [['Rows', credits(r.rows)], ['Sum', num(r.sum)], ['Mean', num(r.mean)], ['Min', num(r.min)], ['Max', num(r.max)]];
@@ -137,25 +180,30 @@ function initWallet(ui) {
     $('analytics-result').hidden = false;
   }
 
-  /** Asks before redeeming `voucher` (typed, pasted, or from a latchkey://redeem link). */
+  /**
+   * Asks before redeeming `voucher` (typed, pasted, or from a latchkey://redeem link).
+   * @param {string} voucher
+   */
   async function askRedeem(voucher) {
     clearError();
-    if (!active()) {
+    const who = active();
+    if (!who) {
       showError({ code: 'not_signed_in', message: 'Sign in first, then open the voucher link again.' });
       return;
     }
     try {
-      const v = await invoke('wallet_voucher_preview', { voucher });
+      const v = await api.walletVoucherPreview(voucher);
       state.pendingVoucher = voucher;
-      $('redeem-confirm-text').textContent = `Redeem a voucher for ${credits(v.credits)} credits into ${active().email || 'this account'}?`;
+      $('redeem-confirm-text').textContent = `Redeem a voucher for ${credits(v.credits)} credits into ${who.email || who.display_name}?`;
       $('redeem-confirm').hidden = false;
       $('redeem-yes').focus();
     } catch (e) { showError(e); }
   }
 
+  const voucherInput = /** @type {HTMLInputElement} */ ($('voucher-input'));
   $('redeem-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
-    const v = $('voucher-input').value.trim();
+    const v = voucherInput.value.trim();
     if (v) askRedeem(v);
   });
   $('redeem-no').addEventListener('click', () => { state.pendingVoucher = null; $('redeem-confirm').hidden = true; });
@@ -163,32 +211,34 @@ function initWallet(ui) {
     const voucher = state.pendingVoucher;
     $('redeem-confirm').hidden = true;
     state.pendingVoucher = null;
+    if (!voucher) return;
     try {
-      const r = await invoke('wallet_redeem', { voucher });
-      $('voucher-input').value = '';
+      const r = await api.walletRedeem(voucher);
+      voucherInput.value = '';
       notice(`Redeemed ${credits(r.entry.amount)} credits.`);
       await refresh();
     } catch (e) { showError(e); }
   });
   $('load-more').addEventListener('click', () => loadHistory(false).catch(showError));
   $('export-csv').addEventListener('click', async () => {
-    try { const path = await invoke('wallet_export_csv'); $('export-result').textContent = `Saved to ${path}`; $('export-result').hidden = false; } catch (e) { showError(e); }
+    try { const path = await api.walletExportCsv(); $('export-result').textContent = `Saved to ${path}`; $('export-result').hidden = false; } catch (e) { showError(e); }
   });
   $('analytics-run').addEventListener('click', async () => {
     clearError();
-    const file = $('analytics-file').files[0];
+    const file = /** @type {HTMLInputElement} */ ($('analytics-file')).files?.[0];
     if (!file) { showError({ code: 'invalid_input', message: 'Pick a CSV file first.' }); return; }
-    $('analytics-run').disabled = true;
+    const run = /** @type {HTMLButtonElement} */ ($('analytics-run'));
+    run.disabled = true;
     try {
-      const run = await invoke('analytics_run', { csv: await file.text() });
-      renderAnalytics(run);
-      notice(`Analytics done: ${credits(run.cost)} credit(s) used.`);
+      const done = await api.analyticsRun(await file.text());
+      renderAnalytics(done);
+      notice(`Analytics done: ${credits(done.cost)} credit(s) used.`);
       await refresh();
     } catch (e) {
       showError(e);
       await refresh();
     } finally {
-      $('analytics-run').disabled = false;
+      run.disabled = false;
     }
   });
 

@@ -1,0 +1,280 @@
+// @ts-check
+// The contract between this page and the shell: one function per command the shell offers
+// (src-tauri/src/commands/), with the types of what each takes and gives, like the guest
+// bindings a Tauri plugin ships. app.js and wallet.js call the shell only through these.
+// tests/ipc.rs checks that the commands named here (each name passed to `command`), the shell's
+// handler list and the capabilities grant agree exactly; `tsc --noEmit` checks the callers.
+// A classic script (no modules, no build step): it declares one global, `latchkeyApi`.
+
+/**
+ * Every `Code` the core classifies failures into (crates/latchkey-core/src/error.rs).
+ * @typedef {'config' | 'not_signed_in' | 'session_expired' | 'sign_in_denied'
+ *   | 'sign_in_timed_out' | 'sign_in_cancelled' | 'sign_in_rejected' | 'keychain_unavailable'
+ *   | 'offline' | 'provider' | 'unknown_account' | 'storage' | 'internal'
+ *   | 'insufficient_credits' | 'idempotency_conflict' | 'unknown_entry' | 'voucher_rejected'
+ *   | 'invalid_input' | 'wallet_damaged' | 'busy'} ErrorCode
+ */
+
+/**
+ * What every command rejects with, and the `auth://sign-in-failed` payload. The code decides
+ * the words; the message is detail for people.
+ * @typedef {object} CoreError
+ * @property {ErrorCode} code
+ * @property {string} message
+ */
+
+/**
+ * A signed-in account (never a token).
+ * @typedef {object} Account
+ * @property {string} provider The configured provider's name.
+ * @property {string} issuer
+ * @property {string} subject
+ * @property {string | null} email
+ * @property {string | null} name
+ * @property {string | null} picture
+ * @property {boolean} active
+ * @property {string | null} expires_at When the access token expires (RFC 3339).
+ * @property {string} session_expires_at When the sign-in ends (RFC 3339).
+ * @property {boolean} offline The provider could not be reached just now.
+ * @property {string} display_name How to name the person in one line (the core's one way).
+ */
+
+/**
+ * A provider's sign-in button.
+ * @typedef {object} ProviderChoice
+ * @property {string} name
+ * @property {string} label "Sign in with Google".
+ */
+
+/**
+ * A sign-in waiting for the browser.
+ * @typedef {object} SignInStarted
+ * @property {string} provider
+ * @property {string} url The link to open, or to copy into the right browser profile.
+ * @property {number} timeout_secs
+ * @property {number} remaining_secs
+ * @property {boolean} browser_opened False when no browser could be started.
+ */
+
+/**
+ * The `auth://signed-in` payload.
+ * @typedef {Account & {welcome_credits: number | null, wallet_problem: string | null}} SignedInEvent
+ */
+
+/**
+ * @typedef {object} Balance
+ * @property {number} posted
+ * @property {number} held
+ * @property {number} available Posted less held; never negative.
+ */
+
+/** @typedef {'grant' | 'voucher' | 'spend' | 'refund' | 'reserve' | 'capture' | 'release' | 'expire'} EntryKind */
+
+/**
+ * One ledger entry.
+ * @typedef {object} Entry
+ * @property {number} id
+ * @property {EntryKind} kind
+ * @property {number} amount
+ * @property {number} posted_after
+ * @property {number} held_after
+ * @property {number} available_after
+ * @property {string | null} idempotency_key
+ * @property {string | null} memo
+ * @property {number | null} related
+ * @property {string | null} expires_at
+ * @property {string} created_at RFC 3339, UTC.
+ */
+
+/**
+ * A page of history, newest first.
+ * @typedef {object} HistoryPage
+ * @property {Entry[]} entries
+ * @property {string | null} next_cursor Pass it back for the next page.
+ */
+
+/**
+ * @typedef {object} WalletView
+ * @property {Balance} balance
+ * @property {HistoryPage} history The newest page.
+ */
+
+/**
+ * The first screen, from local files only.
+ * @typedef {object} Startup
+ * @property {Account[]} accounts
+ * @property {ProviderChoice[]} providers
+ * @property {SignInStarted | null} pending A sign-in still waiting (after a reload).
+ * @property {number} analytics_cost Credits per analytics run.
+ * @property {WalletView | null} wallet The active account's wallet.
+ * @property {CoreError | null} wallet_error Why the wallet could not be read.
+ * @property {string[]} vouchers Vouchers from links that came before the page listened.
+ */
+
+/**
+ * @typedef {object} LogoutReport
+ * @property {Account[]} signed_out
+ * @property {number} revoked Refresh tokens the providers confirmed revoked.
+ * @property {string[]} warnings Technical: for a bug report, not for the notice.
+ * @property {string[]} end_session_urls Provider sign-out pages opened in the browser.
+ */
+
+/**
+ * What a voucher claims (not yet verified).
+ * @typedef {object} Voucher
+ * @property {string} id
+ * @property {number} credits
+ * @property {string | null} issuer
+ * @property {string | null} subject
+ * @property {string | null} expires_at
+ * @property {string} key_id
+ */
+
+/**
+ * @typedef {object} Receipt
+ * @property {Entry} entry
+ * @property {Balance} balance
+ * @property {boolean} replayed
+ */
+
+/**
+ * @typedef {object} MonthTotal
+ * @property {string} month YYYY-MM.
+ * @property {number} rows
+ * @property {number} total
+ */
+
+/**
+ * @typedef {object} AnalyticsReport
+ * @property {number} rows
+ * @property {number} sum
+ * @property {number} mean
+ * @property {number} min
+ * @property {number} max
+ * @property {MonthTotal[]} months Oldest first.
+ */
+
+/**
+ * A finished, paid analytics run.
+ * @typedef {object} AnalyticsRun
+ * @property {AnalyticsReport} report
+ * @property {number} cost
+ * @property {Balance} balance
+ */
+
+/**
+ * The `deeplink://redeem` payload: a voucher from a link, checked for shape only.
+ * @typedef {object} RedeemLink
+ * @property {string} voucher
+ */
+
+/**
+ * The part of Tauri's IPC this page uses (what @tauri-apps/api's `core.invoke` and
+ * `event.listen` call, without its global bundle: 41 KB every start would evaluate).
+ * @typedef {object} TauriInternals
+ * @property {(cmd: string, args: Record<string, unknown>) => Promise<any>} invoke
+ * @property {(callback: (event: {payload: any}) => void) => number} transformCallback
+ */
+
+const latchkeyApi = (() => {
+'use strict';
+
+const tauri = /** @type {TauriInternals} */ (/** @type {any} */ (window).__TAURI_INTERNALS__);
+
+/**
+ * One of the app's own commands.
+ * @param {string} name
+ * @param {Record<string, unknown>} [args]
+ * @returns {Promise<any>}
+ */
+const command = (name, args = {}) => tauri.invoke(name, args);
+
+/**
+ * Calls `handler` with each payload of `event` from the shell.
+ * @template T
+ * @param {string} event
+ * @param {(payload: T) => void} handler
+ * @returns {Promise<number>} The listener's id.
+ */
+const listen = (event, handler) =>
+  tauri.invoke('plugin:event|listen', {
+    event,
+    target: { kind: 'Any' },
+    handler: tauri.transformCallback((e) => handler(e.payload)),
+  });
+
+return {
+  // ---------- the first screen ----------
+  /** @returns {Promise<Startup>} Rejects only with `config`. */
+  appStartup: () => command('app_startup'),
+
+  // ---------- accounts and signing in ----------
+  /** @returns {Promise<Account[]>} From local files only. */
+  authStatus: () => command('auth_status'),
+  /** @returns {Promise<Account[]>} Sessions checked with the providers. */
+  authRefreshStatus: () => command('auth_refresh_status'),
+  /** @returns {Promise<ProviderChoice[]>} */
+  authProviders: () => command('auth_providers'),
+  /**
+   * Starts a sign-in; the outcome arrives as `onSignedIn` or `onSignInFailed`.
+   * @param {string} provider
+   * @param {boolean} addAccount Ask the provider for its account chooser.
+   * @returns {Promise<SignInStarted>}
+   */
+  authSignIn: (provider, addAccount) => command('auth_sign_in', { provider, addAccount }),
+  /** @returns {Promise<SignInStarted | null>} */
+  authPending: () => command('auth_pending'),
+  /** @returns {Promise<void>} The sign-in then fails with `sign_in_cancelled`. */
+  authCancel: () => command('auth_cancel'),
+  /** @returns {Promise<void>} */
+  authOpenAgain: () => command('auth_open_again'),
+  /**
+   * @param {string | null} subject The active account when null.
+   * @param {boolean} everywhere Also end the session at the provider.
+   * @returns {Promise<LogoutReport>}
+   */
+  authSignOut: (subject, everywhere) => command('auth_sign_out', { subject, everywhere }),
+  /**
+   * @param {string} subject
+   * @returns {Promise<Account>}
+   */
+  authSwitch: (subject) => command('auth_switch', { subject }),
+
+  // ---------- the wallet ----------
+  /** @returns {Promise<Balance>} */
+  walletBalance: () => command('wallet_balance'),
+  /**
+   * @param {string | null} cursor The newest page when null.
+   * @param {number} limit
+   * @returns {Promise<HistoryPage>}
+   */
+  walletHistory: (cursor, limit) => command('wallet_history', { cursor, limit }),
+  /**
+   * @param {string} voucher
+   * @returns {Promise<Voucher>}
+   */
+  walletVoucherPreview: (voucher) => command('wallet_voucher_preview', { voucher }),
+  /**
+   * @param {string} voucher
+   * @returns {Promise<Receipt>}
+   */
+  walletRedeem: (voucher) => command('wallet_redeem', { voucher }),
+  /** @returns {Promise<string>} The saved file's path. */
+  walletExportCsv: () => command('wallet_export_csv'),
+  /**
+   * @param {string} csv `date,value` rows.
+   * @returns {Promise<AnalyticsRun>}
+   */
+  analyticsRun: (csv) => command('analytics_run', { csv }),
+
+  // ---------- events from the shell ----------
+  /** @param {(account: SignedInEvent) => void} handler */
+  onSignedIn: (handler) => listen('auth://signed-in', handler),
+  /** @param {(error: CoreError) => void} handler */
+  onSignInFailed: (handler) => listen('auth://sign-in-failed', handler),
+  /** @param {(link: RedeemLink) => void} handler */
+  onRedeemLink: (handler) => listen('deeplink://redeem', handler),
+  /** @param {() => void} handler The CLI (another process) changed accounts or the wallet. */
+  onStateChanged: (handler) => listen('state://changed', () => handler()),
+};
+})();
