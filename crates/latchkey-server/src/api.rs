@@ -24,15 +24,20 @@ use tower_http::timeout::TimeoutLayer;
 /// What every route shares.
 #[derive(Clone)]
 pub struct AppState {
+    /// The ledger every route reads and writes.
     pub ledger: Ledger,
+    /// Turns the bearer token into the caller's account.
     pub auth: Arc<dyn Authenticate>,
+    /// The time used for hold expiry and token validation.
     pub clock: Clock,
 }
 
 /// Limits applied to every request.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
+    /// Larger bodies are answered 413 `payload_too_large`.
     pub max_body_bytes: usize,
+    /// Slower requests (including a client that stalls mid-body) are answered 408 `timeout`.
     pub request_timeout: Duration,
 }
 
@@ -63,20 +68,32 @@ pub fn router(state: AppState, limits: Limits) -> Router {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
+    /// 400: the request is malformed or a parameter is out of range; nothing changed.
     InvalidInput,
+    /// 401: no acceptable ID token.
     Unauthorized,
+    /// 402: not enough available credits; nothing changed.
     InsufficientCredits,
+    /// 404: no such open hold for this caller; nothing changed.
     UnknownEntry,
+    /// 409: the idempotency key was used for a different request; nothing changed.
     IdempotencyConflict,
+    /// 404: no such endpoint.
     NotFound,
+    /// 405: the endpoint does not take this method.
     MethodNotAllowed,
+    /// 408: the request took longer than the configured timeout.
     Timeout,
+    /// 413: the body is larger than the configured limit.
     PayloadTooLarge,
+    /// 503: the database or the identity provider cannot be reached; retry later.
     Unavailable,
+    /// 500: a bug; the details are in the server's log only.
     Internal,
 }
 
 impl ErrorCode {
+    /// The HTTP status this code is sent with.
     pub fn status(self) -> StatusCode {
         match self {
             ErrorCode::InvalidInput => StatusCode::BAD_REQUEST,
@@ -96,11 +113,14 @@ impl ErrorCode {
 /// `{"code": "...", "message": "..."}` with the code's status.
 #[derive(Debug, Serialize)]
 pub struct ApiError {
+    /// What went wrong, for programs.
     pub code: ErrorCode,
+    /// What went wrong, for people.
     pub message: String,
 }
 
 impl ApiError {
+    /// An error with this code and message.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError {
             code,

@@ -43,6 +43,8 @@ struct Slot {
 }
 
 impl OidcAuthenticator {
+    /// Accepts ID tokens from `providers` (each for its own client ids), checked with `http`
+    /// (never following redirects: use `latchkey_auth::http_client`) at the time `clock` gives.
     pub fn new(http: reqwest::Client, providers: &[ProviderConfig], clock: Clock) -> Self {
         let providers = providers
             .iter()

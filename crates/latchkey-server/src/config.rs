@@ -14,8 +14,11 @@ pub const CONFIG_ENV: &str = "LATCHKEY_SERVER_CONFIG";
 /// The whole configuration, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Where `serve` binds (default 127.0.0.1:8787): exactly there, nowhere else.
     pub listen: SocketAddr,
+    /// The PostgreSQL URL, from `database_url` or the variable `database_url_env` names.
     pub database_url: DatabaseUrl,
+    /// The accepted identity providers; ID tokens from any other issuer are refused.
     pub providers: Vec<ProviderConfig>,
     /// Longest time one request may take before it is answered 408 (seconds).
     pub request_timeout_secs: u64,
@@ -38,6 +41,7 @@ pub struct ProviderConfig {
 pub struct DatabaseUrl(String);
 
 impl DatabaseUrl {
+    /// Wraps a URL (never shown by `Debug`).
     pub fn new(url: impl Into<String>) -> Self {
         DatabaseUrl(url.into())
     }
@@ -57,14 +61,19 @@ impl fmt::Debug for DatabaseUrl {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
+    /// Neither `--config` nor `LATCHKEY_SERVER_CONFIG` names a file.
     #[error("no configuration: pass --config PATH or set {CONFIG_ENV}")]
     Missing,
+    /// The file cannot be read.
     #[error("cannot read {path}: {source}")]
     Read {
+        /// The file named.
         path: PathBuf,
+        /// Why it cannot be read.
         #[source]
         source: std::io::Error,
     },
+    /// The file is not a valid configuration: `FILE:LINE: KEY: what is wrong`.
     #[error("{0}")]
     Invalid(String),
 }

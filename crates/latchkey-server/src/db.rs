@@ -26,12 +26,21 @@ const MIGRATION_LOCK: i64 = 0x4c61_7463_686b_6579; // "Latchkey"
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DbError {
+    /// No connection could be made or kept (refused, timed out, closed).
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
+    /// The database refused a statement (a constraint, a bug).
     #[error("database error: {0}")]
     Query(#[source] tokio_postgres::Error),
+    /// The schema was migrated by a newer server.
     #[error("the database schema is at version {found}, newer than this server knows ({known}); upgrade the server")]
-    TooNew { found: i64, known: i64 },
+    TooNew {
+        /// The database's version.
+        found: i64,
+        /// The newest version this build knows.
+        known: i64,
+    },
+    /// The database URL cannot be parsed (the message never repeats it).
     #[error("the database URL is invalid: {0}")]
     BadUrl(String),
     /// Stored data this server cannot read: a bug or tampering, never the caller's fault.
@@ -41,7 +50,8 @@ pub enum DbError {
 
 impl From<tokio_postgres::Error> for DbError {
     fn from(e: tokio_postgres::Error) -> Self {
-        if e.is_closed() || e.code().is_none() && is_io(&e) {
+        // A closed connection, or an I/O failure with no SQLSTATE: the server is not reachable.
+        if e.is_closed() || (e.code().is_none() && is_io(&e)) {
             DbError::Unavailable(e.to_string())
         } else {
             DbError::Query(e)

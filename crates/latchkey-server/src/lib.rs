@@ -7,6 +7,8 @@
 //! - [`auth`]: who is calling (OIDC ID tokens, verified by latchkey-auth).
 //! - [`api`]: the HTTP routes, thin faces over the ledger.
 
+#![warn(missing_docs)]
+
 pub mod api;
 pub mod auth;
 pub mod config;

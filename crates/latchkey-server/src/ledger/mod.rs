@@ -20,18 +20,23 @@ pub const MAX_AMOUNT: i64 = 1_000_000_000_000;
 pub const MAX_MEMO_CHARS: usize = 200;
 /// Longest idempotency key, in bytes.
 pub const MAX_KEY_BYTES: usize = 255;
-/// Hold lifetime bounds and default, in seconds.
+/// Shortest hold lifetime, in seconds.
 pub const MIN_HOLD_SECS: i64 = 1;
+/// Longest hold lifetime, in seconds.
 pub const MAX_HOLD_SECS: i64 = 86_400;
+/// Hold lifetime when the caller names none, in seconds.
 pub const DEFAULT_HOLD_SECS: i64 = 600;
-/// History page size bounds and default.
+/// Largest history page.
 pub const MAX_PAGE: i64 = 500;
+/// History page size when the caller names none.
 pub const DEFAULT_PAGE: i64 = 50;
 
 /// Whose wallet: the OpenID issuer and subject, as the desktop keys its local wallet.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Account {
+    /// The OpenID Provider's issuer, exactly as its ID tokens state it.
     pub issuer: String,
+    /// The user's `sub` at that issuer.
     pub subject: String,
 }
 
@@ -60,6 +65,7 @@ pub enum EntryKind {
 }
 
 impl EntryKind {
+    /// The kind's name, as stored and as the API shows it.
     pub fn as_str(self) -> &'static str {
         match self {
             EntryKind::Grant => "grant",
@@ -74,6 +80,7 @@ impl EntryKind {
         }
     }
 
+    /// The kind named `s`, if it is one.
     pub fn parse(s: &str) -> Option<EntryKind> {
         serde_json::from_value(serde_json::Value::String(s.to_string())).ok()
     }
@@ -84,7 +91,9 @@ impl EntryKind {
 pub struct Entry {
     /// The entry's place in the whole ledger (all users): increasing, never reused.
     pub seq: i64,
+    /// What the entry did.
     pub kind: EntryKind,
+    /// How much it moved: always positive (`kind` gives the direction).
     pub amount: i64,
     /// For capture, release and expire: the hold's `seq`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -92,20 +101,26 @@ pub struct Entry {
     /// For holds: when it lapses if not captured or released.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<DateTime<Utc>>,
+    /// What the caller said the credits were for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub memo: Option<String>,
+    /// When the entry was written (the server's clock).
     pub created_at: DateTime<Utc>,
 }
 
 /// A user's balance. `available = posted - held`, never negative.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Balance {
+    /// Credits received minus credits used.
     pub posted: i64,
+    /// Credits set aside by open holds.
     pub held: i64,
+    /// `posted - held`: what can be spent or held now.
     pub available: i64,
 }
 
 impl Balance {
+    /// The balance with these posted and held credits.
     pub fn new(posted: i64, held: i64) -> Balance {
         Balance {
             posted,
@@ -119,14 +134,18 @@ impl Balance {
 /// what an idempotent replay returns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Receipt {
+    /// The entries the write appended, in order.
     pub entries: Vec<Entry>,
+    /// The balance right after them.
     pub balance: Balance,
 }
 
 /// One page of history, oldest first; `next_after` is the cursor of the next page, if any.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryPage {
+    /// The page's entries, oldest first.
     pub entries: Vec<Entry>,
+    /// Pass as `after` to get the next page; `None` when this is the last.
     pub next_after: Option<i64>,
 }
 
@@ -134,30 +153,45 @@ pub struct HistoryPage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Operation {
+    /// Credits given by an operator.
     Grant {
+        /// 1 to [`MAX_AMOUNT`].
         amount: i64,
+        /// Why, at most [`MAX_MEMO_CHARS`] characters.
         memo: Option<String>,
     },
+    /// Credits used at once; refused unless `amount` is available.
     Spend {
+        /// 1 to [`MAX_AMOUNT`].
         amount: i64,
+        /// What for, at most [`MAX_MEMO_CHARS`] characters.
         memo: Option<String>,
     },
+    /// Credits set aside for `ttl_secs`; refused unless `amount` is available.
     Reserve {
+        /// 1 to [`MAX_AMOUNT`].
         amount: i64,
+        /// [`MIN_HOLD_SECS`] to [`MAX_HOLD_SECS`].
         ttl_secs: i64,
+        /// What for, at most [`MAX_MEMO_CHARS`] characters.
         memo: Option<String>,
     },
     /// Captures `amount` (at most the held amount) and releases the rest.
     Capture {
+        /// The hold's `seq`.
         hold: i64,
+        /// 1 to the held amount.
         amount: i64,
     },
+    /// Gives a whole hold back.
     Release {
+        /// The hold's `seq`.
         hold: i64,
     },
 }
 
 impl Operation {
+    /// The operation's name, recorded with its idempotency key.
     pub fn name(&self) -> &'static str {
         match self {
             Operation::Grant { .. } => "grant",
@@ -241,14 +275,24 @@ pub fn check_key(key: &str) -> Result<(), LedgerError> {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LedgerError {
+    /// A spend or hold asked for more than is available.
     #[error("not enough credits: {available} available, {requested} needed")]
-    InsufficientCredits { available: i64, requested: i64 },
+    InsufficientCredits {
+        /// What was available.
+        available: i64,
+        /// What was asked for.
+        requested: i64,
+    },
+    /// The key was first used with another operation or other parameters.
     #[error("this idempotency key was already used for a different request")]
     IdempotencyConflict,
+    /// The hold named is not one of the caller's open holds.
     #[error("no such open hold")]
     UnknownEntry,
+    /// A parameter is out of range or malformed.
     #[error("{0}")]
     InvalidInput(String),
+    /// The database failed or could not be reached.
     #[error(transparent)]
     Db(#[from] DbError),
 }

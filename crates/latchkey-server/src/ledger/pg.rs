@@ -18,10 +18,12 @@ pub struct Ledger {
 const ENTRY_COLUMNS: &str = "server_seq, kind, amount, hold_seq, expires_at, memo, created_at";
 
 impl Ledger {
+    /// The ledger over `pool` (whose database is migrated).
     pub fn new(pool: Pool) -> Ledger {
         Ledger { pool }
     }
 
+    /// The pool, for callers that need the database directly (migrations, health).
     pub fn pool(&self) -> &Pool {
         &self.pool
     }

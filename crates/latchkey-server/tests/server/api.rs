@@ -482,3 +482,101 @@ async fn sixteen_clients_spend_the_last_hundred_credits_exactly_once() {
         .get(0);
     assert_eq!(spends, 100, "one entry per acknowledged spend");
 }
+
+#[tokio::test]
+async fn the_same_key_sent_at_once_spends_once() {
+    let s = std::sync::Arc::new(server().await);
+    let t = token("alice").await;
+    grant(&s, "alice", 10).await;
+    let body = json!({"amount": 3, "idempotency_key": "double-click"});
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (s, t, body) = (s.clone(), t.clone(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            s.post("/v1/spend", Some(&t), &body).await
+        }));
+    }
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.unwrap());
+    }
+    assert!(answers.iter().all(|a| a.status == 200), "{answers:?}");
+    assert!(
+        answers.iter().all(|a| a.json == answers[0].json),
+        "every racer gets the first result"
+    );
+    assert_eq!(
+        s.get("/v1/balance", Some(&t)).await.json["available"],
+        7,
+        "spent once"
+    );
+}
+
+#[tokio::test]
+async fn a_database_that_is_down_gives_503() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // Nothing listens on `port` once the probe above is dropped.
+    let s = server_with(Options {
+        db_url: Some(format!("postgresql://latchkey@127.0.0.1:{port}/nowhere")),
+        ..Options::default()
+    })
+    .await;
+    let t = token("alice").await;
+    let a = s.get("/healthz", None).await;
+    assert_eq!((a.status, a.code()), (503, "unavailable"), "{a:?}");
+    let a = s.get("/v1/balance", Some(&t)).await;
+    assert_eq!((a.status, a.code()), (503, "unavailable"), "{a:?}");
+    let a = s
+        .post(
+            "/v1/spend",
+            Some(&t),
+            &json!({"amount": 1, "idempotency_key": "k"}),
+        )
+        .await;
+    assert_eq!((a.status, a.code()), (503, "unavailable"), "{a:?}");
+    assert!(!a.json["message"]
+        .as_str()
+        .unwrap()
+        .contains(&port.to_string()));
+}
+
+#[tokio::test]
+async fn a_client_that_stalls_mid_body_gets_a_408_json_answer() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = server_with(Options {
+        request_timeout: std::time::Duration::from_secs(1),
+        ..Options::default()
+    })
+    .await;
+    let t = token("alice").await;
+    grant(&s, "alice", 10).await;
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /v1/spend HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {t}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"amount\": 1"
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    // Send nothing more: the server must give up on its own and answer.
+    let mut buf = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        let mut chunk = [0u8; 4096];
+        loop {
+            let n = conn.read(&mut chunk).await.unwrap_or(0);
+            buf.extend_from_slice(&chunk[..n]);
+            if n == 0 || String::from_utf8_lossy(&buf).contains("\"code\"") {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("the server answers a stalled request");
+    let text = String::from_utf8_lossy(&buf);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains(r#""code":"timeout""#), "{text}");
+    assert_eq!(s.get("/v1/balance", Some(&t)).await.json["available"], 10);
+}

@@ -54,6 +54,9 @@ pub struct Options {
     /// Added to the real time on the server's clock (to make real tokens look expired).
     pub clock_offset: Duration,
     pub max_body_bytes: usize,
+    pub request_timeout: std::time::Duration,
+    /// Serve over this database instead of a fresh one (e.g. one that is not there).
+    pub db_url: Option<String>,
 }
 
 impl Default for Options {
@@ -61,6 +64,8 @@ impl Default for Options {
         Options {
             clock_offset: Duration::zero(),
             max_body_bytes: 64 * 1024,
+            request_timeout: std::time::Duration::from_secs(30),
+            db_url: None,
         }
     }
 }
@@ -70,7 +75,18 @@ pub async fn server() -> Server {
 }
 
 pub async fn server_with(options: Options) -> Server {
-    let (ledger, db_url) = ledger().await;
+    let (ledger, db_url) = match options.db_url {
+        None => ledger().await,
+        Some(url) => {
+            let pool = db::pool(
+                &latchkey_server::config::DatabaseUrl::new(url.clone()),
+                4,
+                std::time::Duration::from_secs(2),
+            )
+            .expect("pool");
+            (Ledger::new(pool), url)
+        }
+    };
     let offset = options.clock_offset;
     let clock: Clock = Arc::new(move || Utc::now() + offset);
     let http = latchkey_auth::http_client().expect("HTTP client");
@@ -90,7 +106,7 @@ pub async fn server_with(options: Options) -> Server {
         },
         Limits {
             max_body_bytes: options.max_body_bytes,
-            request_timeout: std::time::Duration::from_secs(30),
+            request_timeout: options.request_timeout,
         },
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
