@@ -796,39 +796,38 @@ pub fn compare(frame: &Frame, p: &CompareParams) -> Result<Comparison> {
     };
     let current = period.key(anchor_day);
     let previous = current - 1;
-    let in_range = |row: usize| {
-        dates[row].is_some_and(|t| {
-            let k = period.key(day_of(t));
-            k == current || k == previous
+    // 0: current period, 1: previous, 2: neither (or no date).
+    let which: Vec<u8> = dates
+        .iter()
+        .map(|d| match d.map(|t| period.key(day_of(t))) {
+            Some(k) if k == current => 0,
+            Some(k) if k == previous => 1,
+            _ => 2,
         })
-    };
+        .collect();
     let split =
         p.by.as_deref()
             .map(|s| category_column(frame, s))
             .transpose()?;
-    let groups = split
-        .map(|(codes, values)| rank_categories(codes, values, measure, p.agg, p.top, in_range));
+    let groups = split.map(|(codes, values)| {
+        rank_categories(codes, values, measure, p.agg, p.top, |r| which[r] < 2)
+    });
     let n_groups = groups.as_ref().map_or(0, |g| g.names.len());
     // Slot 0..n_groups per category, n_groups for the total; [current, previous].
     let mut acc = vec![[Acc::EMPTY; 2]; n_groups + 1];
-    for (row, d) in dates.iter().enumerate() {
-        let Some(t) = d else { continue };
-        let k = period.key(day_of(*t));
-        let which = if k == current {
-            0
-        } else if k == previous {
-            1
-        } else {
+    for (row, &w) in which.iter().enumerate() {
+        if w == 2 {
             continue;
-        };
+        }
+        let w = usize::from(w);
         let x = match measure {
             Some(m) if m[row].is_nan() => continue,
             Some(m) => m[row],
             None => 0.0,
         };
-        acc[n_groups][which].add(x);
+        acc[n_groups][w].add(x);
         if let (Some(g), Some((codes, _))) = (&groups, split) {
-            acc[g.of(codes[row])][which].add(x);
+            acc[g.of(codes[row])][w].add(x);
         }
     }
     let change = |category: Option<String>, a: &[Acc; 2]| {

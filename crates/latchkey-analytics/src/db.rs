@@ -39,6 +39,12 @@ pub(crate) fn configure(conn: &Connection) -> Result<()> {
     // The datasets can be imported again from their files: a crash of the machine may lose the
     // last import, never corrupt the file.
     conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // A 32 MiB page cache (the default is 2 MiB): a million-row import spills less, and a
+    // scan for an analysis reads through a memory map instead of copying every page.
+    conn.pragma_update(None, "cache_size", -32_768)?;
+    let _mmap: Option<i64> = conn
+        .query_row("PRAGMA mmap_size = 1073741824", [], |r| r.get(0))
+        .ok();
     Ok(())
 }
 

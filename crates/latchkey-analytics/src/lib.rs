@@ -44,9 +44,9 @@ pub use store::{Dataset, ImportOptions, Imported, Preview, SavedResult, Store};
 pub use types::{Column, ColumnKind, DateOrder, DecidedBy, DecimalMark};
 
 impl Store {
-    /// The free profile of a dataset (loads all its columns once).
+    /// The free profile of a dataset, in one scan of its rows.
     pub fn profile(&self, account: &str, id: i64) -> Result<Profile> {
-        let frame = self.frame(account, id, &[])?;
-        Ok(profile::profile(id, &frame))
+        let d = self.dataset(account, id)?;
+        Ok(profile::profile(self.connection(), id, &d.columns)?)
     }
 }

@@ -1,5 +1,7 @@
 //! The analytics database: datasets per account, their rows, saved results.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::Path;
 
 use rusqlite::types::ValueRef;
@@ -9,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::analysis::{self, Analysis, AnalysisResult};
 use crate::db;
 use crate::error::{Error, Result};
-use crate::frame::{format_time, Frame};
+use crate::frame::{format_time, ColumnData, Frame};
 use crate::infer::{self, Overrides};
 use crate::parse;
 use crate::read::{self, Encoding, ReadOptions, Records};
@@ -81,6 +83,10 @@ pub struct SavedResult {
 /// The analytics database. One connection; not shared between threads.
 pub struct Store {
     conn: Connection,
+    /// The columns of the last dataset analysed, kept so the next analysis of it does not
+    /// read SQLite again: (dataset id, column index -> data). Dropped when another dataset is
+    /// analysed or the dataset is deleted; rows never change once imported.
+    cache: RefCell<(i64, HashMap<usize, ColumnData>)>,
 }
 
 impl Store {
@@ -90,6 +96,7 @@ impl Store {
     pub fn open(path: &Path) -> Result<Store> {
         Ok(Store {
             conn: db::open(path)?,
+            cache: RefCell::default(),
         })
     }
 
@@ -98,7 +105,14 @@ impl Store {
         let conn = Connection::open_in_memory()?;
         db::configure(&conn)?;
         db::migrate(&conn, Path::new(":memory:"))?;
-        Ok(Store { conn })
+        Ok(Store {
+            conn,
+            cache: RefCell::default(),
+        })
+    }
+
+    pub(crate) fn connection(&self) -> &Connection {
+        &self.conn
     }
 
     /// Imports the file at `path` for `account` at time `now` (seconds since 1970-01-01 UTC).
@@ -372,6 +386,9 @@ impl Store {
         }
         tx.execute_batch(&format!("DROP TABLE IF EXISTS rows_{id}"))?;
         tx.commit()?;
+        if self.cache.get_mut().0 == id {
+            *self.cache.get_mut() = Default::default();
+        }
         Ok(())
     }
 
@@ -424,7 +441,32 @@ impl Store {
                 })
                 .collect::<Result<_>>()?
         };
-        Frame::load(&self.conn, id, &wanted)
+        let mut cache = self.cache.borrow_mut();
+        if cache.0 != id {
+            *cache = (id, HashMap::new());
+        }
+        let missing: Vec<Column> = wanted
+            .iter()
+            .filter(|c| !cache.1.contains_key(&c.index))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            let loaded = Frame::load(&self.conn, id, &missing)?;
+            for (c, data) in loaded.columns {
+                cache.1.insert(c.index, data);
+            }
+        }
+        let rows = usize::try_from(d.rows).unwrap_or(usize::MAX);
+        Ok(Frame {
+            rows,
+            columns: wanted
+                .into_iter()
+                .map(|c| {
+                    let data = cache.1[&c.index].clone();
+                    (c, data)
+                })
+                .collect(),
+        })
     }
 
     /// Runs an analysis over a dataset (loading only the columns it needs). Saves nothing.

@@ -43,6 +43,21 @@ fn bank_statement_with_decimal_commas_and_parentheses() {
     assert_eq!(c[2].kind, ColumnKind::Category);
     assert_eq!(c[3].kind, ColumnKind::Number);
     assert_eq!(c[3].decimal_mark, Some(DecimalMark::Comma));
+    assert_eq!(
+        c[1].kind,
+        ColumnKind::Text,
+        "6 distinct in 10 rows is no category"
+    );
+    let p = store.profile(ACCOUNT, d.id).expect("profile");
+    assert_eq!(
+        p.columns[1].distinct, 6,
+        "Gehalt ×2, Miete, Supermarkt, Kino, Erstattung"
+    );
+    assert_eq!(p.columns[1].missing, 0);
+    assert!(p.columns[1].top.is_empty(), "top values are for categories");
+    assert_eq!(p.columns[3].min, Some(-850.0));
+    assert_eq!(p.columns[3].max, Some(2500.0));
+    assert_eq!(p.columns[3].distinct, 8, "-850 and 2500 twice each");
 
     let r = store
         .run(

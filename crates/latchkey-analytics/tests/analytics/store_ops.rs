@@ -69,6 +69,25 @@ fn rename_and_delete() {
         store.delete(ACCOUNT, d.id),
         Err(Error::NotFound { .. })
     ));
+
+    // A new dataset may get the deleted one's id: its analyses must see its own rows.
+    let dir = tempfile::tempdir().expect("dir");
+    let other = write(
+        dir.path(),
+        "few.csv",
+        b"symbol,date,price\nXYZ,Jan 1 2001,1\nXYZ,Feb 1 2001,2\n",
+    );
+    let d2 = import(&mut store, &other);
+    let r = store.run(ACCOUNT, d2.id, &monthly_count()).expect("run");
+    let AnalysisResult::Timeseries(ts) = r else {
+        panic!("a time series")
+    };
+    assert_eq!(
+        ts.periods.len(),
+        2,
+        "the new file's two months, not the old rows"
+    );
+    assert_eq!(ts.series[0].name, "XYZ");
 }
 
 fn monthly_count() -> Analysis {
