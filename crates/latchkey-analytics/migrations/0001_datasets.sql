@@ -2,7 +2,7 @@
 -- table, rows_<dataset id>, created by the import (typed columns c0, c1, ...: REAL for numbers,
 -- INTEGER seconds since 1970-01-01 UTC for dates, TEXT otherwise; NULL when missing).
 CREATE TABLE datasets (
-    id          INTEGER PRIMARY KEY,
+    id          INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused: rows_<id> and caches stay unambiguous
     account     TEXT    NOT NULL CHECK (length(account) > 0),
     name        TEXT    NOT NULL CHECK (length(trim(name)) > 0),
     source_name TEXT    NOT NULL,

@@ -29,6 +29,10 @@ pub fn is_missing(s: &str) -> bool {
 /// Reads `s` as a number written with `mark` as its decimal mark.
 pub fn parse_number(s: &str, mark: DecimalMark) -> Option<f64> {
     let mut s = s.trim();
+    if mark == DecimalMark::Point && is_plain(s) {
+        // The common case (`-12.5`), without building a normalised copy.
+        return s.parse::<f64>().ok().filter(|v| v.is_finite());
+    }
     let mut negative = false;
     if let Some(inner) = s.strip_prefix('(').and_then(|r| r.strip_suffix(')')) {
         negative = true;
@@ -130,6 +134,21 @@ fn split_once_at_most(s: &str, c: char) -> Option<(&str, Option<&str>)> {
         Some((_, b)) if b.contains(c) => None,
         Some((a, b)) => Some((a, Some(b))),
     }
+}
+
+/// `-?[0-9]*\.?[0-9]*` with at least one digit.
+fn is_plain(s: &str) -> bool {
+    let body = s.strip_prefix('-').unwrap_or(s).as_bytes();
+    let mut dots = 0;
+    let mut digits = 0;
+    for &b in body {
+        match b {
+            b'0'..=b'9' => digits += 1,
+            b'.' => dots += 1,
+            _ => return false,
+        }
+    }
+    digits > 0 && dots <= 1
 }
 
 fn all_digits(s: &str) -> bool {
@@ -441,6 +460,11 @@ mod tests {
             ("", Point, None),
             ("1,000e3", Point, None),
             ("1e", Point, None),
+            ("-.5", Point, Some(-0.5)),
+            ("5.", Point, Some(5.0)),
+            (".", Point, None),
+            ("-", Point, None),
+            ("007", Point, Some(7.0)),
         ];
         for (s, mark, want) in cases {
             assert_eq!(parse_number(s, *mark), *want, "{s:?} with {mark:?}");

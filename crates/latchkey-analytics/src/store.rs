@@ -85,7 +85,8 @@ pub struct Store {
     conn: Connection,
     /// The columns of the last dataset analysed, kept so the next analysis of it does not
     /// read SQLite again: (dataset id, column index -> data). Dropped when another dataset is
-    /// analysed or the dataset is deleted; rows never change once imported.
+    /// analysed or the dataset is deleted. Safe across processes: rows never change once
+    /// imported and dataset ids are never reused (AUTOINCREMENT).
     cache: RefCell<(i64, HashMap<usize, ColumnData>)>,
 }
 

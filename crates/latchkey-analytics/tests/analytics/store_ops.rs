@@ -70,7 +70,7 @@ fn rename_and_delete() {
         Err(Error::NotFound { .. })
     ));
 
-    // A new dataset may get the deleted one's id: its analyses must see its own rows.
+    // A new dataset never gets the deleted one's id, and its analyses see its own rows.
     let dir = tempfile::tempdir().expect("dir");
     let other = write(
         dir.path(),
@@ -78,6 +78,7 @@ fn rename_and_delete() {
         b"symbol,date,price\nXYZ,Jan 1 2001,1\nXYZ,Feb 1 2001,2\n",
     );
     let d2 = import(&mut store, &other);
+    assert_ne!(d2.id, d.id, "dataset ids are never reused");
     let r = store.run(ACCOUNT, d2.id, &monthly_count()).expect("run");
     let AnalysisResult::Timeseries(ts) = r else {
         panic!("a time series")
