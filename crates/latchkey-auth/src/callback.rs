@@ -5,16 +5,22 @@
 pub enum Callback {
     /// Success: an authorization code to exchange.
     Code {
+        /// The authorization code (single use, bound to the PKCE verifier).
         code: String,
+        /// The `state` sent back, to match against the pending sign-in's.
         state: Option<String>,
         /// RFC 9207 issuer identification, when the provider sends it.
         iss: Option<String>,
     },
     /// Failure: `error` is an RFC 6749 error code such as `access_denied`.
     Error {
+        /// The error code.
         error: String,
+        /// The provider's `error_description`, for people.
         description: Option<String>,
+        /// The `state` sent back.
         state: Option<String>,
+        /// RFC 9207 issuer identification, when the provider sends it.
         iss: Option<String>,
     },
 }
@@ -49,10 +55,13 @@ pub(crate) fn same_secret(a: &str, b: &str) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CallbackError {
+    /// Neither `code` nor `error` is there.
     #[error("the callback has neither a code nor an error")]
     Missing,
+    /// A parameter appears twice (a sign of tampering).
     #[error("the callback repeats the parameter `{0}`")]
     Repeated(String),
+    /// A parameter is empty or longer than any real one.
     #[error("the callback's `{0}` parameter is empty or too long")]
     BadValue(&'static str),
 }
@@ -182,7 +191,10 @@ mod tests {
         }
 
         #[test]
-        fn well_formed_callbacks_round_trip(code in "[A-Za-z0-9._~-]{1,200}", state in "[A-Za-z0-9_-]{1,100}") {
+        fn well_formed_callbacks_round_trip(
+            code in "[A-Za-z0-9._~-]{1,200}",
+            state in "[A-Za-z0-9_-]{1,100}",
+        ) {
             let q = format!("state={state}&code={code}&extra=1");
             let cb = parse_callback(&q).unwrap();
             prop_assert_eq!(cb, Callback::Code { code, state: Some(state), iss: None });

@@ -27,17 +27,22 @@ pub struct DeepLinkInbox {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DeepLinkError {
+    /// No deep-link sign-in is pending.
     #[error("no sign-in is waiting for a deep link")]
     NotPending,
+    /// The URL is not the redirect URI the pending sign-in waits on.
     #[error("the link is not this app's sign-in callback")]
     NotACallback,
+    /// The `state` is not the pending sign-in's: a stale or forged link.
     #[error("the link's state does not match the pending sign-in")]
     WrongState,
+    /// The callback's parameters are malformed.
     #[error("the sign-in link is malformed: {0}")]
     Malformed(CallbackError),
 }
 
 impl DeepLinkInbox {
+    /// An inbox with no sign-in pending.
     pub fn new() -> Self {
         Self::default()
     }

@@ -11,8 +11,11 @@ use url::Url;
 /// Non-secret: callers may cache it on disk.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProviderInfo {
+    /// The discovery document as the provider sent it.
     pub metadata: serde_json::Value,
+    /// The provider's signing keys (JWKS).
     pub jwks: serde_json::Value,
+    /// When the document was fetched (caches expire from here).
     pub fetched_at: DateTime<Utc>,
 }
 

@@ -4,9 +4,14 @@
 #[non_exhaustive]
 pub enum AuthError {
     /// The provider (or the user) refused: an `error=` callback such as `access_denied`.
-    #[error("the provider refused the sign-in ({error}{})", description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    #[error(
+        "the provider refused the sign-in ({error}{})",
+        with_description(description)
+    )]
     Denied {
+        /// The error code.
         error: String,
+        /// The provider's `error_description`.
         description: Option<String>,
     },
     /// No genuine callback arrived in time.
@@ -14,7 +19,10 @@ pub enum AuthError {
     TimedOut(u64),
     /// Only callbacks with the wrong `state` arrived before the time ran out: a forged or
     /// stale redirect, never a genuine one.
-    #[error("the sign-in timed out; a callback with the wrong state was rejected (a stale or forged sign-in link)")]
+    #[error(
+        "the sign-in timed out; a callback with the wrong state was rejected (a stale or \
+         forged sign-in link)"
+    )]
     StateMismatch,
     /// The caller cancelled the pending sign-in.
     #[error("the sign-in was cancelled")]
@@ -43,6 +51,14 @@ pub enum AuthError {
     /// The loopback receiver could not listen.
     #[error("could not listen for the sign-in callback on 127.0.0.1: {0}")]
     Receiver(#[source] std::io::Error),
+}
+
+/// `": <description>"`, or nothing.
+fn with_description(description: &Option<String>) -> String {
+    description
+        .as_deref()
+        .map(|d| format!(": {d}"))
+        .unwrap_or_default()
 }
 
 impl AuthError {

@@ -37,10 +37,15 @@ pub(crate) enum Verdict {
 /// Who signed in, from the validated ID token (and userinfo). Not secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identity {
+    /// The provider's issuer identifier.
     pub issuer: String,
+    /// The person's stable id at that issuer (`sub`).
     pub subject: String,
+    /// Their email, when the provider shares it (not necessarily verified).
     pub email: Option<String>,
+    /// Their full name, when shared.
     pub name: Option<String>,
+    /// A URL of their picture, when shared.
     pub picture: Option<String>,
 }
 
@@ -66,7 +71,9 @@ pub fn display_name<'a>(
 /// A completed sign-in.
 #[derive(Debug)]
 pub struct SignedIn {
+    /// Who signed in.
     pub identity: Identity,
+    /// Their tokens, to be kept in the vault.
     pub tokens: TokenSet,
     /// When the genuine callback reached us (for measuring the local overhead).
     pub callback_at: std::time::Instant,
@@ -117,6 +124,11 @@ impl Drop for PendingSignIn {
     }
 }
 
+/// The receiver's channel closed before a callback came (it never does while it listens).
+fn receiver_stopped() -> AuthError {
+    AuthError::Protocol("the callback receiver stopped".into())
+}
+
 /// Random bytes for `state` and `nonce`: 256 bits, well over the 128 required.
 const RANDOM_BYTES: u32 = 32;
 impl PendingSignIn {
@@ -153,7 +165,8 @@ impl PendingSignIn {
             Redirect::DeepLink { uri } => {
                 let inbox = inbox.ok_or_else(|| {
                     AuthError::Config(format!(
-                        "provider `{}` redirects to a deep link ({uri}), which only the desktop app can receive",
+                        "provider `{}` redirects to a deep link ({uri}), which only the desktop \
+                         app can receive",
                         provider.name
                     ))
                 })?;
@@ -246,7 +259,7 @@ impl PendingSignIn {
                     AuthError::TimedOut(timeout.as_secs())
                 });
             }
-            d = self.rx.recv() => d.ok_or_else(|| AuthError::Protocol("the callback receiver stopped".into()))?,
+            d = self.rx.recv() => d.ok_or_else(receiver_stopped)?,
         };
         let callback_at = std::time::Instant::now();
         let result =

@@ -12,6 +12,8 @@
 //! `Debug` prints `[redacted]`. This crate never logs; it
 //! returns [`AuthError`]s whose messages never contain a token.
 
+#![warn(missing_docs)]
+
 mod callback;
 mod clock;
 mod deeplink;

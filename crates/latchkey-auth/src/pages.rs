@@ -22,7 +22,8 @@ fn page(title: &str, body: &str) -> String {
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
 <title>{title}</title><style>\
-body{{font-family:system-ui,-apple-system,\"Segoe UI\",sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;line-height:1.5;color:#1d2330;background:#fff}}\
+body{{font-family:system-ui,-apple-system,\"Segoe UI\",sans-serif;max-width:36rem;\
+margin:4rem auto;padding:0 1rem;line-height:1.5;color:#1d2330;background:#fff}}\
 h1{{font-size:1.4rem}}a{{color:#2f6fdf}}\
 @media (prefers-color-scheme:dark){{body{{color:#e8ebf2;background:#161a22}}a{{color:#8fb3ff}}}}\
 </style></head><body>{body}</body></html>",

@@ -5,9 +5,11 @@ use url::Url;
 #[derive(Debug)]
 pub struct Provider {
     /// The name the user configured (`google`, `default`, ...).
+    /// The name the user configured (`google`, `default`, ...).
     pub name: String,
     /// The provider's discovery document, `<issuer>/.well-known/openid-configuration`.
     pub metadata_url: Url,
+    /// This app's client id at the provider.
     pub client_id: String,
     /// Absent for public clients. Desktop "secrets" are not confidential (RFC 8252 §8.5), but
     /// they are still never logged, printed or put in the authorization URL.
@@ -16,6 +18,7 @@ pub struct Provider {
     pub scopes: Vec<String>,
     /// Extra authorization request parameters (`prompt`, `login_hint`, `hd`, `access_type`...).
     pub auth_params: Vec<(String, String)>,
+    /// Where the provider sends the browser back.
     pub redirect: Redirect,
 }
 
@@ -23,9 +26,18 @@ pub struct Provider {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Redirect {
     /// `http://127.0.0.1:PORT/PATH`, on an ephemeral port unless pinned.
-    Loopback { port: Option<u16>, path: String },
-    /// A custom-scheme URL the app shell receives from the OS and feeds to a [`crate::DeepLinkInbox`].
-    DeepLink { uri: Url },
+    Loopback {
+        /// A fixed port, for providers that need one registered; else any free port.
+        port: Option<u16>,
+        /// The callback path (`/callback`).
+        path: String,
+    },
+    /// A custom-scheme URL the app shell receives from the OS and feeds to a
+    /// [`crate::DeepLinkInbox`].
+    DeepLink {
+        /// The redirect URI (`latchkey://auth/callback`).
+        uri: Url,
+    },
 }
 
 impl Default for Redirect {

@@ -14,6 +14,7 @@ use url::Url;
 /// it; write it back).
 #[derive(Debug)]
 pub struct Refreshed {
+    /// The new tokens, the old refresh and ID tokens kept where none came.
     pub tokens: TokenSet,
 }
 

@@ -60,6 +60,8 @@ pub struct Keychain {
 }
 
 impl Keychain {
+    /// Entries under `service` (the keychain's "service" or "target" name); each call gives
+    /// up after `timeout`.
     pub fn new(service: impl Into<String>, timeout: Duration) -> Self {
         Self {
             service: service.into(),
@@ -136,6 +138,7 @@ pub struct MemoryKeyStore {
 }
 
 impl MemoryKeyStore {
+    /// An empty store; clones share the entries.
     pub fn new() -> Self {
         Self::default()
     }
@@ -170,6 +173,7 @@ pub struct InsecureFileKeyStore {
 }
 
 impl InsecureFileKeyStore {
+    /// Keys kept in the JSON file at `path` (created on first write).
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self { path: path.into() }
     }
@@ -244,6 +248,7 @@ pub struct Vault {
 }
 
 impl Vault {
+    /// Keys in `store`, sealed files in `dir`.
     pub fn new(store: Arc<dyn KeyStore>, dir: impl Into<PathBuf>) -> Self {
         Self {
             store,

@@ -16,7 +16,8 @@ use std::path::PathBuf;
     about = "Sign in with OpenID Connect through your browser; tokens stay in the OS keychain."
 )]
 struct Cli {
-    /// The configuration file (else LATCHKEY_CONFIG, else the platform config dir's latchkey/auth.toml).
+    /// The configuration file (else LATCHKEY_CONFIG, else the platform config dir's
+    /// latchkey/auth.toml).
     #[arg(long, global = true, value_name = "PATH")]
     config: Option<PathBuf>,
     /// Explain each step on stderr (never prints secrets).

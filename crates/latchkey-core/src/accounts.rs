@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Storage {
+    /// In the OS keychain (the default).
     Keychain,
+    /// In a file readable only by its owner (the explicit insecure opt-in).
     InsecureFile,
 }
 
@@ -22,22 +24,31 @@ pub enum Storage {
 pub struct AccountRecord {
     /// `latchkey_auth::account_id(issuer, subject)`.
     pub id: String,
+    /// The configured provider's name it signed in with.
     pub provider: String,
+    /// Who it is.
     pub identity: Identity,
+    /// When it signed in.
     pub signed_in_at: DateTime<Utc>,
+    /// When the sign-in ends (`session_days` after it), whatever the tokens say.
     pub session_expires_at: DateTime<Utc>,
+    /// When its access token expires, when known.
     pub access_expires_at: Option<DateTime<Utc>>,
+    /// Where its token key is kept.
     pub storage: Storage,
 }
 
 /// The whole file.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Accounts {
+    /// The id of the account faces act on by default.
     pub active: Option<String>,
+    /// Every signed-in account, in sign-in order.
     pub accounts: Vec<AccountRecord>,
 }
 
 impl Accounts {
+    /// The active account's record.
     pub fn active(&self) -> Option<&AccountRecord> {
         let id = self.active.as_deref()?;
         self.accounts.iter().find(|a| a.id == id)
@@ -81,6 +92,7 @@ fn storage_error(path: &Path, e: impl std::fmt::Display) -> Error {
 }
 
 impl AccountStore {
+    /// The store in `<data_dir>/accounts.json`.
     pub fn new(data_dir: &Path) -> Self {
         Self {
             path: data_dir.join("accounts.json"),

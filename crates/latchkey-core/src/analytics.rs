@@ -16,17 +16,24 @@ pub const MAX_ROWS: usize = 1_000_000;
 pub struct MonthTotal {
     /// `YYYY-MM`.
     pub month: String,
+    /// How many rows fell in it.
     pub rows: usize,
+    /// The sum of their values.
     pub total: f64,
 }
 
 /// The summary of one CSV.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
+    /// How many data rows.
     pub rows: usize,
+    /// The sum of the values.
     pub sum: f64,
+    /// Their mean.
     pub mean: f64,
+    /// The smallest value.
     pub min: f64,
+    /// The largest value.
     pub max: f64,
     /// Oldest month first.
     pub months: Vec<MonthTotal>,
@@ -35,8 +42,11 @@ pub struct Report {
 /// A finished, paid run.
 #[derive(Debug, Clone, Serialize)]
 pub struct Run {
+    /// What the run found.
     pub report: Report,
+    /// What it cost, in credits.
     pub cost: i64,
+    /// The wallet's balance after paying.
     pub balance: Balance,
 }
 

@@ -37,6 +37,31 @@ pub const GOOGLE_METADATA_URL: &str =
 /// The deep-link redirect used when `redirect = "deep-link"` names no `redirect_uri`.
 pub const DEFAULT_DEEP_LINK: &str = "latchkey://auth/callback";
 
+/// What `[auth]` may hold, for the message about a key it may not.
+const AUTH_KEYS: &str = "unknown key; expected session_days, client_id, client_secret, \
+                         server_metadata_url, client_kwargs, redirect, or a [auth.<name>] table";
+/// What a provider table may hold, for the message about a key it may not.
+const PROVIDER_KEYS: &str = "unknown key; expected client_id, client_secret, \
+                             server_metadata_url, client_kwargs, redirect or redirect_uri";
+/// The provider keys that may stand inline in `[auth]` (the provider `default`).
+const INLINE_PROVIDER_KEYS: &[&str] = &[
+    "client_id",
+    "client_secret",
+    "server_metadata_url",
+    "client_kwargs",
+    "redirect",
+];
+/// Authorization parameters Latchkey sets itself: `client_kwargs` may not override them.
+const RESERVED_PARAMS: &[&str] = &[
+    "client_id",
+    "redirect_uri",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+    "response_type",
+];
+
 /// A loaded configuration.
 #[derive(Debug)]
 pub struct Config {
@@ -46,6 +71,7 @@ pub struct Config {
     pub providers: Vec<ProviderConfig>,
     /// How long a sign-in lasts, whatever the tokens say.
     pub session_days: u32,
+    /// The `[wallet]` table.
     pub wallet: WalletConfig,
     /// Keys accepted but ignored (Streamlit-only), for `--verbose`.
     pub notes: Vec<String>,
@@ -87,14 +113,19 @@ impl Default for WalletConfig {
 /// One `[auth.<name>]` provider.
 #[derive(Debug)]
 pub struct ProviderConfig {
+    /// The table's name: `google` in `[auth.google]`, `default` for an inline `[auth]`.
     pub name: String,
+    /// `client_id`.
     pub client_id: String,
+    /// `client_secret`; absent for public clients.
     pub client_secret: Option<ClientSecret>,
+    /// `server_metadata_url` (Google's when `[auth.google]` names none).
     pub metadata_url: Url,
     /// `client_kwargs` other than `scope`, in file order.
     pub auth_params: Vec<(String, String)>,
     /// From `client_kwargs.scope`; `None` means the default.
     pub scope: Option<Vec<String>>,
+    /// `redirect` and `redirect_uri`.
     pub redirect: Redirect,
     /// Google needs `access_type=offline` (not the `offline_access` scope) for refresh tokens.
     pub is_google: bool,
@@ -144,9 +175,13 @@ impl ProviderConfig {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{file}:{line}: {key}: {message}")]
 pub struct ConfigError {
+    /// The file's name.
     pub file: String,
+    /// The 1-based line of the problem.
     pub line: usize,
+    /// The key, as `[auth.x] client_id`.
     pub key: String,
+    /// What is wrong.
     pub message: String,
 }
 
@@ -262,22 +297,17 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
             ("cookie_secret" | "redirect_uri" | "expose_tokens", _) => config.notes.push(format!(
                 "ignored [auth] {key} (a Streamlit web setting; Latchkey does not need it)"
             )),
-            ("client_id" | "client_secret" | "server_metadata_url" | "client_kwargs" | "redirect", _) => {
-                inline.push((k, v))
-            }
+            (inline_key, _) if INLINE_PROVIDER_KEYS.contains(&inline_key) => inline.push((k, v)),
             (name, DeValue::Table(t)) => {
                 if name == "default" && !inline.is_empty() {
-                    return Err(ctx.err(k.span(), "[auth.default]", "conflicts with the provider written inline in [auth]"));
+                    let why = "conflicts with the provider written inline in [auth]";
+                    return Err(ctx.err(k.span(), "[auth.default]", why));
                 }
-                config.providers.push(parse_provider(&ctx, name, k.span(), t)?);
+                config
+                    .providers
+                    .push(parse_provider(&ctx, name, k.span(), t)?);
             }
-            (other, _) => {
-                return Err(ctx.err(
-                    k.span(),
-                    &format!("[auth] {other}"),
-                    "unknown key; expected session_days, client_id, client_secret, server_metadata_url, client_kwargs, redirect, or a [auth.<name>] table",
-                ))
-            }
+            (other, _) => return Err(ctx.err(k.span(), &format!("[auth] {other}"), AUTH_KEYS)),
         }
     }
     if !inline.is_empty() {
@@ -324,18 +354,22 @@ fn parse_provider(
             "client_id" => {
                 let s = ctx.string(v, &key("client_id"))?;
                 if s.trim().is_empty() {
-                    return Err(ctx.err(v.span(), &key("client_id"), "is empty; paste your OAuth client ID"));
+                    let why = "is empty; paste your OAuth client ID";
+                    return Err(ctx.err(v.span(), &key("client_id"), why));
                 }
                 client_id = Some(s);
             }
-            "client_secret" => client_secret = Some(ClientSecret::new(ctx.string(v, &key("client_secret"))?)),
+            "client_secret" => {
+                client_secret = Some(ClientSecret::new(ctx.string(v, &key("client_secret"))?))
+            }
             "server_metadata_url" => {
                 let s = ctx.string(v, &key("server_metadata_url"))?;
                 metadata = Some((s, v.span()));
             }
             "client_kwargs" => {
                 let DeValue::Table(kw) = v.get_ref() else {
-                    return Err(ctx.err(v.span(), &key("client_kwargs"), "expected a table, e.g. { prompt = \"select_account\" }"));
+                    let why = "expected a table, e.g. { prompt = \"select_account\" }";
+                    return Err(ctx.err(v.span(), &key("client_kwargs"), why));
                 };
                 for (kk, kv) in kw.iter() {
                     let kname = kk.get_ref().to_string();
@@ -344,16 +378,22 @@ fn parse_provider(
                         DeValue::String(s) => s.to_string(),
                         DeValue::Boolean(b) => b.to_string(),
                         DeValue::Integer(i) => i.as_str().to_string(),
-                        other => return Err(ctx.err(kv.span(), &full, format!("expected a string, found {}", other.type_str()))),
+                        other => {
+                            let why = format!("expected a string, found {}", other.type_str());
+                            return Err(ctx.err(kv.span(), &full, why));
+                        }
                     };
                     if kname == "scope" {
-                        let scopes: Vec<String> = value.split_whitespace().map(str::to_string).collect();
+                        let scopes: Vec<String> =
+                            value.split_whitespace().map(str::to_string).collect();
                         if scopes.is_empty() {
-                            return Err(ctx.err(kv.span(), &full, "is empty; e.g. \"openid profile email\""));
+                            let why = "is empty; e.g. \"openid profile email\"";
+                            return Err(ctx.err(kv.span(), &full, why));
                         }
                         scope = Some(scopes);
-                    } else if matches!(kname.as_str(), "client_id" | "redirect_uri" | "state" | "nonce" | "code_challenge" | "code_challenge_method" | "response_type") {
-                        return Err(ctx.err(kv.span(), &full, "is set by Latchkey itself and cannot be overridden"));
+                    } else if RESERVED_PARAMS.contains(&kname.as_str()) {
+                        let why = "is set by Latchkey itself and cannot be overridden";
+                        return Err(ctx.err(kv.span(), &full, why));
                     } else {
                         auth_params.push((kname, value));
                     }
@@ -361,13 +401,7 @@ fn parse_provider(
             }
             "redirect" => redirect_kind = Some((ctx.string(v, &key("redirect"))?, v.span())),
             "redirect_uri" => redirect_uri = Some((ctx.string(v, &key("redirect_uri"))?, v.span())),
-            other => {
-                return Err(ctx.err(
-                    k.span(),
-                    &key(other),
-                    "unknown key; expected client_id, client_secret, server_metadata_url, client_kwargs, redirect or redirect_uri",
-                ))
-            }
+            other => return Err(ctx.err(k.span(), &key(other), PROVIDER_KEYS)),
         }
     }
     let client_id = client_id.ok_or_else(|| {
@@ -444,7 +478,9 @@ fn parse_provider(
                 url.scheme(),
                 "http" | "https" | "file" | "javascript" | "data"
             ) {
-                return Err(ctx.err(sp, &key("redirect_uri"), "a deep-link redirect needs the app's own scheme, e.g. latchkey://auth/callback"));
+                let why = "a deep-link redirect needs the app's own scheme, e.g. \
+                           latchkey://auth/callback";
+                return Err(ctx.err(sp, &key("redirect_uri"), why));
             }
             Redirect::DeepLink { uri: url }
         }
@@ -526,7 +562,13 @@ mod tests {
     #[test]
     fn streamlit_inline_provider_is_default_and_web_keys_are_ignored() {
         let c = parse(
-            "[auth]\nredirect_uri = \"http://localhost:8501/oauth2callback\"\ncookie_secret = \"x\"\nclient_id = \"abc\"\nclient_secret = \"s\"\nserver_metadata_url = \"https://id.example.com/.well-known/openid-configuration\"\n",
+            r#"[auth]
+redirect_uri = "http://localhost:8501/oauth2callback"
+cookie_secret = "x"
+client_id = "abc"
+client_secret = "s"
+server_metadata_url = "https://id.example.com/.well-known/openid-configuration"
+"#,
             "secrets.toml",
         )
         .unwrap();
@@ -574,14 +616,23 @@ mod tests {
         assert_eq!(e.key, "[auth.company] server_metadata_url");
         assert_eq!(e.line, 1);
 
-        let e = err("[auth.c]\nclient_id = \"x\"\nserver_metadata_url = \"http://id.example.com/.well-known/openid-configuration\"\n");
+        let e = err(r#"[auth.c]
+client_id = "x"
+server_metadata_url = "http://id.example.com/.well-known/openid-configuration"
+"#);
         assert_eq!(e.line, 3);
         assert!(e.message.contains("https"), "{e}");
 
         let e = err("[auth]\nsession_days = 0\n");
         assert_eq!((e.line, e.key.as_str()), (2, "[auth] session_days"));
 
-        let e = err("[auth]\nclient_id = \"a\"\n[auth.x]\nclient_id=\"b\"\nredirect = \"carrier-pigeon\"\nserver_metadata_url=\"http://127.0.0.1:1/.well-known/openid-configuration\"\n");
+        let e = err(r#"[auth]
+client_id = "a"
+[auth.x]
+client_id="b"
+redirect = "carrier-pigeon"
+server_metadata_url="http://127.0.0.1:1/.well-known/openid-configuration"
+"#);
         assert_eq!((e.line, e.key.as_str()), (5, "[auth.x] redirect"));
 
         let e = err("[auth\n");
@@ -592,7 +643,15 @@ mod tests {
     #[test]
     fn loopback_pins_and_deep_links() {
         let c = parse(
-            "[auth.a]\nclient_id=\"a\"\nserver_metadata_url=\"http://127.0.0.1:9/.well-known/openid-configuration\"\nredirect_uri=\"http://127.0.0.1:8765/cb\"\n[auth.b]\nclient_id=\"b\"\nserver_metadata_url=\"http://localhost:9/.well-known/openid-configuration\"\nredirect=\"deep-link\"\n",
+            r#"[auth.a]
+client_id="a"
+server_metadata_url="http://127.0.0.1:9/.well-known/openid-configuration"
+redirect_uri="http://127.0.0.1:8765/cb"
+[auth.b]
+client_id="b"
+server_metadata_url="http://localhost:9/.well-known/openid-configuration"
+redirect="deep-link"
+"#,
             "f",
         )
         .unwrap();
@@ -609,7 +668,11 @@ mod tests {
                 uri: Url::parse(DEFAULT_DEEP_LINK).unwrap()
             }
         );
-        let e = err("[auth.a]\nclient_id=\"a\"\nserver_metadata_url=\"http://127.0.0.1:9/.well-known/openid-configuration\"\nredirect_uri=\"http://0.0.0.0:8765/cb\"\n");
+        let e = err(r#"[auth.a]
+client_id="a"
+server_metadata_url="http://127.0.0.1:9/.well-known/openid-configuration"
+redirect_uri="http://0.0.0.0:8765/cb"
+"#);
         assert_eq!(e.line, 4, "binding beyond 127.0.0.1 is refused");
     }
 
@@ -631,6 +694,13 @@ mod tests {
         assert_eq!(e.line, 3);
     }
 
+    /// Lines a TOML file might hold: tables, strings, numbers, inline tables, arrays.
+    const TOML_LIKE: &str = concat!(
+        r#"(\[auth(\.[a-z]{1,5})?\]\n"#,
+        r#"|[a-z_]{1,12} = ("[^"\n]{0,20}"|[0-9]{1,4}|\{ [a-z]+ = "x" \}|\[\])\n"#,
+        r#"){0,12}"#,
+    );
+
     proptest! {
         #[test]
         fn arbitrary_text_never_panics(text in "\\PC{0,400}") {
@@ -638,7 +708,7 @@ mod tests {
         }
 
         #[test]
-        fn toml_like_text_never_panics(text in "(\\[auth(\\.[a-z]{1,5})?\\]\n|[a-z_]{1,12} = (\"[^\"\n]{0,20}\"|[0-9]{1,4}|\\{ [a-z]+ = \"x\" \\}|\\[\\])\n){0,12}") {
+        fn toml_like_text_never_panics(text in TOML_LIKE) {
             let _ = parse(&text, "f");
         }
     }

@@ -41,6 +41,7 @@ impl CoreOptions {
 
 /// The Latchkey core for one data directory and configuration.
 pub struct Core {
+    /// The configuration it was opened with.
     pub config: Config,
     pub(crate) data_dir: PathBuf,
     pub(crate) accounts: AccountStore,
@@ -110,6 +111,7 @@ impl Core {
         })
     }
 
+    /// Where accounts, sealed tokens, the discovery cache and the wallet live.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
     }
@@ -119,6 +121,7 @@ impl Core {
         &self.inbox
     }
 
+    /// The core's clock's time (fixed in tests).
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }
@@ -148,18 +151,37 @@ impl Core {
             .map(|p| p.display().to_string())
             .or_else(|| default_config_path().map(|p| p.display().to_string()))
             .unwrap_or_else(|| "your config file".into());
+        let names = |providers: &[ProviderConfig]| {
+            let names: Vec<_> = providers.iter().map(|p| p.name.as_str()).collect();
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
+        };
+        let providers = self.config.providers.as_slice();
         match name {
-            Some(n) => self.config.providers.iter().find(|p| p.name == n).ok_or_else(|| {
-                let known: Vec<_> = self.config.providers.iter().map(|p| p.name.as_str()).collect();
-                Error::new(Code::Config, format!("no provider named `{n}` in {where_} (configured: {})", if known.is_empty() { "none".into() } else { known.join(", ") }))
+            Some(n) => providers.iter().find(|p| p.name == n).ok_or_else(|| {
+                let known = names(providers);
+                let message = format!("no provider named `{n}` in {where_} (configured: {known})");
+                Error::new(Code::Config, message)
             }),
-            None => match self.config.providers.as_slice() {
-                [] => Err(Error::new(Code::Config, format!("no sign-in provider is configured; add an [auth.<name>] table to {where_} (see README)"))),
+            None => match providers {
+                [] => Err(Error::new(
+                    Code::Config,
+                    format!(
+                        "no sign-in provider is configured; add an [auth.<name>] table to \
+                         {where_} (see README)"
+                    ),
+                )),
                 [only] => Ok(only),
-                several => Err(Error::new(Code::Config, format!(
-                    "several providers are configured ({}); choose one",
-                    several.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
-                ))),
+                several => Err(Error::new(
+                    Code::Config,
+                    format!(
+                        "several providers are configured ({}); choose one",
+                        names(several)
+                    ),
+                )),
             },
         }
     }

@@ -109,11 +109,14 @@ impl Code {
 #[derive(Debug, Clone, Serialize, thiserror::Error)]
 #[error("{message}")]
 pub struct Error {
+    /// What kind of failure: what faces act on.
     pub code: Code,
+    /// What happened, for people; names no face's commands.
     pub message: String,
 }
 
 impl Error {
+    /// An error of this kind with this message.
     pub fn new(code: Code, message: impl Into<String>) -> Self {
         Self {
             code,
@@ -132,6 +135,7 @@ fn capitalised(message: String) -> String {
     }
 }
 
+/// The core's result: [`Error`] unless said otherwise.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl From<AuthError> for Error {

@@ -2,6 +2,8 @@
 //! It owns configuration, accounts and sessions, and classifies every failure into a
 //! [`Code`] the faces act on. It knows nothing of Tauri or terminals.
 
+#![warn(missing_docs)]
+
 pub mod accounts;
 pub mod analytics;
 pub mod browser;

@@ -8,14 +8,18 @@ use serde::Serialize;
 /// Which accounts `logout` acts on.
 #[derive(Debug, Clone)]
 pub enum LogoutTarget {
+    /// The active account.
     Active,
+    /// Every account signed in here.
     All,
+    /// The account with this subject or email.
     Subject(String),
 }
 
 /// What `logout` did.
 #[derive(Debug, Default, Serialize)]
 pub struct LogoutReport {
+    /// The accounts signed out here.
     pub signed_out: Vec<AccountView>,
     /// How many refresh tokens the providers confirmed revoked.
     pub revoked: usize,
@@ -47,7 +51,8 @@ impl Core {
                                 Ok(true) => report.revoked += 1,
                                 Ok(false) => {}
                                 Err(e) => report.warnings.push(format!(
-                                    "could not revoke the session of {} at the provider ({e}); signed out here only",
+                                    "could not revoke the session of {} at the provider ({e}); \
+                                     signed out here only",
                                     r.identity.display_name()
                                 )),
                             }

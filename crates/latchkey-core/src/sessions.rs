@@ -182,10 +182,14 @@ impl Core {
             Err(latchkey_auth::AuthError::InvalidGrant) => {
                 drop(lock);
                 self.forget_locally(record)?;
-                Err(Error::new(Code::SessionExpired, format!(
-                    "the provider ended the session of {} (invalid_grant); it was signed out here; sign in again",
-                    record.identity.display_name()
-                )))
+                let who = record.identity.display_name();
+                Err(Error::new(
+                    Code::SessionExpired,
+                    format!(
+                        "the provider ended the session of {who} (invalid_grant); it was signed \
+                         out here; sign in again"
+                    ),
+                ))
             }
             Err(e) => Err(e.into()),
         }

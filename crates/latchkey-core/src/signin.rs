@@ -13,6 +13,7 @@ use std::time::Duration;
 /// A finished sign-in.
 #[derive(Debug)]
 pub struct Completed {
+    /// The account now signed in (and active).
     pub account: AccountView,
     /// From the genuine callback's arrival to the account being stored: token exchange, ID
     /// token validation, userinfo, keychain.
@@ -27,7 +28,9 @@ pub struct Completed {
 /// [`Core::finish_sign_in`].
 #[derive(Debug)]
 pub struct SignIn {
+    /// The configured provider's name.
     pub provider: String,
+    /// The authorization request and its listening receiver.
     pub pending: PendingSignIn,
 }
 

@@ -11,7 +11,12 @@ use std::sync::Arc;
 /// store and a clock stopped at `now`.
 pub(crate) fn app_at(dir: &Path, store: &MemoryKeyStore, now: DateTime<Utc>) -> Core {
     let config = config::parse(
-        "[auth]\nsession_days = 2\n[auth.p]\nclient_id = \"c\"\nserver_metadata_url = \"http://127.0.0.1:9/.well-known/openid-configuration\"\n",
+        r#"[auth]
+session_days = 2
+[auth.p]
+client_id = "c"
+server_metadata_url = "http://127.0.0.1:9/.well-known/openid-configuration"
+"#,
         "test.toml",
     )
     .unwrap();

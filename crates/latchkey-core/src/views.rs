@@ -7,12 +7,19 @@ use serde::Serialize;
 /// An account as faces show it (`latchkey status --json`). No tokens.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AccountView {
+    /// The configured provider's name.
     pub provider: String,
+    /// The provider's issuer identifier.
     pub issuer: String,
+    /// The person's id at the issuer.
     pub subject: String,
+    /// Their email, when shared.
     pub email: Option<String>,
+    /// Their name, when shared.
     pub name: Option<String>,
+    /// A URL of their picture, when shared.
     pub picture: Option<String>,
+    /// Whether faces act on this account by default.
     pub active: bool,
     /// When the access token expires.
     pub expires_at: Option<DateTime<Utc>>,
@@ -33,9 +40,13 @@ impl AccountView {
 /// A configured provider (`latchkey providers`).
 #[derive(Debug, Clone, Serialize)]
 pub struct ProviderView {
+    /// The configured name.
     pub name: String,
+    /// The issuer its discovery URL names.
     pub issuer: String,
+    /// Where the browser comes back (`http://127.0.0.1:<any port>/callback`, a deep link).
     pub redirect: String,
+    /// Whether its discovery document answered just now.
     pub reachable: bool,
     /// Why discovery failed, when it did.
     pub problem: Option<String>,

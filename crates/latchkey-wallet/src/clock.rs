@@ -8,6 +8,7 @@ use crate::types::Timestamp;
 
 /// Where the wallet reads "now" (entry times, hold and voucher expiry).
 pub trait Clock: Send + Sync {
+    /// The current time.
     fn now(&self) -> Timestamp;
 }
 
@@ -31,14 +32,17 @@ impl Clock for SystemClock {
 pub struct FixedClock(AtomicI64);
 
 impl FixedClock {
+    /// A clock standing at `now`.
     pub fn new(now: Timestamp) -> FixedClock {
         FixedClock(AtomicI64::new(now.unix_millis()))
     }
 
+    /// Moves it to `now` (back or forth).
     pub fn set(&self, now: Timestamp) {
         self.0.store(now.unix_millis(), Ordering::SeqCst);
     }
 
+    /// Moves it forward by `by`.
     pub fn advance(&self, by: Duration) {
         let millis = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
         self.0.fetch_add(millis, Ordering::SeqCst);

@@ -26,14 +26,17 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// operation survives a crash of the process but maybe not of the machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Synchronous {
+    /// Every commit reaches the disk before it returns (the default).
     #[default]
     Full,
+    /// Commits reach the disk at checkpoints.
     Normal,
 }
 
 /// Options for [`crate::Wallet::open`].
 #[derive(Debug, Clone)]
 pub struct OpenOptions {
+    /// How durable each commit is.
     pub synchronous: Synchronous,
     /// How long to wait for another process's write before [`Error::Busy`].
     pub busy_timeout: Duration,

@@ -47,7 +47,9 @@ impl Default for HistoryQuery {
 /// the cursor is a position in the ledger, not an offset.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryPage {
+    /// This page's entries, newest first.
     pub entries: Vec<Entry>,
+    /// Pass it to get the next (older) page; `None` on the last page.
     pub next_cursor: Option<String>,
 }
 

@@ -22,6 +22,8 @@
 //! # Ok::<(), latchkey_wallet::Error>(())
 //! ```
 
+#![warn(missing_docs)]
+
 mod clock;
 mod db;
 mod error;

@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 pub struct Credits(pub i64);
 
 impl Credits {
+    /// No credits.
     pub const ZERO: Credits = Credits(0);
 
     /// The raw count.
@@ -62,10 +63,12 @@ impl fmt::Display for Credits {
 pub struct Timestamp(i64);
 
 impl Timestamp {
+    /// The instant `millis` milliseconds after 1970-01-01T00:00:00Z (before it when negative).
     pub const fn from_unix_millis(millis: i64) -> Timestamp {
         Timestamp(millis)
     }
 
+    /// Milliseconds since 1970-01-01T00:00:00Z.
     pub const fn unix_millis(self) -> i64 {
         self.0
     }
@@ -118,11 +121,14 @@ impl<'de> Deserialize<'de> for Timestamp {
 /// Whose wallet: the OpenID issuer and subject of the signed-in account. One wallet per key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct AccountKey {
+    /// The provider's issuer identifier, as its discovery document states it.
     pub issuer: String,
+    /// The account's subject (`sub`) at that issuer.
     pub subject: String,
 }
 
 impl AccountKey {
+    /// The wallet of `subject` at `issuer`.
     pub fn new(issuer: impl Into<String>, subject: impl Into<String>) -> AccountKey {
         AccountKey {
             issuer: issuer.into(),
@@ -164,17 +170,26 @@ impl FromStr for EntryId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
+    /// Credits given.
     Grant,
+    /// Credits from a redeemed voucher.
     Voucher,
+    /// Credits spent.
     Spend,
+    /// Part of a spend given back.
     Refund,
+    /// Credits held for later (a hold).
     Reserve,
+    /// A hold spent (part of it; the rest released).
     Capture,
+    /// A hold given back.
     Release,
+    /// A hold that reached its time to live unsettled, given back.
     Expire,
 }
 
 impl Kind {
+    /// Every kind, in the order of the table above.
     pub const ALL: [Kind; 8] = [
         Kind::Grant,
         Kind::Voucher,
@@ -186,6 +201,7 @@ impl Kind {
         Kind::Expire,
     ];
 
+    /// The kind's name, as stored, printed and parsed (`"grant"`).
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Grant => "grant",
@@ -208,8 +224,14 @@ impl fmt::Display for Kind {
 
 /// Unknown kind name; the message lists the valid ones.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown entry kind {0:?}: expected one of grant, voucher, spend, refund, reserve, capture, release, expire")]
-pub struct UnknownKind(pub String);
+#[error(
+    "unknown entry kind {0:?}: expected one of grant, voucher, spend, refund, reserve, \
+     capture, release, expire"
+)]
+pub struct UnknownKind(
+    /// The name given.
+    pub String,
+);
 
 impl FromStr for Kind {
     type Err = UnknownKind;
@@ -224,8 +246,11 @@ impl FromStr for Kind {
 /// A wallet's balance. `available = posted - held` and is never negative.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Balance {
+    /// The sum of every posted entry: what the account owns.
     pub posted: Credits,
+    /// What open holds keep aside.
     pub held: Credits,
+    /// What can be spent or held now: `posted - held`.
     pub available: Credits,
 }
 
@@ -242,18 +267,27 @@ impl Balance {
 /// One ledger entry, as shown in history and exports (flat, so it is also a CSV row).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
+    /// Its id, increasing in the order entries were written.
     pub id: EntryId,
+    /// What it did.
     pub kind: Kind,
+    /// How many credits it moved (always positive; the kind says which way).
     pub amount: Credits,
+    /// The account's posted credits right after it.
     pub posted_after: Credits,
+    /// The account's held credits right after it.
     pub held_after: Credits,
+    /// The account's available credits right after it.
     pub available_after: Credits,
+    /// The key its request carried (none for expiries the wallet wrote itself).
     pub idempotency_key: Option<String>,
+    /// A note for people, as given.
     pub memo: Option<String>,
     /// The spend a refund returns, or the hold a capture/release/expire settles.
     pub related: Option<EntryId>,
     /// For a `reserve`: when the hold releases itself if not settled before.
     pub expires_at: Option<Timestamp>,
+    /// When it was written.
     pub created_at: Timestamp,
 }
 
@@ -268,18 +302,24 @@ impl Entry {
 /// returns the first call's entry and balance with `replayed: true` and changes nothing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Receipt {
+    /// The entry the operation wrote (for a replay: the one the first call wrote).
     pub entry: Entry,
     /// The balance right after `entry` (for a replay: after the first call, not now).
     pub balance: Balance,
+    /// Whether this answers a retry of an earlier call, which changed nothing now.
     pub replayed: bool,
 }
 
 /// A hold that is neither captured, released nor expired yet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hold {
+    /// The hold's id: the id of its `reserve` entry.
     pub id: EntryId,
+    /// What it holds.
     pub amount: Credits,
+    /// When it releases itself if not settled before.
     pub expires_at: Timestamp,
+    /// The reserve's memo.
     pub memo: Option<String>,
 }
 
@@ -287,8 +327,11 @@ pub struct Hold {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Settlement {
+    /// Spent by a capture.
     Captured,
+    /// Given back by a release.
     Released,
+    /// Given back when its time to live ran out.
     Expired,
 }
 
@@ -311,36 +354,57 @@ impl fmt::Display for Settlement {
 pub enum Operation {
     /// Give credits (welcome bonus, admin, tests).
     Grant {
+        /// How many.
         amount: Credits,
+        /// A note for people.
         memo: Option<String>,
     },
     /// Spend available credits now.
     Spend {
+        /// How many.
         amount: Credits,
+        /// A note for people.
         memo: Option<String>,
     },
     /// Give back up to what is left of one earlier spend.
     Refund {
+        /// The spend's entry id.
         spend: EntryId,
+        /// How many.
         amount: Credits,
+        /// A note for people.
         memo: Option<String>,
     },
     /// Hold credits for `ttl_secs` seconds; the entry id is the hold id.
     Reserve {
+        /// How many.
         amount: Credits,
+        /// How long the hold lasts unless settled before.
         ttl_secs: u64,
+        /// A note for people.
         memo: Option<String>,
     },
     /// Spend `amount` (≤ held) of a hold and release the rest.
     Capture {
+        /// The hold's id.
         hold: EntryId,
+        /// How many to spend.
         amount: Credits,
+        /// A note for people.
         memo: Option<String>,
     },
     /// Give a whole hold back.
-    Release { hold: EntryId, memo: Option<String> },
+    Release {
+        /// The hold's id.
+        hold: EntryId,
+        /// A note for people.
+        memo: Option<String>,
+    },
     /// Redeem a signed voucher token.
-    RedeemVoucher { token: String },
+    RedeemVoucher {
+        /// The voucher text (`LKV1.…`).
+        token: String,
+    },
 }
 
 #[cfg(test)]

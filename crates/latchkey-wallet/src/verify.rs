@@ -12,12 +12,16 @@ use crate::types::{EntryId, Kind};
 /// What [`crate::Wallet::verify`] found. Clean when `violations` is empty.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct VerifyReport {
+    /// How many accounts were checked.
     pub accounts: u64,
+    /// How many ledger entries were replayed.
     pub entries: u64,
+    /// Every broken invariant found (none in a sound wallet).
     pub violations: Vec<Violation>,
 }
 
 impl VerifyReport {
+    /// Whether no invariant is broken.
     pub fn is_clean(&self) -> bool {
         self.violations.is_empty()
     }
@@ -28,6 +32,7 @@ impl VerifyReport {
 pub struct Violation {
     /// The entry where it shows, if it is about one.
     pub entry: Option<EntryId>,
+    /// What is wrong, for people.
     pub problem: String,
 }
 

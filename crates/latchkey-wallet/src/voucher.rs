@@ -48,6 +48,7 @@ impl PrivateKey {
         PrivateKey(SigningKey::from_bytes(&seed))
     }
 
+    /// The public half, for `[wallet] voucher_keys`.
     pub fn public_key(&self) -> PublicKey {
         PublicKey(self.0.verifying_key())
     }
@@ -122,7 +123,8 @@ impl FromStr for PublicKey {
             .and_then(decode_32)
             .ok_or_else(|| Error::InvalidVoucherKey {
                 reason: format!(
-                    "a public key is {PUBLIC_PREFIX} followed by 43 base64url characters, got {text:?}"
+                    "a public key is {PUBLIC_PREFIX} followed by 43 base64url characters, \
+                     got {text:?}"
                 ),
             })?;
         VerifyingKey::from_bytes(&bytes)
@@ -143,17 +145,20 @@ pub fn keygen() -> Result<(PrivateKey, PublicKey)> {
 /// What a seller's voucher grants. Build one with [`VoucherSpec::new`] and the setters.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct VoucherSpec {
+    /// How many credits it grants.
     pub credits: Credits,
     /// Only this account's issuer may redeem it.
     pub issuer: Option<String>,
     /// Only this subject may redeem it.
     pub subject: Option<String>,
+    /// After this it is refused.
     pub expires_at: Option<Timestamp>,
     /// The voucher id; random (128 bits) when `None`.
     pub id: Option<String>,
 }
 
 impl VoucherSpec {
+    /// A voucher for `credits`, for anyone, forever, with a random id.
     pub fn new(credits: Credits) -> VoucherSpec {
         VoucherSpec {
             credits,
@@ -165,11 +170,17 @@ impl VoucherSpec {
 /// A decoded voucher, as a wallet saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Voucher {
+    /// Its id: redeemed once per machine.
     pub id: String,
+    /// How many credits it grants.
     pub credits: Credits,
+    /// The issuer it is bound to, if any.
     pub issuer: Option<String>,
+    /// The subject it is bound to, if any.
     pub subject: Option<String>,
+    /// When it stops being accepted, if ever.
     pub expires_at: Option<Timestamp>,
+    /// The id of the key that signed it.
     pub key_id: String,
 }
 

@@ -8,7 +8,12 @@ pub struct Login {
     #[arg(long, value_name = "NAME")]
     provider: Option<String>,
     /// Give up after this many seconds without an answer from the browser.
-    #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 300,
+        value_parser = clap::value_parser!(u64).range(1..=3600)
+    )]
     timeout: u64,
     /// Print the sign-in link instead of opening a browser.
     #[arg(long)]
@@ -51,7 +56,10 @@ impl Login {
             }
         }
         if self.insecure_storage {
-            out.warn("--insecure-storage: this account's tokens will be readable by anyone who can read your files");
+            out.warn(
+                "--insecure-storage: this account's tokens will be readable by anyone who can \
+                 read your files",
+            );
         }
         let cancel = async {
             let _ = tokio::signal::ctrl_c().await;

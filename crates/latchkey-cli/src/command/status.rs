@@ -3,7 +3,8 @@ use latchkey_core::{Core, Error};
 
 #[derive(clap::Args, Debug)]
 pub struct Status {
-    /// Print JSON: {"accounts":[{provider, issuer, subject, email, name, picture, active, expires_at, session_expires_at, offline}]}.
+    /// Print JSON: {"accounts":[{provider, issuer, subject, email, name, picture, active,
+    /// expires_at, session_expires_at, offline}]}.
     #[arg(long)]
     json: bool,
 }

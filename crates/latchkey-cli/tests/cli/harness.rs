@@ -97,7 +97,8 @@ impl Machine {
         let mut config = String::from("[auth]\n");
         for (name, client, secret, issuer) in providers {
             config.push_str(&format!(
-                "\n[auth.{name}]\nclient_id = \"{client}\"\nserver_metadata_url = \"{issuer}/.well-known/openid-configuration\"\n"
+                "\n[auth.{name}]\nclient_id = \"{client}\"\n\
+                 server_metadata_url = \"{issuer}/.well-known/openid-configuration\"\n"
             ));
             if let Some(s) = secret {
                 config.push_str(&format!("client_secret = \"{s}\"\n"));

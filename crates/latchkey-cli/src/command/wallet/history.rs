@@ -10,7 +10,8 @@ pub struct History {
     /// Continue after a previous page (its `next_cursor`).
     #[arg(long, value_name = "C")]
     cursor: Option<String>,
-    /// Only entries of this kind (repeatable): grant, voucher, spend, refund, reserve, capture, release, expire.
+    /// Only entries of this kind (repeatable): grant, voucher, spend, refund, reserve, capture,
+    /// release, expire.
     #[arg(long = "kind", value_name = "KIND")]
     kinds: Vec<Kind>,
     /// Only entries at or after this time (RFC 3339, e.g. 2026-11-01T00:00:00Z).
