@@ -6,7 +6,8 @@ use super::{
 };
 use crate::db::DbError;
 use chrono::{DateTime, Duration, Utc};
-use deadpool_postgres::{Pool, Transaction};
+use deadpool_postgres::{GenericClient, Pool, Transaction};
+use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 /// The ledger over a connection pool. Cheap to clone; holds no state of its own.
@@ -15,7 +16,71 @@ pub struct Ledger {
     pool: Pool,
 }
 
-const ENTRY_COLUMNS: &str = "server_seq, kind, amount, hold_seq, expires_at, memo, created_at";
+/// The statements, each prepared once per pooled connection and reused (`prepare_cached`):
+/// one round trip per query instead of two.
+mod sql {
+    pub const BALANCE: &str = "
+        SELECT b.posted,
+               b.held - COALESCE((SELECT sum(h.amount) FROM holds h
+                                  WHERE h.user_id = b.user_id AND h.settled_seq IS NULL
+                                    AND h.expires_at <= $3), 0)::bigint
+        FROM balances b JOIN users u ON u.id = b.user_id
+        WHERE u.issuer = $1 AND u.subject = $2";
+    pub const HISTORY: &str = "
+        SELECT server_seq, kind, amount, hold_seq, expires_at, memo, created_at FROM entries
+        WHERE user_id = (SELECT id FROM users WHERE issuer = $1 AND subject = $2)
+          AND server_seq > $3
+        ORDER BY server_seq LIMIT $4";
+    pub const FIND_USER: &str = "SELECT id FROM users WHERE issuer = $1 AND subject = $2";
+    pub const INSERT_USER: &str = "
+        INSERT INTO users (issuer, subject, created_at) VALUES ($1, $2, $3)
+        ON CONFLICT (issuer, subject) DO NOTHING RETURNING id";
+    pub const INSERT_BALANCE: &str = "INSERT INTO balances (user_id) VALUES ($1)";
+    pub const LOCK_BALANCE: &str =
+        "SELECT posted, held FROM balances WHERE user_id = $1 FOR UPDATE";
+    pub const READ_BALANCE: &str = "SELECT posted, held FROM balances WHERE user_id = $1";
+    pub const FIND_KEY: &str =
+        "SELECT params, result FROM idempotency_keys WHERE user_id = $1 AND key = $2";
+    pub const INSERT_KEY: &str = "
+        INSERT INTO idempotency_keys (user_id, key, operation, params, result, created_at)
+        VALUES ($1, $2, $3, $4, $5, $6)";
+    pub const LAPSED_HOLDS: &str = "
+        SELECT hold_seq, amount FROM holds
+        WHERE user_id = $1 AND settled_seq IS NULL AND expires_at <= $2
+        ORDER BY hold_seq";
+    pub const OPEN_HOLD: &str =
+        "SELECT amount FROM holds WHERE hold_seq = $1 AND user_id = $2 AND settled_seq IS NULL";
+    pub const INSERT_HOLD: &str =
+        "INSERT INTO holds (hold_seq, user_id, amount, expires_at) VALUES ($1, $2, $3, $4)";
+    pub const SETTLE_HOLD: &str =
+        "UPDATE holds SET settled_seq = $2, captured = $3 WHERE hold_seq = $1";
+    pub const INSERT_ENTRY: &str = "
+        INSERT INTO entries (user_id, kind, amount, hold_seq, expires_at, memo, created_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        RETURNING server_seq, kind, amount, hold_seq, expires_at, memo, created_at";
+}
+
+type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+async fn one<C: GenericClient>(c: &C, sql: &str, p: Params<'_>) -> Result<Row, LedgerError> {
+    Ok(c.query_one(&c.prepare_cached(sql).await?, p).await?)
+}
+
+async fn opt<C: GenericClient>(
+    c: &C,
+    sql: &str,
+    p: Params<'_>,
+) -> Result<Option<Row>, LedgerError> {
+    Ok(c.query_opt(&c.prepare_cached(sql).await?, p).await?)
+}
+
+async fn all<C: GenericClient>(c: &C, sql: &str, p: Params<'_>) -> Result<Vec<Row>, LedgerError> {
+    Ok(c.query(&c.prepare_cached(sql).await?, p).await?)
+}
+
+async fn exec<C: GenericClient>(c: &C, sql: &str, p: Params<'_>) -> Result<u64, LedgerError> {
+    Ok(c.execute(&c.prepare_cached(sql).await?, p).await?)
+}
 
 impl Ledger {
     /// The ledger over `pool` (whose database is migrated).
@@ -39,17 +104,7 @@ impl Ledger {
     /// write records their `expire` entries). An unknown account has a zero balance.
     pub async fn balance(&self, who: &Account, now: DateTime<Utc>) -> Result<Balance, LedgerError> {
         let client = self.pool.get().await?;
-        let row = client
-            .query_opt(
-                "SELECT b.posted,
-                        b.held - COALESCE((SELECT sum(h.amount - h.captured) FROM holds h
-                                           WHERE h.user_id = b.user_id AND h.settled_seq IS NULL
-                                             AND h.expires_at <= $3), 0)::bigint
-                 FROM balances b JOIN users u ON u.id = b.user_id
-                 WHERE u.issuer = $1 AND u.subject = $2",
-                &[&who.issuer, &who.subject, &now],
-            )
-            .await?;
+        let row = opt(&client, sql::BALANCE, &[&who.issuer, &who.subject, &now]).await?;
         Ok(row
             .map(|r| Balance::new(r.get(0), r.get(1)))
             .unwrap_or(Balance::new(0, 0)))
@@ -74,17 +129,12 @@ impl Ledger {
             ));
         }
         let client = self.pool.get().await?;
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT {ENTRY_COLUMNS} FROM entries
-                     WHERE user_id = (SELECT id FROM users WHERE issuer = $1 AND subject = $2)
-                       AND server_seq > $3
-                     ORDER BY server_seq LIMIT $4"
-                ),
-                &[&who.issuer, &who.subject, &after.unwrap_or(0), &(limit + 1)],
-            )
-            .await?;
+        let rows = all(
+            &client,
+            sql::HISTORY,
+            &[&who.issuer, &who.subject, &after.unwrap_or(0), &(limit + 1)],
+        )
+        .await?;
         let mut entries = rows
             .iter()
             .map(entry_from_row)
@@ -123,23 +173,11 @@ impl Ledger {
         let tx = client.transaction().await?;
         let user_id = ensure_user(&tx, who, now).await?;
         // Serialises every writer of this user until commit.
-        let row = tx
-            .query_one(
-                "SELECT posted, held FROM balances WHERE user_id = $1 FOR UPDATE",
-                &[&user_id],
-            )
-            .await?;
+        let row = one(&tx, sql::LOCK_BALANCE, &[&user_id]).await?;
         let (posted, mut held): (i64, i64) = (row.get(0), row.get(1));
-        let row_held = held;
 
         if let Some(k) = key {
-            if let Some(prior) = tx
-                .query_opt(
-                    "SELECT params, result FROM idempotency_keys WHERE user_id = $1 AND key = $2",
-                    &[&user_id, &k],
-                )
-                .await?
-            {
+            if let Some(prior) = opt(&tx, sql::FIND_KEY, &[&user_id, &k]).await? {
                 let prior_params: serde_json::Value = prior.get(0);
                 if prior_params != params {
                     return Err(LedgerError::IdempotencyConflict);
@@ -152,21 +190,14 @@ impl Ledger {
         }
 
         // Lapsed holds are settled first, so they neither block nor get captured.
-        for row in tx
-            .query(
-                "SELECT hold_seq, amount - captured FROM holds
-                 WHERE user_id = $1 AND settled_seq IS NULL AND expires_at <= $2
-                 ORDER BY hold_seq",
-                &[&user_id, &now],
-            )
-            .await?
-        {
-            let (hold, rest): (i64, i64) = (row.get(0), row.get(1));
+        let lapsed = all(&tx, sql::LAPSED_HOLDS, &[&user_id, &now]).await?;
+        for row in &lapsed {
+            let (hold, amount): (i64, i64) = (row.get(0), row.get(1));
             let e = insert_entry(
                 &tx,
                 user_id,
                 EntryKind::Expire,
-                rest,
+                amount,
                 Some(hold),
                 None,
                 None,
@@ -174,18 +205,17 @@ impl Ledger {
             )
             .await?;
             settle(&tx, hold, e.seq, 0).await?;
-            held -= rest;
+            held -= amount;
         }
 
         // A refused operation still leaves the lapsed holds recorded as expired.
-        let expired_any = held != row_held;
-        if expired_any {
+        if !lapsed.is_empty() {
             tx.batch_execute("SAVEPOINT operation").await?;
         }
-        let entries = match apply_op(&tx, user_id, op, posted, held, now).await {
+        let entries = match apply_op(&tx, user_id, op, posted - held, now).await {
             Ok(entries) => entries,
             Err(e) => {
-                if expired_any {
+                if !lapsed.is_empty() {
                     tx.batch_execute("ROLLBACK TO SAVEPOINT operation").await?;
                     tx.commit().await?;
                 }
@@ -194,21 +224,18 @@ impl Ledger {
         };
 
         // The database moved the row itself (trigger); read it back rather than trust our sums.
-        let row = tx
-            .query_one(
-                "SELECT posted, held FROM balances WHERE user_id = $1",
-                &[&user_id],
-            )
-            .await?;
-        let balance = Balance::new(row.get(0), row.get(1));
-        let receipt = Receipt { entries, balance };
+        let row = one(&tx, sql::READ_BALANCE, &[&user_id]).await?;
+        let receipt = Receipt {
+            entries,
+            balance: Balance::new(row.get(0), row.get(1)),
+        };
         if let Some(k) = key {
             let result = serde_json::to_value(&receipt).map_err(|e| {
                 LedgerError::InvalidInput(format!("the result cannot be recorded: {e}"))
             })?;
-            tx.execute(
-                "INSERT INTO idempotency_keys (user_id, key, operation, params, result, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+            exec(
+                &tx,
+                sql::INSERT_KEY,
                 &[&user_id, &k, &op.name(), &params, &result, &now],
             )
             .await?;
@@ -219,140 +246,81 @@ impl Ledger {
 }
 
 /// Appends the entries of `op` (already validated) for a user whose balance row is locked and
-/// stands at `posted`/`held` (lapsed holds already expired).
+/// who has `available` credits (lapsed holds already expired).
 async fn apply_op(
     tx: &Transaction<'_>,
     user_id: i64,
     op: &Operation,
-    posted: i64,
-    held: i64,
+    available: i64,
     now: DateTime<Utc>,
 ) -> Result<Vec<Entry>, LedgerError> {
-    let available = posted - held;
-    let mut entries = Vec::new();
-    match op {
+    let enough = |amount: i64| {
+        if amount > available {
+            Err(LedgerError::InsufficientCredits {
+                available,
+                requested: amount,
+            })
+        } else {
+            Ok(())
+        }
+    };
+    let entry = |kind, amount, hold, expires_at, memo| {
+        insert_entry(tx, user_id, kind, amount, hold, expires_at, memo, now)
+    };
+    Ok(match op {
         Operation::Grant { amount, memo } => {
-            entries.push(
-                insert_entry(
-                    tx,
-                    user_id,
-                    EntryKind::Grant,
-                    *amount,
-                    None,
-                    None,
-                    memo.as_deref(),
-                    now,
-                )
-                .await?,
-            );
+            vec![entry(EntryKind::Grant, *amount, None, None, memo.as_deref()).await?]
         }
         Operation::Spend { amount, memo } => {
-            if *amount > available {
-                return Err(LedgerError::InsufficientCredits {
-                    available,
-                    requested: *amount,
-                });
-            }
-            entries.push(
-                insert_entry(
-                    tx,
-                    user_id,
-                    EntryKind::Spend,
-                    *amount,
-                    None,
-                    None,
-                    memo.as_deref(),
-                    now,
-                )
-                .await?,
-            );
+            enough(*amount)?;
+            vec![entry(EntryKind::Spend, *amount, None, None, memo.as_deref()).await?]
         }
         Operation::Reserve {
             amount,
             ttl_secs,
             memo,
         } => {
-            if *amount > available {
-                return Err(LedgerError::InsufficientCredits {
-                    available,
-                    requested: *amount,
-                });
-            }
+            enough(*amount)?;
             let expires_at = now + Duration::seconds(*ttl_secs);
-            let e = insert_entry(
-                tx,
-                user_id,
+            let e = entry(
                 EntryKind::Hold,
                 *amount,
                 None,
                 Some(expires_at),
                 memo.as_deref(),
-                now,
             )
             .await?;
-            tx.execute(
-                "INSERT INTO holds (hold_seq, user_id, amount, expires_at) VALUES ($1, $2, $3, $4)",
+            exec(
+                tx,
+                sql::INSERT_HOLD,
                 &[&e.seq, &user_id, amount, &expires_at],
             )
             .await?;
-            entries.push(e);
+            vec![e]
         }
         Operation::Capture { hold, amount } => {
-            let held_amount = open_hold(tx, user_id, *hold).await?;
-            if *amount > held_amount {
+            let held = open_hold(tx, user_id, *hold).await?;
+            if *amount > held {
                 return Err(LedgerError::InvalidInput(format!(
-                    "cannot capture {amount}: the hold is for {held_amount}"
+                    "cannot capture {amount}: the hold is for {held}"
                 )));
             }
-            let e = insert_entry(
-                tx,
-                user_id,
-                EntryKind::Capture,
-                *amount,
-                Some(*hold),
-                None,
-                None,
-                now,
-            )
-            .await?;
+            let e = entry(EntryKind::Capture, *amount, Some(*hold), None, None).await?;
             settle(tx, *hold, e.seq, *amount).await?;
-            entries.push(e);
-            let rest = held_amount - amount;
-            if rest > 0 {
-                entries.push(
-                    insert_entry(
-                        tx,
-                        user_id,
-                        EntryKind::Release,
-                        rest,
-                        Some(*hold),
-                        None,
-                        None,
-                        now,
-                    )
-                    .await?,
-                );
+            let mut entries = vec![e];
+            if held > *amount {
+                entries
+                    .push(entry(EntryKind::Release, held - amount, Some(*hold), None, None).await?);
             }
+            entries
         }
         Operation::Release { hold } => {
-            let held_amount = open_hold(tx, user_id, *hold).await?;
-            let e = insert_entry(
-                tx,
-                user_id,
-                EntryKind::Release,
-                held_amount,
-                Some(*hold),
-                None,
-                None,
-                now,
-            )
-            .await?;
+            let held = open_hold(tx, user_id, *hold).await?;
+            let e = entry(EntryKind::Release, held, Some(*hold), None, None).await?;
             settle(tx, *hold, e.seq, 0).await?;
-            entries.push(e);
+            vec![e]
         }
-    }
-
-    Ok(entries)
+    })
 }
 
 /// The user's id, creating the user and a zero balance row on first use. Safe against a
@@ -365,40 +333,27 @@ async fn ensure_user(
     if who.issuer.is_empty() || who.subject.is_empty() {
         return Err(LedgerError::InvalidInput("empty issuer or subject".into()));
     }
-    let find = "SELECT id FROM users WHERE issuer = $1 AND subject = $2";
-    if let Some(r) = tx.query_opt(find, &[&who.issuer, &who.subject]).await? {
+    if let Some(r) = opt(tx, sql::FIND_USER, &[&who.issuer, &who.subject]).await? {
         return Ok(r.get(0));
     }
-    if let Some(r) = tx
-        .query_opt(
-            "INSERT INTO users (issuer, subject, created_at) VALUES ($1, $2, $3)
-             ON CONFLICT (issuer, subject) DO NOTHING RETURNING id",
-            &[&who.issuer, &who.subject, &now],
-        )
-        .await?
-    {
+    if let Some(r) = opt(tx, sql::INSERT_USER, &[&who.issuer, &who.subject, &now]).await? {
         let id: i64 = r.get(0);
-        tx.execute("INSERT INTO balances (user_id) VALUES ($1)", &[&id])
-            .await?;
+        exec(tx, sql::INSERT_BALANCE, &[&id]).await?;
         return Ok(id);
     }
     // Another transaction created the user (with its balance row) and has committed: a new
     // statement sees it.
-    Ok(tx
-        .query_one(find, &[&who.issuer, &who.subject])
+    Ok(one(tx, sql::FIND_USER, &[&who.issuer, &who.subject])
         .await?
         .get(0))
 }
 
 /// The amount of `who`'s open hold `hold`, or `UnknownEntry` (never someone else's).
 async fn open_hold(tx: &Transaction<'_>, user_id: i64, hold: i64) -> Result<i64, LedgerError> {
-    tx.query_opt(
-        "SELECT amount FROM holds WHERE hold_seq = $1 AND user_id = $2 AND settled_seq IS NULL",
-        &[&hold, &user_id],
-    )
-    .await?
-    .map(|r| r.get(0))
-    .ok_or(LedgerError::UnknownEntry)
+    opt(tx, sql::OPEN_HOLD, &[&hold, &user_id])
+        .await?
+        .map(|r| r.get(0))
+        .ok_or(LedgerError::UnknownEntry)
 }
 
 async fn settle(
@@ -407,11 +362,7 @@ async fn settle(
     settled_by: i64,
     captured: i64,
 ) -> Result<(), LedgerError> {
-    tx.execute(
-        "UPDATE holds SET settled_seq = $2, captured = $3 WHERE hold_seq = $1",
-        &[&hold, &settled_by, &captured],
-    )
-    .await?;
+    exec(tx, sql::SETTLE_HOLD, &[&hold, &settled_by, &captured]).await?;
     Ok(())
 }
 
@@ -426,23 +377,20 @@ async fn insert_entry(
     memo: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Entry, LedgerError> {
-    let row = tx
-        .query_one(
-            &format!(
-                "INSERT INTO entries (user_id, kind, amount, hold_seq, expires_at, memo, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {ENTRY_COLUMNS}"
-            ),
-            &[
-                &user_id,
-                &kind.as_str(),
-                &amount,
-                &hold,
-                &expires_at,
-                &memo,
-                &now,
-            ],
-        )
-        .await?;
+    let row = one(
+        tx,
+        sql::INSERT_ENTRY,
+        &[
+            &user_id,
+            &kind.as_str(),
+            &amount,
+            &hold,
+            &expires_at,
+            &memo,
+            &now,
+        ],
+    )
+    .await?;
     entry_from_row(&row)
 }
 

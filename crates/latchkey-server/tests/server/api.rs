@@ -580,3 +580,32 @@ async fn a_client_that_stalls_mid_body_gets_a_408_json_answer() {
     assert!(text.contains(r#""code":"timeout""#), "{text}");
     assert_eq!(s.get("/v1/balance", Some(&t)).await.json["available"], 10);
 }
+
+#[tokio::test]
+async fn keys_rotated_at_the_provider_are_fetched_again_once() {
+    let mut own = crate::support::idp::Idp::start();
+    let s = server_with(Options {
+        issuer: Some(own.issuer.clone()),
+        ..Options::default()
+    })
+    .await;
+    let before = own.id_token(PUBLIC_CLIENT, "alice").await;
+    assert_eq!(
+        s.get("/v1/balance", Some(&before)).await.status,
+        200,
+        "keys fetched at first use"
+    );
+    own.restart();
+    let after = own.id_token(PUBLIC_CLIENT, "alice").await;
+    let a = s.get("/v1/balance", Some(&after)).await;
+    assert_eq!(
+        a.status, 200,
+        "a token signed with a new key makes the server refetch: {a:?}"
+    );
+    assert_unauthorized(
+        &s,
+        Some(&before),
+        "a token signed with a key the provider dropped",
+    )
+    .await;
+}

@@ -33,8 +33,24 @@ pub struct Idp {
 
 impl Idp {
     pub fn start() -> Idp {
+        Idp::start_with(&[])
+    }
+
+    /// Starts it again on the same port (the same issuer) with NEW signing keys: what a
+    /// provider's key rotation looks like to the server.
+    pub fn restart(&mut self) {
+        let port = self.issuer.rsplit(':').next().unwrap().to_string();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let fresh = Idp::start_with(&["--port", &port]);
+        assert_eq!(fresh.issuer, self.issuer, "the same issuer after a restart");
+        *self = fresh;
+    }
+
+    fn start_with(args: &[&str]) -> Idp {
         let mut child = Command::new("node")
             .arg(repo().join("tests/idp/provider.mjs"))
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -57,6 +57,8 @@ pub struct Options {
     pub request_timeout: std::time::Duration,
     /// Serve over this database instead of a fresh one (e.g. one that is not there).
     pub db_url: Option<String>,
+    /// Accept this issuer instead of the shared test provider's.
+    pub issuer: Option<String>,
 }
 
 impl Default for Options {
@@ -66,6 +68,7 @@ impl Default for Options {
             max_body_bytes: 64 * 1024,
             request_timeout: std::time::Duration::from_secs(30),
             db_url: None,
+            issuer: None,
         }
     }
 }
@@ -93,7 +96,7 @@ pub async fn server_with(options: Options) -> Server {
     let auth = OidcAuthenticator::new(
         http.clone(),
         &[ProviderConfig {
-            issuer: idp::idp().issuer.clone(),
+            issuer: options.issuer.unwrap_or_else(|| idp::idp().issuer.clone()),
             client_ids: vec![idp::PUBLIC_CLIENT.into()],
         }],
         clock.clone(),
