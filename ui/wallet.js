@@ -194,7 +194,7 @@ function initWallet(ui) {
     try {
       const v = await api.walletVoucherPreview(voucher);
       state.pendingVoucher = voucher;
-      $('redeem-confirm-text').textContent = `Redeem a voucher for ${credits(v.credits)} credits into ${who.email || who.display_name}?`;
+      $('redeem-confirm-text').textContent = `Redeem a voucher for ${credits(v.credits)} credits into ${who.display_name}’s account?`;
       $('redeem-confirm').hidden = false;
       $('redeem-yes').focus();
     } catch (e) { showError(e); }

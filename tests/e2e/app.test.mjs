@@ -58,6 +58,13 @@ test('sign in, redeem, pay for analytics, restart offline, sign out', async () =
     await s.waitForText('#balance-available', '50');
     await shot(s, '05-redeemed.png');
 
+    // No file picked: the code decides the headline, the detail says what exactly.
+    await s.click('#analytics-run');
+    await s.waitForText('#error-message', 'nothing changed');
+    assert.equal(await s.text('#error-detail'), 'Pick a CSV file first.');
+    await shot(s, '05b-error-with-detail.png');
+    await s.click('#error-dismiss');
+
     const csv = join(m.dir, 'steps.csv');
     writeFileSync(csv, 'date,value\n2026-01-05,1200\n2026-01-20,800\n2026-02-02,1500\n');
     const input = await s.waitFor('#analytics-file');
