@@ -4,8 +4,8 @@
 //! HTTP-scripted browser.
 
 use latchkey_app::{Shell, SignIns};
-use latchkey_auth::{MemoryKeyStore, SystemClock};
-use latchkey_core::{config, Core};
+use latchkey_auth::MemoryKeyStore;
+use latchkey_core::{config, Core, SystemClock};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

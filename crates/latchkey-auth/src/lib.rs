@@ -15,7 +15,6 @@
 #![warn(missing_docs)]
 
 mod callback;
-mod clock;
 mod deeplink;
 mod discovery;
 mod error;
@@ -31,7 +30,6 @@ mod vault;
 mod verify;
 
 pub use callback::{parse_callback, Callback, CallbackError};
-pub use clock::{Clock, FixedClock, SystemClock};
 pub use deeplink::{DeepLinkError, DeepLinkInbox};
 pub use discovery::ProviderInfo;
 pub use error::AuthError;

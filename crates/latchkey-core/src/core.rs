@@ -7,9 +7,10 @@ use crate::config::{self, Config, ProviderConfig};
 use crate::error::{Code, Error, Result};
 use chrono::{DateTime, Utc};
 use latchkey_auth::{
-    http_client, Clock, DeepLinkInbox, InsecureFileKeyStore, KeyStore, Keychain, SignInOptions,
-    SystemClock, Vault, DEFAULT_KEYCHAIN_TIMEOUT,
+    http_client, DeepLinkInbox, InsecureFileKeyStore, KeyStore, Keychain, SignInOptions, Vault,
+    DEFAULT_KEYCHAIN_TIMEOUT,
 };
+use latchkey_wallet::{Clock, SystemClock};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

@@ -26,10 +26,11 @@ pub use crate::core::{default_config_path, Core, CoreOptions};
 pub use error::{Code, Error, Result};
 pub use ids::new_key;
 pub use latchkey_auth::{
-    write_private, AccessToken, ClientSecret, Clock, Existing, FixedClock, IdToken, RefreshToken,
-    SignInOptions, SystemClock,
+    write_private, AccessToken, ClientSecret, Existing, IdToken, RefreshToken, SignInOptions,
 };
 pub use latchkey_wallet;
+/// The one clock of Latchkey: the wallet's, shared by the core (sign-in code takes `now`).
+pub use latchkey_wallet::{Clock, FixedClock, SystemClock};
 pub use logout::{LogoutReport, LogoutTarget};
 pub use signin::{Completed, SignIn};
 pub use tokens::{Token, TokenKind};

@@ -3,7 +3,8 @@
 use crate::config;
 use crate::core::Core;
 use chrono::{DateTime, Utc};
-use latchkey_auth::{AccessToken, FixedClock, Identity, MemoryKeyStore, SignedIn, TokenSet};
+use latchkey_auth::{AccessToken, Identity, MemoryKeyStore, SignedIn, TokenSet};
+use latchkey_wallet::FixedClock;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -24,7 +25,7 @@ server_metadata_url = "http://127.0.0.1:9/.well-known/openid-configuration"
         config,
         dir.to_path_buf(),
         Arc::new(store.clone()),
-        Arc::new(FixedClock(now)),
+        Arc::new(FixedClock::new(now)),
         false,
     )
     .unwrap()

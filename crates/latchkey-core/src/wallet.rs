@@ -3,17 +3,8 @@
 
 use crate::core::Core;
 use crate::error::{Code, Error, Result};
-use latchkey_wallet::{AccountKey, OpenOptions, PublicKey, Timestamp, Wallet};
-use std::sync::{Arc, Mutex, MutexGuard};
-
-/// The wallet's view of the core's clock.
-struct CoreClock(Arc<dyn latchkey_auth::Clock>);
-
-impl latchkey_wallet::Clock for CoreClock {
-    fn now(&self) -> Timestamp {
-        Timestamp::from_unix_millis(self.0.now().timestamp_millis())
-    }
-}
+use latchkey_wallet::{AccountKey, OpenOptions, PublicKey, Wallet};
+use std::sync::{Mutex, MutexGuard};
 
 /// The lazily opened wallet of an [`Core`].
 #[derive(Default)]
@@ -47,8 +38,7 @@ impl Core {
                 voucher_keys: keys,
                 ..OpenOptions::default()
             };
-            let clock = Arc::new(CoreClock(self.clock()));
-            *guard = Some(Wallet::open(self.wallet_path(), options, clock)?);
+            *guard = Some(Wallet::open(self.wallet_path(), options, self.clock())?);
         }
         Ok(guard)
     }

@@ -1,15 +1,19 @@
-//! Time is passed in: the wallet never reads the system clock deep in its logic, so tests fix
-//! and move time explicitly.
+//! Time is passed in: the one [`Clock`] of Latchkey (the core re-exports it; the sign-in code
+//! takes `now` as a value). The wallet never reads the system clock deep in its logic, so
+//! tests fix and move time explicitly.
 
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 
 use crate::types::Timestamp;
 
-/// Where the wallet reads "now" (entry times, hold and voucher expiry).
+/// Where "now" comes from: entry times, hold and voucher expiry here; session ends, token
+/// expiry and cache ages in the core.
 pub trait Clock: Send + Sync {
-    /// The current time.
-    fn now(&self) -> Timestamp;
+    /// The current time, in UTC.
+    fn now(&self) -> DateTime<Utc>;
 }
 
 /// The real UTC wall clock.
@@ -17,29 +21,26 @@ pub trait Clock: Send + Sync {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
-    fn now(&self) -> Timestamp {
-        let millis = match SystemTime::now().duration_since(UNIX_EPOCH) {
-            Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
-            // A clock set before 1970: negative milliseconds.
-            Err(e) => -i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX),
-        };
-        Timestamp::from_unix_millis(millis)
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
     }
 }
 
-/// A clock that stands still until told to move (tests).
+/// A clock that stands still until told to move (tests). Millisecond precision, like the
+/// ledger's [`Timestamp`].
 #[derive(Debug)]
 pub struct FixedClock(AtomicI64);
 
 impl FixedClock {
-    /// A clock standing at `now`.
-    pub fn new(now: Timestamp) -> FixedClock {
-        FixedClock(AtomicI64::new(now.unix_millis()))
+    /// A clock standing at `now` (a [`Timestamp`] or a `DateTime<Utc>`).
+    pub fn new(now: impl Into<DateTime<Utc>>) -> FixedClock {
+        FixedClock(AtomicI64::new(now.into().timestamp_millis()))
     }
 
     /// Moves it to `now` (back or forth).
-    pub fn set(&self, now: Timestamp) {
-        self.0.store(now.unix_millis(), Ordering::SeqCst);
+    pub fn set(&self, now: impl Into<DateTime<Utc>>) {
+        self.0
+            .store(now.into().timestamp_millis(), Ordering::SeqCst);
     }
 
     /// Moves it forward by `by`.
@@ -50,7 +51,7 @@ impl FixedClock {
 }
 
 impl Clock for FixedClock {
-    fn now(&self) -> Timestamp {
-        Timestamp::from_unix_millis(self.0.load(Ordering::SeqCst))
+    fn now(&self) -> DateTime<Utc> {
+        Timestamp::from_unix_millis(self.0.load(Ordering::SeqCst)).into()
     }
 }

@@ -98,6 +98,23 @@ impl Timestamp {
     }
 }
 
+impl From<chrono::DateTime<chrono::Utc>> for Timestamp {
+    fn from(t: chrono::DateTime<chrono::Utc>) -> Timestamp {
+        Timestamp(t.timestamp_millis())
+    }
+}
+
+/// A timestamp outside chrono's range (±262,000 years) saturates.
+impl From<Timestamp> for chrono::DateTime<chrono::Utc> {
+    fn from(t: Timestamp) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::from_timestamp_millis(t.0).unwrap_or(if t.0 < 0 {
+            chrono::DateTime::<chrono::Utc>::MIN_UTC
+        } else {
+            chrono::DateTime::<chrono::Utc>::MAX_UTC
+        })
+    }
+}
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_rfc3339())

@@ -83,7 +83,7 @@ impl Wallet {
         // across processes.
         let ledger = LedgerMut {
             tx: &tx,
-            now: self.clock.now(),
+            now: self.clock.now().into(),
             voucher_keys: &self.voucher_keys,
         };
         let out = f(&ledger)?;
@@ -98,7 +98,7 @@ impl Wallet {
     /// Releases every hold whose time is up. Returns how many. (Runs by itself at open and
     /// before every operation; exposed for a periodic sweep.)
     pub fn expire_holds(&self) -> Result<usize> {
-        if !self.read().has_due_holds(self.clock.now())? {
+        if !self.read().has_due_holds(self.clock.now().into())? {
             return Ok(0);
         }
         self.write(|l| l.expire_due())

@@ -185,7 +185,7 @@ fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
     let (mut hold_ids, mut spend_ids): (Vec<i64>, Vec<i64>) = (Vec::new(), Vec::new());
 
     for (n, step) in steps.into_iter().enumerate() {
-        let now = clock.now().unix_millis();
+        let now = clock.now().timestamp_millis();
         let (a, key, op) = match step {
             Step::Advance(secs) => {
                 clock.advance(Duration::from_secs(secs));
