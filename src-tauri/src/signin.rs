@@ -13,7 +13,7 @@
 
 use crate::commands::auth::Account;
 use crate::shell::{bring_forward, lock, Shell};
-use latchkey_core::{Code, Completed, Error, SignIn};
+use latchkey_core::{Code, Completed, Error, SignIn, SignInOptions};
 use serde::Serialize;
 use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -272,6 +272,15 @@ fn timed_out(waited: Duration) -> Error {
         Code::SignInTimedOut,
         format!("The sign-in did not finish within {} s.", waited.as_secs()),
     )
+}
+
+/// The window's sign-in options: "Add account" asks the provider for its account chooser;
+/// the browser's success page links back to the app.
+pub(crate) fn sign_in_options(add_account: bool) -> SignInOptions {
+    SignInOptions {
+        prompt: add_account.then(|| "select_account".to_string()),
+        app_link: Some(format!("{}://", crate::deeplink::SCHEME)),
+    }
 }
 
 /// Starts `sign_in` (begun by the core: its receiver listens) as the app does: the core

@@ -4,8 +4,8 @@
 //! has none.
 
 use crate::shell::{internal, Shell};
-use crate::signin::{start_with_core, SignInStarted, SignIns};
-use latchkey_core::{AccountView, Error, LogoutReport, LogoutTarget, SignInOptions};
+use crate::signin::{sign_in_options, start_with_core, SignInStarted, SignIns};
+use latchkey_core::{AccountView, Error, LogoutReport, LogoutTarget};
 use serde::Serialize;
 use tauri::{AppHandle, Runtime, State};
 use tauri_plugin_opener::OpenerExt;
@@ -123,10 +123,7 @@ pub async fn auth_sign_in<R: Runtime>(
     provider: String,
     add_account: bool,
 ) -> Result<SignInStarted, Error> {
-    let options = SignInOptions {
-        prompt: add_account.then(|| "select_account".to_string()),
-        app_link: Some(format!("{}://", crate::deeplink::SCHEME)),
-    };
+    let options = sign_in_options(add_account);
     let sign_in = shell
         .core()?
         .begin_sign_in(Some(&provider), options)
