@@ -123,6 +123,15 @@ async fn migrate_grant_and_serve() {
         .await
         .unwrap();
     assert_eq!(balance.status(), 401, "no token, no balance");
+    let forged =
+        "eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJodHRwczovL2kudGVzdCJ9.c2VjcmV0LXRva2VuLXNpZ25hdHVyZQ";
+    let refused = http
+        .get(format!("http://{addr}/v1/balance"))
+        .bearer_auth(forged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
     let _ = Command::new("kill").arg(child.id().to_string()).status();
     let status = child.wait().unwrap();
     assert!(status.success(), "SIGTERM stops the server cleanly");
@@ -131,6 +140,14 @@ async fn migrate_grant_and_serve() {
     assert!(
         !log.contains(&url),
         "the database URL never appears in the log: {log}"
+    );
+    assert!(
+        !log.contains("c2VjcmV0LXRva2VuLXNpZ25hdHVyZQ"),
+        "no token in the log: {log}"
+    );
+    assert!(
+        log.contains("listening"),
+        "the log is there and says where it listens: {log}"
     );
 }
 

@@ -484,3 +484,30 @@ async fn a_hold_settles_once() {
     assert!(refused_by(&err).contains("settles once"));
     assert_eq!(r.balance, Balance::new(5, 0));
 }
+
+#[tokio::test]
+async fn a_new_user_written_to_at_once_is_created_once() {
+    let (l, url) = ledger().await;
+    let newcomer = account("newcomer");
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (l, who) = (l.clone(), newcomer.clone());
+        tasks.push(tokio::spawn(async move {
+            l.apply(&who, None, &grant(5), t0()).await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().expect("every first write succeeds");
+    }
+    assert_eq!(
+        l.balance(&newcomer, t0()).await.unwrap(),
+        Balance::new(40, 0)
+    );
+    let client = pg::connect(&url).await;
+    let users: i64 = client
+        .query_one("SELECT count(*) FROM users", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(users, 1, "one user row, however many first writes raced");
+}
