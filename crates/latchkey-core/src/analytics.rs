@@ -175,9 +175,8 @@ impl Core {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{app_at, signed_in};
+    use crate::testing::{signed_in, Rig};
     use chrono::Utc;
-    use latchkey_auth::MemoryKeyStore;
 
     #[test]
     fn summary_and_months() {
@@ -228,9 +227,8 @@ mod tests {
 
     #[test]
     fn analytics_is_paid_by_reserve_then_capture_and_bad_input_costs_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = MemoryKeyStore::new();
-        let mut app = app_at(dir.path(), &store, Utc::now());
+        let rig = Rig::new();
+        let mut app = rig.at(Utc::now());
         app.config.wallet.analytics_cost = 2;
         app.store_session("p", signed_in("ann")).unwrap();
         let balance = |app: &Core| {

@@ -199,27 +199,25 @@ impl Core {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{app_at, signed_in};
+    use crate::testing::{signed_in, t0, Rig};
     use crate::TokenKind;
-    use chrono::{TimeZone, Utc};
-    use latchkey_auth::{account_id, KeyStore, MemoryKeyStore};
+    use latchkey_auth::{account_id, KeyStore};
 
     #[tokio::test]
     async fn a_session_ends_after_session_days_whatever_the_tokens_say() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = MemoryKeyStore::new();
-        let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap();
-        let app = app_at(dir.path(), &store, t0);
+        let rig = Rig::new();
+        let t0 = t0();
+        let app = rig.at(t0);
         let view = app.store_session("p", signed_in("alice")).unwrap();
         assert_eq!(view.session_expires_at, t0 + TimeDelta::days(2));
         // The access token never expires, so only session_days can end this session.
-        let later = app_at(dir.path(), &store, t0 + TimeDelta::days(1));
+        let later = rig.at(t0 + TimeDelta::days(1));
         assert_eq!(
             later.token(None, TokenKind::Access).await.unwrap().expose(),
             "at-alice"
         );
 
-        let ended = app_at(dir.path(), &store, t0 + TimeDelta::days(2));
+        let ended = rig.at(t0 + TimeDelta::days(2));
         assert!(
             ended.status().await.unwrap().is_empty(),
             "the session is over after 2 days"
@@ -228,7 +226,7 @@ mod tests {
         assert_eq!(e.code, Code::NotSignedIn);
         let id = account_id("http://127.0.0.1:9", "alice");
         assert!(
-            store.get(&id).unwrap().is_none(),
+            rig.store.get(&id).unwrap().is_none(),
             "its key is gone from the keychain"
         );
     }

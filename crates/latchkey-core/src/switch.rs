@@ -44,15 +44,12 @@ impl Core {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{app_at, signed_in};
-    use chrono::Utc;
-    use latchkey_auth::MemoryKeyStore;
+    use crate::testing::{signed_in, t0, Rig};
 
     #[test]
     fn switch_and_unknown_accounts() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = MemoryKeyStore::new();
-        let app = app_at(dir.path(), &store, Utc::now());
+        let rig = Rig::new();
+        let app = rig.at(t0());
         app.store_session("p", signed_in("a")).unwrap();
         app.store_session("p", signed_in("b")).unwrap();
         assert_eq!(

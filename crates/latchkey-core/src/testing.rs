@@ -2,7 +2,7 @@
 
 use crate::config;
 use crate::core::Core;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use latchkey_auth::{AccessToken, Identity, MemoryKeyStore, SignedIn, TokenSet};
 use latchkey_wallet::FixedClock;
 use std::path::Path;
@@ -29,6 +29,31 @@ server_metadata_url = "http://127.0.0.1:9/.well-known/openid-configuration"
         false,
     )
     .unwrap()
+}
+
+/// The instant the tests' clocks start at: 2026-01-01T12:00:00Z.
+pub(crate) fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap()
+}
+
+/// A fresh data directory and key store; cores over them at any instant share both.
+pub(crate) struct Rig {
+    pub dir: tempfile::TempDir,
+    pub store: MemoryKeyStore,
+}
+
+impl Rig {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            store: MemoryKeyStore::new(),
+        }
+    }
+
+    /// A core over this rig's directory and store whose clock stands at `now`.
+    pub fn at(&self, now: DateTime<Utc>) -> Core {
+        app_at(self.dir.path(), &self.store, now)
+    }
 }
 
 /// A finished sign-in of `sub` at provider `p`: access token `at-<sub>`, which never expires.

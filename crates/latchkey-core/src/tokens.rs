@@ -58,18 +58,15 @@ impl Core {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{app_at, signed_in};
-    use chrono::{TimeZone, Utc};
-    use latchkey_auth::{account_id, KeyStore, MemoryKeyStore};
+    use crate::testing::{signed_in, t0, Rig};
+    use latchkey_auth::{account_id, KeyStore};
 
     #[tokio::test]
     async fn tokens_gone_from_the_keychain_mean_signed_out_not_a_crash() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = MemoryKeyStore::new();
-        let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap();
-        let app = app_at(dir.path(), &store, t0);
+        let rig = Rig::new();
+        let app = rig.at(t0());
         app.store_session("p", signed_in("bob")).unwrap();
-        store
+        rig.store
             .delete(&account_id("http://127.0.0.1:9", "bob"))
             .unwrap();
         let e = app.token(None, TokenKind::Access).await.unwrap_err();
