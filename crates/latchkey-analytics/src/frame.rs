@@ -48,14 +48,16 @@ impl Frame {
         conn: &rusqlite::Connection,
         dataset: i64,
         wanted: &[Column],
+        rows_hint: usize,
     ) -> Result<Frame> {
+        let n = rows_hint.min(1 << 26);
         let mut data: Vec<ColumnData> = wanted
             .iter()
             .map(|c| match c.kind {
-                ColumnKind::Number => ColumnData::Numbers(Vec::new()),
-                ColumnKind::Date | ColumnKind::DateTime => ColumnData::Times(Vec::new()),
+                ColumnKind::Number => ColumnData::Numbers(Vec::with_capacity(n)),
+                ColumnKind::Date | ColumnKind::DateTime => ColumnData::Times(Vec::with_capacity(n)),
                 ColumnKind::Category | ColumnKind::Text => ColumnData::Texts {
-                    codes: Vec::new(),
+                    codes: Vec::with_capacity(n),
                     values: Vec::new(),
                 },
             })

@@ -452,7 +452,7 @@ impl Store {
             .cloned()
             .collect();
         if !missing.is_empty() {
-            let loaded = Frame::load(&self.conn, id, &missing)?;
+            let loaded = Frame::load(&self.conn, id, &missing, d.rows as usize)?;
             for (c, data) in loaded.columns {
                 cache.1.insert(c.index, data);
             }
