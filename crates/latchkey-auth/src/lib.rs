@@ -6,6 +6,8 @@
 //!   receiver on `127.0.0.1` (or waits on a [`DeepLinkInbox`]), hands back the URL for the
 //!   browser, and on the genuine callback exchanges the code and validates the ID token fully.
 //! - [`refresh`], [`revoke`] and [`end_session_url`] serve an existing session.
+//! - [`verify_bearer_id_token`] checks an ID token presented to a service (the credit
+//!   service's `Authorization: Bearer`) by the same rules as a sign-in.
 //! - [`Vault`] keeps token sets sealed: the key in the OS keychain, the ciphertext in a file.
 //!
 //! Secrets are typed ([`AccessToken`], [`RefreshToken`], [`IdToken`], [`ClientSecret`]); their

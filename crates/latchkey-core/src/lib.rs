@@ -1,6 +1,12 @@
 //! The Latchkey core: the one API both faces (the Tauri app and the `latchkey` CLI) call.
 //! It owns configuration, accounts and sessions, and classifies every failure into a
-//! [`Code`] the faces act on. It knows nothing of Tauri or terminals.
+//! [`Code`] the faces act on. It knows nothing of Tauri or terminals: its messages say what
+//! happened and never name a face's command or flag; each face adds its own next step per
+//! [`Code`] (the CLI in its `output.rs`, the UI in its error words).
+//!
+//! [`Core`] is built in `core.rs`; each of its ideas has a file: `discovery.rs` (the discovery
+//! cache), `signin.rs`, `sessions.rs` (status, session end, locked refresh), `tokens.rs`,
+//! `switch.rs`, `logout.rs`, `wallet.rs` and `analytics.rs`.
 
 #![warn(missing_docs)]
 
