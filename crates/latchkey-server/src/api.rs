@@ -53,6 +53,7 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .route("/v1/release", post(release))
         .fallback(not_found)
         .with_state(state)
+        .layer(axum::middleware::from_fn(log_request))
         .layer(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
@@ -186,11 +187,10 @@ impl FromRequestParts<AppState> for Caller {
         let token = value
             .to_str()
             .ok()
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
+            // The scheme is case-insensitive (RFC 7235 §2.1).
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
             .filter(|t| !t.is_empty())
             .ok_or_else(|| unauthorized("the Authorization header is not `Bearer <ID token>`"))?;
         match state.auth.identify(token).await {
@@ -261,6 +261,22 @@ async fn json_errors(resp: Response) -> Response {
         out.headers_mut().insert(header::ALLOW, allow.clone());
     }
     out
+}
+
+/// One debug line per request: method, path (never the query or headers: no secrets), status
+/// and time taken.
+async fn log_request(req: Request, next: axum::middleware::Next) -> Response {
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let started = std::time::Instant::now();
+    let resp = next.run(req).await;
+    tracing::debug!(
+        %method,
+        path,
+        status = resp.status().as_u16(),
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    resp
 }
 
 async fn not_found() -> ApiError {

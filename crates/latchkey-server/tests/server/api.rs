@@ -356,8 +356,20 @@ async fn bad_credentials_get_401_and_change_nothing() {
         .unwrap()
         .get(0);
     assert_eq!(users, 0, "no refused request created anything");
-    // The genuine token works on the same server.
+    for header in [
+        format!("Basic {good}"),
+        good.clone(),
+        format!("Bearer{good}"),
+    ] {
+        let a = s.get_authorized("/v1/balance", &header).await;
+        assert_eq!((a.status, a.code()), (401, "unauthorized"), "{a:?}");
+    }
+    // The genuine token works on the same server, whatever the scheme's case.
     assert_eq!(s.get("/v1/balance", Some(&good)).await.status, 200);
+    let a = s
+        .get_authorized("/v1/balance", &format!("bEaReR {good}"))
+        .await;
+    assert_eq!(a.status, 200, "the scheme is case-insensitive: {a:?}");
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_latchkey-server"));
     c.env_remove("LATCHKEY_SERVER_CONFIG")
-        .env("RUST_LOG", "info");
+        .env("RUST_LOG", "debug");
     c
 }
 
@@ -148,6 +148,10 @@ async fn migrate_grant_and_serve() {
     assert!(
         log.contains("listening"),
         "the log is there and says where it listens: {log}"
+    );
+    assert!(
+        log.contains("/v1/balance"),
+        "requests are logged at debug level: {log}"
     );
 }
 

@@ -152,6 +152,15 @@ impl Server {
         answer(req.send().await.expect("the server answers")).await
     }
 
+    /// A GET with this exact `Authorization` header value.
+    pub async fn get_authorized(&self, path: &str, authorization: &str) -> Answer {
+        let req = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("authorization", authorization);
+        answer(req.send().await.expect("the server answers")).await
+    }
+
     pub async fn post(&self, path: &str, token: Option<&str>, body: &serde_json::Value) -> Answer {
         self.post_raw(path, token, body.to_string()).await
     }
