@@ -125,13 +125,14 @@ impl Error {
     }
 }
 
-/// A library error's text starts in lower case (it may be wrapped); as a face's whole message
-/// it starts with a capital.
-fn capitalised(message: String) -> String {
-    let mut chars = message.chars();
+/// `text` with its first letter in upper case (any script): a library error's text starts in
+/// lower case (it may be wrapped), as a face's whole message it starts with a capital. The
+/// one such helper: faces that need it (labels) call this one.
+pub fn capitalise_first(text: &str) -> String {
+    let mut chars = text.chars();
     match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => message,
+        None => String::new(),
     }
 }
 
@@ -154,7 +155,7 @@ impl From<AuthError> for Error {
             AuthError::Receiver(_) => Code::Internal,
             _ => Code::Internal,
         };
-        Error::new(code, capitalised(e.to_string()))
+        Error::new(code, capitalise_first(&e.to_string()))
     }
 }
 
@@ -182,7 +183,7 @@ impl From<latchkey_wallet::Error> for Error {
             W::Io { .. } | W::Export { .. } => Code::Storage,
             _ => Code::Internal,
         };
-        Error::new(code, capitalised(e.to_string()))
+        Error::new(code, capitalise_first(&e.to_string()))
     }
 }
 
@@ -232,7 +233,7 @@ mod tests {
     fn library_errors_read_as_sentences() {
         let e = Error::from(AuthError::Cancelled);
         assert_eq!(e.message, "The sign-in was cancelled");
-        assert_eq!(capitalised(String::new()), "");
-        assert_eq!(capitalised("élan".into()), "Élan", "not only ASCII");
+        assert_eq!(capitalise_first(""), "");
+        assert_eq!(capitalise_first("élan"), "Élan", "not only ASCII");
     }
 }

@@ -29,7 +29,7 @@ mod views;
 mod wallet;
 
 pub use crate::core::{default_config_path, Core, CoreOptions};
-pub use error::{Code, Error, Result};
+pub use error::{capitalise_first, Code, Error, Result};
 pub use ids::new_key;
 pub use latchkey_auth::{
     write_private, AccessToken, ClientSecret, Existing, IdToken, RefreshToken, SignInOptions,
