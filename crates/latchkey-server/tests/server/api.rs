@@ -350,11 +350,7 @@ async fn bad_credentials_get_401_and_change_nothing() {
     assert_unauthorized(&s, Some(&unlisted), "a token from an unlisted provider").await;
 
     let client = crate::support::pg::connect(&s.db_url).await;
-    let users: i64 = client
-        .query_one("SELECT count(*) FROM users", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let users: i64 = crate::support::pg::scalar(&client, "SELECT count(*) FROM users", &[]).await;
     assert_eq!(users, 0, "no refused request created anything");
     for header in [
         format!("Basic {good}"),
@@ -487,11 +483,12 @@ async fn sixteen_clients_spend_the_last_hundred_credits_exactly_once() {
     let b = s.get("/v1/balance", Some(&t)).await;
     assert_eq!(b.json, json!({"posted": 0, "held": 0, "available": 0}));
     let client = crate::support::pg::connect(&s.db_url).await;
-    let spends: i64 = client
-        .query_one("SELECT count(*) FROM entries WHERE kind = 'spend'", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let spends: i64 = crate::support::pg::scalar(
+        &client,
+        "SELECT count(*) FROM entries WHERE kind = 'spend'",
+        &[],
+    )
+    .await;
     assert_eq!(spends, 100, "one entry per acknowledged spend");
 }
 

@@ -438,14 +438,12 @@ async fn entries_are_append_only() {
         "{}",
         refused_by(&err)
     );
-    let n: i64 = client
-        .query_one(
-            "SELECT count(*) FROM entries WHERE user_id = $1 AND amount = 5",
-            &[&id],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let n: i64 = pg::scalar(
+        &client,
+        "SELECT count(*) FROM entries WHERE user_id = $1 AND amount = 5",
+        &[&id],
+    )
+    .await;
     assert_eq!(n, 1, "the grant is still there, unchanged");
 }
 
@@ -504,10 +502,6 @@ async fn a_new_user_written_to_at_once_is_created_once() {
         Balance::new(40, 0)
     );
     let client = pg::connect(&url).await;
-    let users: i64 = client
-        .query_one("SELECT count(*) FROM users", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let users: i64 = pg::scalar(&client, "SELECT count(*) FROM users", &[]).await;
     assert_eq!(users, 1, "one user row, however many first writes raced");
 }

@@ -20,11 +20,7 @@ async fn migrations_bring_an_empty_database_to_the_latest_version() {
         .await
         .expect("migrating again is a no-op");
     assert_eq!(again, v);
-    let rows: i64 = client
-        .query_one("SELECT count(*) FROM schema_migrations", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let rows: i64 = pg::scalar(&client, "SELECT count(*) FROM schema_migrations", &[]).await;
     assert_eq!(
         rows,
         db::MIGRATIONS.len() as i64,
@@ -59,11 +55,7 @@ async fn servers_migrating_at_once_apply_each_migration_once() {
         assert_eq!(v, db::latest_version());
     }
     let client = pg::connect(&url).await;
-    let rows: i64 = client
-        .query_one("SELECT count(*) FROM schema_migrations", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let rows: i64 = pg::scalar(&client, "SELECT count(*) FROM schema_migrations", &[]).await;
     assert_eq!(rows, db::MIGRATIONS.len() as i64);
 }
 
