@@ -81,6 +81,28 @@ pub fn credits(c: Credits) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::hint;
+    use latchkey_core::Code;
+
+    #[test]
+    fn hints_name_this_faces_commands() {
+        let login = hint(Code::NotSignedIn).expect("not signed in has a next step");
+        assert!(login.contains("`latchkey login`"), "{login}");
+        for code in Code::ALL {
+            if let Some(h) = hint(*code) {
+                assert!(
+                    h.contains("`latchkey") || h.contains("`--"),
+                    "a hint names a command or flag of this CLI: {code:?}: {h}"
+                );
+            }
+        }
+        assert_eq!(
+            hint(Code::InsufficientCredits),
+            None,
+            "the message says it all"
+        );
+    }
+
     #[test]
     fn thousands_separators() {
         use super::credits;

@@ -310,6 +310,11 @@ fn no_keychain_is_a_clear_error_and_insecure_storage_is_explicit() {
         "{}",
         text(&out.stderr)
     );
+    assert!(
+        text(&out.stderr).contains("hint: or sign in with `latchkey login --insecure-storage`"),
+        "the CLI, not the library, names its own flag: {}",
+        text(&out.stderr)
+    );
     assert!(accounts(&m).is_empty(), "nothing stored without a keychain");
 
     let out = m.command(
