@@ -2,8 +2,8 @@
 
 use crate::support::pg;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
 
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_latchkey-server"));
@@ -16,6 +16,29 @@ fn config(dir: &tempfile::TempDir, text: &str) -> PathBuf {
     let path = dir.path().join("server.toml");
     std::fs::write(&path, text).unwrap();
     path
+}
+
+/// Runs `latchkey-server ARGS --config CFG` with `TEST_PG_URL` set to `db_url`.
+fn run(args: &[&str], cfg: &Path, db_url: &str) -> Output {
+    bin()
+        .args(args)
+        .arg("--config")
+        .arg(cfg)
+        .env("TEST_PG_URL", db_url)
+        .output()
+        .unwrap()
+}
+
+fn grant_args(credits: &str) -> Vec<&str> {
+    vec![
+        "grant",
+        "--issuer",
+        "https://i.test",
+        "--subject",
+        "alice",
+        "--credits",
+        credits,
+    ]
 }
 
 #[tokio::test]
@@ -47,23 +70,9 @@ async fn migrate_grant_and_serve() {
     );
 
     for _ in 0..2 {
-        let out = bin()
-            .args([
-                "grant",
-                "--issuer",
-                "https://i.test",
-                "--subject",
-                "alice",
-                "--credits",
-                "7",
-                "--key",
-                "welcome",
-            ])
-            .arg("--config")
-            .arg(&cfg)
-            .env("TEST_PG_URL", &url)
-            .output()
-            .unwrap();
+        let mut args = grant_args("7");
+        args.extend(["--key", "welcome"]);
+        let out = run(&args, &cfg, &url);
         assert!(
             out.status.success(),
             "{}",
@@ -75,21 +84,7 @@ async fn migrate_grant_and_serve() {
             "the keyed grant counts once"
         );
     }
-    let out = bin()
-        .args([
-            "grant",
-            "--issuer",
-            "https://i.test",
-            "--subject",
-            "alice",
-            "--credits",
-            "0",
-        ])
-        .arg("--config")
-        .arg(&cfg)
-        .env("TEST_PG_URL", &url)
-        .output()
-        .unwrap();
+    let out = run(&grant_args("0"), &cfg, &url);
     assert!(!out.status.success(), "a zero grant is refused");
 
     let mut child = bin()
@@ -162,12 +157,7 @@ fn a_malformed_config_is_reported_with_file_line_and_key() {
         &dir,
         "database_url = \"postgresql://u:secret-pw@127.0.0.1/db\"\n[[providers]]\nissuer = \"https://i.test\"\nclient_ids = \"one\"\n",
     );
-    let out = bin()
-        .arg("migrate")
-        .arg("--config")
-        .arg(&cfg)
-        .output()
-        .unwrap();
+    let out = run(&["migrate"], &cfg, "unused");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
