@@ -1,6 +1,8 @@
 -- Datasets, their columns and saved analysis results. Each dataset's rows live in their own
 -- table, rows_<dataset id>, created by the import (typed columns c0, c1, ...: REAL for numbers,
--- INTEGER seconds since 1970-01-01 UTC for dates, TEXT otherwise; NULL when missing).
+-- INTEGER seconds since 1970-01-01 UTC for dates, TEXT otherwise; NULL when missing). The
+-- number, date and category columns are also stored column-wise in column_chunks, which the
+-- analyses read (a scan of the row table costs a few hundred ns per row).
 CREATE TABLE datasets (
     id          INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused: rows_<id> and caches stay unambiguous
     account     TEXT    NOT NULL CHECK (length(account) > 0),
@@ -24,8 +26,21 @@ CREATE TABLE dataset_columns (
     date_order            TEXT    CHECK (date_order IN ('day_first', 'month_first')),
     date_order_decided_by TEXT    CHECK (date_order_decided_by IN ('data', 'default', 'user')),
     decimal_mark          TEXT    CHECK (decimal_mark IN ('point', 'comma')),
+    -- Categories: the JSON array of distinct values their chunks' codes index.
+    dictionary            TEXT    CHECK (dictionary IS NULL OR json_valid(dictionary)),
     PRIMARY KEY (dataset_id, position),
     UNIQUE (dataset_id, name)
+);
+
+-- Up to 65,536 consecutive rows of one column, little-endian: f64 for numbers (NaN when
+-- missing), i64 seconds for dates (i64::MIN when missing), u32 dictionary codes for categories
+-- (u32::MAX when missing).
+CREATE TABLE column_chunks (
+    dataset_id INTEGER NOT NULL REFERENCES datasets (id) ON DELETE CASCADE,
+    position   INTEGER NOT NULL CHECK (position >= 0),
+    chunk      INTEGER NOT NULL CHECK (chunk >= 0),
+    data       BLOB    NOT NULL,
+    PRIMARY KEY (dataset_id, position, chunk)
 );
 
 CREATE TABLE results (

@@ -21,6 +21,7 @@
 //! ```
 
 pub mod analysis;
+mod chunks;
 mod db;
 pub mod error;
 pub mod frame;

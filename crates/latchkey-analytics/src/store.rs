@@ -9,6 +9,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::{self, Analysis, AnalysisResult};
+use crate::chunks::{self, ChunkWriter};
 use crate::db;
 use crate::error::{Error, Result};
 use crate::frame::{format_time, ColumnData, Frame};
@@ -220,12 +221,18 @@ impl Store {
                 placeholders.join(", ")
             ))?;
             let mut records = Records::open(path, &sniff)?;
+            let mut chunks = ChunkWriter::new(id, &columns);
             let mut written = 0u64;
             while let Some((line, rec)) = records.next()? {
                 for (c, raw) in columns.iter().zip(rec.iter()) {
                     let p = c.index + 1;
                     if parse::is_missing(raw) {
                         stmt.raw_bind_parameter(p, rusqlite::types::Null)?;
+                        match c.kind {
+                            ColumnKind::Number => chunks.number(c.index, None),
+                            ColumnKind::Date | ColumnKind::DateTime => chunks.time(c.index, None),
+                            _ => chunks.text(c.index, None),
+                        }
                         continue;
                     }
                     let v = raw.trim();
@@ -241,20 +248,25 @@ impl Store {
                             let mark = c.decimal_mark.unwrap_or_default();
                             let x = parse::parse_number(v, mark).ok_or_else(bad)?;
                             stmt.raw_bind_parameter(p, x)?;
+                            chunks.number(c.index, Some(x));
                         }
                         ColumnKind::Date | ColumnKind::DateTime => {
                             let order = c.date_order.unwrap_or_default();
                             let t = parse::parse_date(v, order).ok_or_else(bad)?;
                             stmt.raw_bind_parameter(p, t)?;
+                            chunks.time(c.index, Some(t));
                         }
                         ColumnKind::Category | ColumnKind::Text => {
                             stmt.raw_bind_parameter(p, v)?;
+                            chunks.text(c.index, Some(v));
                         }
                     }
                 }
                 stmt.raw_execute()?;
+                chunks.end_row(&tx)?;
                 written += 1;
             }
+            chunks.finish(&tx)?;
             // The file changed between the passes: refuse rather than store a mismatch.
             if written != rows {
                 return Err(Error::NotATable {
@@ -451,8 +463,15 @@ impl Store {
             .filter(|c| !cache.1.contains_key(&c.index))
             .cloned()
             .collect();
-        if !missing.is_empty() {
-            let loaded = Frame::load(&self.conn, id, &missing, d.rows as usize)?;
+        let rows_hint = usize::try_from(d.rows).unwrap_or(usize::MAX);
+        let (chunked, scanned): (Vec<Column>, Vec<Column>) =
+            missing.into_iter().partition(|c| chunks::chunked(c.kind));
+        for c in chunked {
+            let data = chunks::load(&self.conn, id, &c, rows_hint)?;
+            cache.1.insert(c.index, data);
+        }
+        if !scanned.is_empty() {
+            let loaded = Frame::load(&self.conn, id, &scanned, rows_hint)?;
             for (c, data) in loaded.columns {
                 cache.1.insert(c.index, data);
             }

@@ -184,3 +184,107 @@ fn analyses_refuse_columns_of_the_wrong_type() {
         .expect_err("sum of nothing");
     assert!(matches!(err, Error::BadParameter(_)), "{err:?}");
 }
+
+#[test]
+fn large_files_cross_the_column_chunks_correctly() {
+    // 140,000 rows: three chunks of 65,536 rows for the column-wise copies.
+    let dir = tempfile::tempdir().expect("dir");
+    let mut text = String::from("day,kind,amount\n");
+    let mut sums = [0.0f64; 3];
+    let mut missing = 0u64;
+    let start = chrono::NaiveDate::from_ymd_opt(2020, 1, 1).expect("date");
+    for i in 0..140_000u64 {
+        let day = start + chrono::Days::new(i % 1000);
+        let kind = ["a", "b", "c"][(i % 3) as usize];
+        if i % 7 == 0 {
+            missing += 1;
+            text.push_str(&format!("{day},{kind},\n"));
+        } else {
+            sums[(i % 3) as usize] += i as f64;
+            text.push_str(&format!("{day},{kind},{i}\n"));
+        }
+    }
+    let path = write(dir.path(), "large.csv", text.as_bytes());
+    let (_d, mut store, _db) = file_store();
+    let d = import(&mut store, &path);
+    assert_eq!(d.rows, 140_000);
+    let r = store
+        .run(
+            ACCOUNT,
+            d.id,
+            &Analysis::Breakdown(latchkey_analytics::BreakdownParams {
+                by: "kind".into(),
+                measure: Some("amount".into()),
+                agg: Agg::Sum,
+                top: 5,
+            }),
+        )
+        .expect("breakdown");
+    let AnalysisResult::Breakdown(b) = r else {
+        panic!("a breakdown")
+    };
+    for share in &b.rows {
+        let k = ["a", "b", "c"]
+            .iter()
+            .position(|k| *k == share.category)
+            .expect("a known kind");
+        assert_eq!(share.value, Some(sums[k]), "kind {}", share.category);
+        assert_eq!(
+            share.count,
+            (0..140_000u64)
+                .filter(|i| i % 3 == k as u64 && i % 7 != 0)
+                .count() as u64
+        );
+    }
+    let p = store.profile(ACCOUNT, d.id).expect("profile");
+    assert_eq!(p.columns[2].missing, missing);
+    // Rows on both sides of the first chunk boundary, read column-wise, match the row table.
+    let frame = store
+        .frame(ACCOUNT, d.id, &["amount", "day"])
+        .expect("frame");
+    let page = store.preview(ACCOUNT, d.id, 65_534, 4).expect("preview");
+    let latchkey_analytics::frame::ColumnData::Numbers(amounts) = &frame.columns[0].1 else {
+        panic!("numbers")
+    };
+    for (k, row) in page.rows.iter().enumerate() {
+        let i = 65_534 + k;
+        match row[2].as_f64() {
+            Some(x) => assert_eq!(amounts[i], x, "row {i}"),
+            None => assert!(amounts[i].is_nan(), "row {i} is missing in both"),
+        }
+    }
+    assert_eq!(amounts.len(), 140_000);
+
+    // Rows per year, from the day offsets: 2020 has days 0..366, 2021 366..731, 2022 the rest.
+    let r = store
+        .run(
+            ACCOUNT,
+            d.id,
+            &Analysis::Timeseries(TimeSeriesParams {
+                date: None,
+                measure: None,
+                agg: Agg::Count,
+                by: Period::Year,
+                split: None,
+                top: 5,
+                window: 0,
+            }),
+        )
+        .expect("series");
+    let AnalysisResult::Timeseries(ts) = r else {
+        panic!("a time series")
+    };
+    let count = |lo: u64, hi: u64| {
+        (0..140_000u64)
+            .filter(|i| (lo..hi).contains(&(i % 1000)))
+            .count() as f64
+    };
+    assert_eq!(
+        ts.series[0].values,
+        vec![
+            Some(count(0, 366)),
+            Some(count(366, 731)),
+            Some(count(731, 1000))
+        ]
+    );
+}
