@@ -115,7 +115,8 @@ impl KeyStore for Keychain {
     }
 
     fn set(&self, name: &str, secret: &str) -> Result<(), AuthError> {
-        let secret = secret.to_string();
+        // The copy handed to the keychain's thread is wiped when that thread is done with it.
+        let secret = Zeroizing::new(secret.to_string());
         self.call(name, move |e| e.set_password(&secret))
     }
 
