@@ -7,7 +7,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use rusqlite::types::ValueRef;
 use serde::{Deserialize, Serialize};
 
-use crate::frame::format_time;
+use crate::frame::{format_time, ColumnData, MISSING};
 use crate::types::{Column, ColumnKind};
 
 /// How many top values a category column lists.
@@ -41,34 +41,68 @@ pub struct ColumnProfile {
     pub top: Vec<(String, u64)>,
 }
 
-/// Profiles every column of `rows_<dataset_id>` in one scan. Memory: 8 bytes per non-missing
-/// number, date or text value (text is counted by a 64-bit hash of each value, so two distinct
-/// texts count as one only on a hash collision, about 1 in 10^7 for a million values),
-/// plus the distinct values of category columns.
-pub(crate) fn profile(
+/// Profiles text columns in one scan of `rows_<dataset_id>` (reading only those columns).
+/// Memory: 8 bytes per non-missing value: a text is counted by a 64-bit hash, so two distinct
+/// texts count as one only on a hash collision, about 1 in 10^7 for a million values.
+pub(crate) fn scan_texts(
     conn: &rusqlite::Connection,
     dataset_id: i64,
     columns: &[Column],
-) -> rusqlite::Result<Profile> {
+) -> rusqlite::Result<Vec<ColumnProfile>> {
+    if columns.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut accs: Vec<Acc> = columns.iter().map(|c| Acc::new(c.kind)).collect();
-    let mut stmt = conn.prepare(&format!("SELECT * FROM rows_{dataset_id}"))?;
+    let list: Vec<String> = columns.iter().map(|c| format!("c{}", c.index)).collect();
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {} FROM rows_{dataset_id}",
+        list.join(", ")
+    ))?;
     let mut rows = stmt.query([])?;
-    let mut n = 0u64;
     while let Some(row) = rows.next()? {
-        n += 1;
-        for (c, acc) in columns.iter().zip(accs.iter_mut()) {
-            acc.push(row.get_ref(c.index)?);
+        for (i, acc) in accs.iter_mut().enumerate() {
+            acc.push(row.get_ref(i)?);
         }
     }
-    Ok(Profile {
-        dataset_id,
-        rows: n,
-        columns: columns
-            .iter()
-            .zip(accs)
-            .map(|(c, acc)| acc.finish(c))
-            .collect(),
-    })
+    Ok(columns
+        .iter()
+        .zip(accs)
+        .map(|(c, acc)| acc.finish(c))
+        .collect())
+}
+
+/// Profiles a loaded number, date or category column.
+pub(crate) fn of_data(column: &Column, data: &ColumnData) -> ColumnProfile {
+    let acc = match data {
+        ColumnData::Numbers(v) => {
+            let xs: Vec<f64> = v.iter().copied().filter(|x| !x.is_nan()).collect();
+            let missing = (v.len() - xs.len()) as u64;
+            Acc::Numbers(xs, missing)
+        }
+        ColumnData::Times(v) => {
+            let ts: Vec<i64> = v.iter().flatten().copied().collect();
+            let missing = (v.len() - ts.len()) as u64;
+            Acc::Times(ts, missing)
+        }
+        ColumnData::Texts { codes, values } => {
+            let mut counts = vec![0u64; values.len()];
+            let mut missing = 0;
+            for &c in codes {
+                match counts.get_mut(c as usize) {
+                    Some(n) if c != MISSING => *n += 1,
+                    _ => missing += 1,
+                }
+            }
+            let map = values
+                .iter()
+                .zip(counts)
+                .filter(|(_, n)| *n > 0)
+                .map(|(v, n)| (v.clone(), n))
+                .collect();
+            Acc::Categories(map, missing)
+        }
+    };
+    acc.finish(column)
 }
 
 enum Acc {
