@@ -225,6 +225,12 @@ impl Cur<'_> {
             false
         }
     }
+    /// A date separator (`-` `/` `.`), consumed.
+    fn separator(&mut self) -> Option<u8> {
+        let sep = self.peek().filter(|b| matches!(b, b'-' | b'/' | b'.'))?;
+        self.i += 1;
+        Some(sep)
+    }
     fn peek(&self) -> Option<u8> {
         self.b.get(self.i).copied()
     }
@@ -280,30 +286,32 @@ fn time_of_day(c: &mut Cur<'_>, allow_offset: bool) -> Option<i64> {
         .then_some(i64::from(h * 3600 + mi * 60 + sec.min(59)) - offset)
 }
 
+/// The end of the input (midnight), or `T`/space and a time of day to the end: (seconds to
+/// add, whether there was a time).
+fn optional_time(c: &mut Cur<'_>, allow_offset: bool) -> Option<(i64, bool)> {
+    if c.done() {
+        Some((0, false))
+    } else if c.eat(b'T') || c.eat(b' ') {
+        Some((time_of_day(c, allow_offset)?, true))
+    } else {
+        None
+    }
+}
+
 fn iso(s: &str) -> Option<DateReading> {
     let mut c = Cur {
         b: s.as_bytes(),
         i: 0,
     };
     let y = c.digits(4, 4)?;
-    let sep = c.peek()?;
-    if !matches!(sep, b'-' | b'/' | b'.') {
-        return None;
-    }
-    c.i += 1;
+    let sep = c.separator()?;
     let m = c.digits(1, 2)?;
     if !c.eat(sep) {
         return None;
     }
     let d = c.digits(1, 2)?;
     let day = ymd_secs(y, m, d)?;
-    let (t, has_time) = if c.done() {
-        (0, false)
-    } else if c.eat(b'T') || c.eat(b' ') {
-        (time_of_day(&mut c, true)?, true)
-    } else {
-        return None;
-    };
+    let (t, has_time) = optional_time(&mut c, true)?;
     let v = day + t;
     Some(DateReading {
         day_first: Some(v),
@@ -318,23 +326,13 @@ fn numeric(s: &str) -> Option<DateReading> {
         i: 0,
     };
     let a = c.digits(1, 2)?;
-    let sep = c.peek()?;
-    if !matches!(sep, b'/' | b'-' | b'.') {
-        return None;
-    }
-    c.i += 1;
+    let sep = c.separator()?;
     let b = c.digits(1, 2)?;
     if !c.eat(sep) {
         return None;
     }
     let y = c.digits(4, 4)?;
-    let (t, has_time) = if c.done() {
-        (0, false)
-    } else if c.eat(b' ') || c.eat(b'T') {
-        (time_of_day(&mut c, false)?, true)
-    } else {
-        return None;
-    };
+    let (t, has_time) = optional_time(&mut c, false)?;
     let day_first = ymd_secs(y, b, a).map(|v| v + t);
     let month_first = ymd_secs(y, a, b).map(|v| v + t);
     if day_first.is_none() && month_first.is_none() {

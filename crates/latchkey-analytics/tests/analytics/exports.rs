@@ -2,13 +2,12 @@
 //! negatives in parentheses, day-first dates), a UTF-16 export with a BOM, a Latin-1 file, a
 //! UTF-8 BOM file, ambiguous and month-first dates, a file without a header.
 
-use latchkey_analytics::analysis::AnalysisResult;
 use latchkey_analytics::{
-    Agg, Analysis, ColumnKind, CompareParams, ComparePeriod, DateOrder, DecidedBy, DecimalMark,
-    Encoding, ImportOptions, Overrides, Period, Store, TimeSeriesParams, TrendMethod, TrendParams,
+    Agg, ColumnKind, CompareParams, ComparePeriod, DateOrder, DecidedBy, DecimalMark, Encoding,
+    ImportOptions, Overrides, Period, Store, TimeSeriesParams, TrendMethod, TrendParams,
 };
 
-use crate::{close, import, write, ACCOUNT};
+use crate::{close, compare, import, timeseries, trend, write, ACCOUNT};
 
 const BANK: &str = "\
 Buchungstag;Verwendungszweck;Kategorie;Betrag (EUR)
@@ -59,48 +58,38 @@ fn bank_statement_with_decimal_commas_and_parentheses() {
     assert_eq!(p.columns[3].max, Some(2500.0));
     assert_eq!(p.columns[3].distinct, 8, "-850 and 2500 twice each");
 
-    let r = store
-        .run(
-            ACCOUNT,
-            d.id,
-            &Analysis::Timeseries(TimeSeriesParams {
-                date: None,
-                measure: Some("Betrag (EUR)".into()),
-                agg: Agg::Sum,
-                by: Period::Month,
-                split: None,
-                top: 5,
-                window: 0,
-            }),
-        )
-        .expect("series");
-    let AnalysisResult::Timeseries(ts) = r else {
-        panic!("a time series")
-    };
+    let ts = timeseries(
+        &store,
+        d.id,
+        TimeSeriesParams {
+            date: None,
+            measure: Some("Betrag (EUR)".into()),
+            agg: Agg::Sum,
+            by: Period::Month,
+            split: None,
+            top: 5,
+            window: 0,
+        },
+    );
     let labels: Vec<&str> = ts.periods.iter().map(|p| p.label.as_str()).collect();
     assert_eq!(labels, ["2024-01", "2024-02"]);
     // By hand: 2500 - 850 - 63.45 - 41.20 - 12 and 2500 - 850 - 104.35 + 1003.10 - 9.50.
     assert!(close(ts.series[0].values[0].expect("jan"), 1533.35));
     assert!(close(ts.series[0].values[1].expect("feb"), 2539.25));
 
-    let r = store
-        .run(
-            ACCOUNT,
-            d.id,
-            &Analysis::Compare(CompareParams {
-                date: None,
-                measure: Some("Betrag (EUR)".into()),
-                agg: Agg::Sum,
-                period: ComparePeriod::Month,
-                anchor: Some("2024-02-10".into()),
-                by: Some("Kategorie".into()),
-                top: 10,
-            }),
-        )
-        .expect("compare");
-    let AnalysisResult::Compare(cmp) = r else {
-        panic!("a comparison")
-    };
+    let cmp = compare(
+        &store,
+        d.id,
+        CompareParams {
+            date: None,
+            measure: Some("Betrag (EUR)".into()),
+            agg: Agg::Sum,
+            period: ComparePeriod::Month,
+            anchor: Some("2024-02-10".into()),
+            by: Some("Kategorie".into()),
+            top: 10,
+        },
+    );
     assert_eq!(cmp.current.label, "2024-02");
     assert_eq!(cmp.previous.label, "2024-01");
     let row = |name: &str| {
@@ -309,24 +298,18 @@ fn trend_flags_a_spike_and_names_holt() {
     let mut store = Store::open_in_memory().expect("store");
     let d = import(&mut store, &path);
     let run = |method| {
-        let r = store
-            .run(
-                ACCOUNT,
-                d.id,
-                &Analysis::Trend(TrendParams {
-                    date: None,
-                    measure: Some("value".into()),
-                    agg: Agg::Sum,
-                    by: Period::Day,
-                    horizon: 2,
-                    method,
-                }),
-            )
-            .expect("trend");
-        match r {
-            AnalysisResult::Trend(t) => t,
-            _ => panic!("a trend"),
-        }
+        trend(
+            &store,
+            d.id,
+            TrendParams {
+                date: None,
+                measure: Some("value".into()),
+                agg: Agg::Sum,
+                by: Period::Day,
+                horizon: 2,
+                method,
+            },
+        )
     };
     let t = run(TrendMethod::Linear);
     // By hand: sorted values have median 11; |v - 11| has median 1 (MAD).
@@ -344,26 +327,21 @@ fn trend_flags_a_spike_and_names_holt() {
         b"day,value\n2024-01-01,1\n2024-01-02,2\n2024-01-03,3\n2024-01-04,4\n2024-01-05,5\n",
     );
     let d2 = import(&mut store, &path);
-    let r = store
-        .run(
-            ACCOUNT,
-            d2.id,
-            &Analysis::Trend(TrendParams {
-                date: None,
-                measure: Some("value".into()),
-                agg: Agg::Sum,
-                by: Period::Day,
-                horizon: 2,
-                method: TrendMethod::Holt {
-                    alpha: 0.5,
-                    beta: 0.3,
-                },
-            }),
-        )
-        .expect("holt");
-    let AnalysisResult::Trend(h) = r else {
-        panic!("a trend")
-    };
+    let h = trend(
+        &store,
+        d2.id,
+        TrendParams {
+            date: None,
+            measure: Some("value".into()),
+            agg: Agg::Sum,
+            by: Period::Day,
+            horizon: 2,
+            method: TrendMethod::Holt {
+                alpha: 0.5,
+                beta: 0.3,
+            },
+        },
+    );
     assert_eq!(h.method, "Holt's linear exponential smoothing");
     let f: Vec<f64> = h.forecast.iter().map(|(_, v)| *v).collect();
     assert_eq!(f, [6.0, 7.0]);

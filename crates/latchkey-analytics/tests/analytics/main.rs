@@ -11,7 +11,11 @@ mod store_ops;
 
 use std::path::{Path, PathBuf};
 
-use latchkey_analytics::{Dataset, ImportOptions, Store};
+use latchkey_analytics::analysis::{Breakdown, Comparison, TimeSeries, Trend};
+use latchkey_analytics::{
+    Analysis, AnalysisResult, BreakdownParams, CompareParams, Dataset, ImportOptions, Store,
+    TimeSeriesParams, TrendParams,
+};
 
 pub const ACCOUNT: &str = "acct-1";
 
@@ -66,4 +70,39 @@ pub fn row_tables(db: &Path) -> Vec<String> {
 
 pub fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+}
+
+/// Runs an analysis for [`ACCOUNT`] and returns its result of the expected kind.
+fn run(store: &Store, id: i64, analysis: Analysis) -> AnalysisResult {
+    store
+        .run(ACCOUNT, id, &analysis)
+        .unwrap_or_else(|e| panic!("{analysis:?}: {e}"))
+}
+
+pub fn timeseries(store: &Store, id: i64, p: TimeSeriesParams) -> TimeSeries {
+    match run(store, id, Analysis::Timeseries(p)) {
+        AnalysisResult::Timeseries(r) => r,
+        other => panic!("a time series, got {}", other.kind()),
+    }
+}
+
+pub fn breakdown(store: &Store, id: i64, p: BreakdownParams) -> Breakdown {
+    match run(store, id, Analysis::Breakdown(p)) {
+        AnalysisResult::Breakdown(r) => r,
+        other => panic!("a breakdown, got {}", other.kind()),
+    }
+}
+
+pub fn compare(store: &Store, id: i64, p: CompareParams) -> Comparison {
+    match run(store, id, Analysis::Compare(p)) {
+        AnalysisResult::Compare(r) => r,
+        other => panic!("a comparison, got {}", other.kind()),
+    }
+}
+
+pub fn trend(store: &Store, id: i64, p: TrendParams) -> Trend {
+    match run(store, id, Analysis::Trend(p)) {
+        AnalysisResult::Trend(r) => r,
+        other => panic!("a trend, got {}", other.kind()),
+    }
 }

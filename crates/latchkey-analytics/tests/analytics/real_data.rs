@@ -2,13 +2,13 @@
 
 use std::collections::BTreeMap;
 
-use latchkey_analytics::analysis::{self, AnalysisResult};
+use latchkey_analytics::analysis;
 use latchkey_analytics::{
-    Agg, Analysis, BreakdownParams, ColumnKind, CompareParams, ComparePeriod, Period, Store,
+    Agg, BreakdownParams, ColumnKind, CompareParams, ComparePeriod, Period, Store,
     TimeSeriesParams, TrendMethod, TrendParams,
 };
 
-use crate::{close, import, vega, ACCOUNT};
+use crate::{breakdown, close, compare, import, timeseries, trend, vega, ACCOUNT};
 
 /// (date, precipitation, temp_max, temp_min, wind, weather) of every row, parsed by hand.
 fn seattle_rows() -> Vec<(String, [f64; 4], String)> {
@@ -66,24 +66,19 @@ fn monthly_precipitation_sums_match_a_hand_count() {
     for (date, n, _) in seattle_rows() {
         *want.entry(date[..7].to_owned()).or_default() += n[0];
     }
-    let r = store
-        .run(
-            ACCOUNT,
-            id,
-            &Analysis::Timeseries(TimeSeriesParams {
-                date: None,
-                measure: Some("precipitation".into()),
-                agg: Agg::Sum,
-                by: Period::Month,
-                split: None,
-                top: 5,
-                window: 3,
-            }),
-        )
-        .expect("run");
-    let AnalysisResult::Timeseries(ts) = r else {
-        panic!("a time series")
-    };
+    let ts = timeseries(
+        &store,
+        id,
+        TimeSeriesParams {
+            date: None,
+            measure: Some("precipitation".into()),
+            agg: Agg::Sum,
+            by: Period::Month,
+            split: None,
+            top: 5,
+            window: 3,
+        },
+    );
     assert_eq!(ts.periods.len(), 48, "2012-01 to 2015-12");
     assert_eq!(ts.series.len(), 1);
     for (i, p) in ts.periods.iter().enumerate() {
@@ -224,21 +219,16 @@ fn preview_pages_through_the_rows_in_file_order() {
 fn breakdown_shares_and_year_comparison_match_hand_counts() {
     let (store, id) = seattle();
     let rows = seattle_rows();
-    let r = store
-        .run(
-            ACCOUNT,
-            id,
-            &Analysis::Breakdown(BreakdownParams {
-                by: "weather".into(),
-                measure: None,
-                agg: Agg::Count,
-                top: 10,
-            }),
-        )
-        .expect("breakdown");
-    let AnalysisResult::Breakdown(b) = r else {
-        panic!("a breakdown")
-    };
+    let b = breakdown(
+        &store,
+        id,
+        BreakdownParams {
+            by: "weather".into(),
+            measure: None,
+            agg: Agg::Count,
+            top: 10,
+        },
+    );
     for share in &b.rows {
         let n = rows.iter().filter(|r| r.2 == share.category).count() as f64;
         assert_eq!(share.value, Some(n), "{}", share.category);
@@ -255,24 +245,19 @@ fn breakdown_shares_and_year_comparison_match_hand_counts() {
             .map(|r| r.1[0])
             .sum::<f64>()
     };
-    let r = store
-        .run(
-            ACCOUNT,
-            id,
-            &Analysis::Compare(CompareParams {
-                date: None,
-                measure: Some("precipitation".into()),
-                agg: Agg::Sum,
-                period: ComparePeriod::Year,
-                anchor: None,
-                by: None,
-                top: 5,
-            }),
-        )
-        .expect("compare");
-    let AnalysisResult::Compare(c) = r else {
-        panic!("a comparison")
-    };
+    let c = compare(
+        &store,
+        id,
+        CompareParams {
+            date: None,
+            measure: Some("precipitation".into()),
+            agg: Agg::Sum,
+            period: ComparePeriod::Year,
+            anchor: None,
+            by: None,
+            top: 5,
+        },
+    );
     assert_eq!(
         c.current.label, "2015",
         "the anchor defaults to the latest date"
@@ -308,23 +293,18 @@ fn linear_trend_of_monthly_max_temperature_matches_least_squares_by_hand() {
         .sum();
     let sxx: f64 = (0..ys.len()).map(|i| (i as f64 - mx).powi(2)).sum();
     let slope = sxy / sxx;
-    let r = store
-        .run(
-            ACCOUNT,
-            id,
-            &Analysis::Trend(TrendParams {
-                date: None,
-                measure: Some("temp_max".into()),
-                agg: Agg::Mean,
-                by: Period::Month,
-                horizon: 2,
-                method: TrendMethod::Linear,
-            }),
-        )
-        .expect("trend");
-    let AnalysisResult::Trend(t) = r else {
-        panic!("a trend")
-    };
+    let t = trend(
+        &store,
+        id,
+        TrendParams {
+            date: None,
+            measure: Some("temp_max".into()),
+            agg: Agg::Mean,
+            by: Period::Month,
+            horizon: 2,
+            method: TrendMethod::Linear,
+        },
+    );
     assert_eq!(t.method, "linear least squares");
     assert!(close(t.slope.expect("slope"), slope));
     assert_eq!(t.forecast.len(), 2);
@@ -370,21 +350,16 @@ fn stocks_month_name_dates_and_symbols() {
     );
     assert_eq!(p.columns[1].last.as_deref(), Some("2010-03-01"));
 
-    let r = store
-        .run(
-            ACCOUNT,
-            d.id,
-            &Analysis::Breakdown(BreakdownParams {
-                by: "symbol".into(),
-                measure: Some("price".into()),
-                agg: Agg::Mean,
-                top: 10,
-            }),
-        )
-        .expect("breakdown");
-    let AnalysisResult::Breakdown(b) = r else {
-        panic!("a breakdown")
-    };
+    let b = breakdown(
+        &store,
+        d.id,
+        BreakdownParams {
+            by: "symbol".into(),
+            measure: Some("price".into()),
+            agg: Agg::Mean,
+            top: 10,
+        },
+    );
     assert_eq!(b.rows.len(), 5, "five symbols");
     for s in &b.rows {
         let prices: Vec<f64> = rows
@@ -398,24 +373,19 @@ fn stocks_month_name_dates_and_symbols() {
     }
 
     // Yearly row counts per symbol, the year being the last word of `Jan 1 2000`.
-    let r = store
-        .run(
-            ACCOUNT,
-            d.id,
-            &Analysis::Timeseries(TimeSeriesParams {
-                date: None,
-                measure: None,
-                agg: Agg::Count,
-                by: Period::Year,
-                split: Some("symbol".into()),
-                top: 5,
-                window: 0,
-            }),
-        )
-        .expect("series");
-    let AnalysisResult::Timeseries(ts) = r else {
-        panic!("a time series")
-    };
+    let ts = timeseries(
+        &store,
+        d.id,
+        TimeSeriesParams {
+            date: None,
+            measure: None,
+            agg: Agg::Count,
+            by: Period::Year,
+            split: Some("symbol".into()),
+            top: 5,
+            window: 0,
+        },
+    );
     for s in &ts.series {
         for (i, p) in ts.periods.iter().enumerate() {
             let n = rows

@@ -5,7 +5,7 @@ use latchkey_analytics::{
     Agg, Analysis, Error, ImportOptions, Period, Store, TimeSeriesParams, SCHEMA_VERSION,
 };
 
-use crate::{file_store, import, row_tables, vega, write, ACCOUNT};
+use crate::{breakdown, file_store, import, row_tables, timeseries, vega, write, ACCOUNT};
 
 #[test]
 fn re_importing_the_same_file_is_recognised() {
@@ -79,10 +79,7 @@ fn rename_and_delete() {
     );
     let d2 = import(&mut store, &other);
     assert_ne!(d2.id, d.id, "dataset ids are never reused");
-    let r = store.run(ACCOUNT, d2.id, &monthly_count()).expect("run");
-    let AnalysisResult::Timeseries(ts) = r else {
-        panic!("a time series")
-    };
+    let ts = timeseries(&store, d2.id, monthly_params());
     assert_eq!(
         ts.periods.len(),
         2,
@@ -91,8 +88,8 @@ fn rename_and_delete() {
     assert_eq!(ts.series[0].name, "XYZ");
 }
 
-fn monthly_count() -> Analysis {
-    Analysis::Timeseries(TimeSeriesParams {
+fn monthly_params() -> TimeSeriesParams {
+    TimeSeriesParams {
         date: None,
         measure: None,
         agg: Agg::Count,
@@ -100,7 +97,11 @@ fn monthly_count() -> Analysis {
         split: Some("symbol".into()),
         top: 2,
         window: 3,
-    })
+    }
+}
+
+fn monthly_count() -> Analysis {
+    Analysis::Timeseries(monthly_params())
 }
 
 #[test]
@@ -208,21 +209,16 @@ fn large_files_cross_the_column_chunks_correctly() {
     let (_d, mut store, _db) = file_store();
     let d = import(&mut store, &path);
     assert_eq!(d.rows, 140_000);
-    let r = store
-        .run(
-            ACCOUNT,
-            d.id,
-            &Analysis::Breakdown(latchkey_analytics::BreakdownParams {
-                by: "kind".into(),
-                measure: Some("amount".into()),
-                agg: Agg::Sum,
-                top: 5,
-            }),
-        )
-        .expect("breakdown");
-    let AnalysisResult::Breakdown(b) = r else {
-        panic!("a breakdown")
-    };
+    let b = breakdown(
+        &store,
+        d.id,
+        latchkey_analytics::BreakdownParams {
+            by: "kind".into(),
+            measure: Some("amount".into()),
+            agg: Agg::Sum,
+            top: 5,
+        },
+    );
     for share in &b.rows {
         let k = ["a", "b", "c"]
             .iter()
@@ -256,24 +252,19 @@ fn large_files_cross_the_column_chunks_correctly() {
     assert_eq!(amounts.len(), 140_000);
 
     // Rows per year, from the day offsets: 2020 has days 0..366, 2021 366..731, 2022 the rest.
-    let r = store
-        .run(
-            ACCOUNT,
-            d.id,
-            &Analysis::Timeseries(TimeSeriesParams {
-                date: None,
-                measure: None,
-                agg: Agg::Count,
-                by: Period::Year,
-                split: None,
-                top: 5,
-                window: 0,
-            }),
-        )
-        .expect("series");
-    let AnalysisResult::Timeseries(ts) = r else {
-        panic!("a time series")
-    };
+    let ts = timeseries(
+        &store,
+        d.id,
+        TimeSeriesParams {
+            date: None,
+            measure: None,
+            agg: Agg::Count,
+            by: Period::Year,
+            split: None,
+            top: 5,
+            window: 0,
+        },
+    );
     let count = |lo: u64, hi: u64| {
         (0..140_000u64)
             .filter(|i| (lo..hi).contains(&(i % 1000)))
