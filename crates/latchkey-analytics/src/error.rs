@@ -31,6 +31,9 @@ pub enum Error {
     /// A row has more columns than the cap.
     #[error("line {line}: {found} columns, over the limit of {cap}")]
     TooManyColumns { line: u64, found: usize, cap: usize },
+    /// A physical line is longer than the cap (the reader keeps memory bounded).
+    #[error("line {line}: longer than {cap} bytes; not a table of records")]
+    LineTooLong { line: u64, cap: usize },
     /// A row does not have as many fields as the header.
     #[error("line {line}: {found} fields where the header has {expected}")]
     Ragged {

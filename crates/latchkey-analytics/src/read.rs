@@ -276,6 +276,56 @@ pub fn decoded(path: &Path, encoding: Encoding) -> Result<Box<dyn Read>> {
     })
 }
 
+/// The longest physical line accepted: the CSV parser holds a whole record in memory, so a
+/// file of one endless line would otherwise be read whole.
+pub const MAX_LINE_BYTES: usize = 16 << 20;
+
+/// The io error a [`LineGuard`] stops with; turned into [`Error::LineTooLong`].
+#[derive(Debug)]
+struct LongLine {
+    line: u64,
+}
+
+impl std::fmt::Display for LongLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "line {} is longer than {MAX_LINE_BYTES} bytes",
+            self.line
+        )
+    }
+}
+
+impl std::error::Error for LongLine {}
+
+/// Passes bytes through, failing once a line grows past [`MAX_LINE_BYTES`].
+struct LineGuard<R> {
+    inner: R,
+    line: u64,
+    since_newline: usize,
+}
+
+impl<R: Read> Read for LineGuard<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let chunk = &buf[..n];
+        match chunk.iter().rposition(|&b| b == b'\n') {
+            Some(last) => {
+                self.line += chunk.iter().filter(|&&b| b == b'\n').count() as u64;
+                self.since_newline = n - last - 1;
+            }
+            None => self.since_newline += n,
+        }
+        if self.since_newline > MAX_LINE_BYTES {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                LongLine { line: self.line },
+            ));
+        }
+        Ok(n)
+    }
+}
+
 /// A `Read` that decodes another `Read` to UTF-8 chunk by chunk.
 struct Decoding<R> {
     inner: R,
@@ -436,7 +486,12 @@ pub struct Records {
 impl Records {
     /// Opens the file again and positions it after the header (if any).
     pub fn open(path: &Path, sniff: &Sniff) -> Result<Records> {
-        let reader = builder(sniff.delimiter).from_reader(decoded(path, sniff.encoding)?);
+        let guarded: Box<dyn Read> = Box::new(LineGuard {
+            inner: decoded(path, sniff.encoding)?,
+            line: 1,
+            since_newline: 0,
+        });
+        let reader = builder(sniff.delimiter).from_reader(guarded);
         Ok(Records {
             reader,
             record: csv::StringRecord::new(),
@@ -456,6 +511,14 @@ impl Records {
                 Ok(false) => return Ok(None),
                 Ok(true) => {}
                 Err(source) => {
+                    if let csv::ErrorKind::Io(e) = source.kind() {
+                        if let Some(long) = e.get_ref().and_then(|e| e.downcast_ref::<LongLine>()) {
+                            return Err(Error::LineTooLong {
+                                line: long.line,
+                                cap: MAX_LINE_BYTES,
+                            });
+                        }
+                    }
                     let line = source.position().map_or(line, |p| p.line());
                     return Err(Error::Csv { line, source });
                 }

@@ -216,3 +216,17 @@ fn forcing_a_type_the_values_fit_is_kept() {
         .dataset;
     assert_eq!(d.columns[5].kind, ColumnKind::Text);
 }
+
+#[test]
+fn an_endless_line_is_refused_without_reading_it_whole() {
+    let mut text = String::from("name,notes\nann,short\nbob,\"");
+    text.push_str(&"x".repeat(17 << 20));
+    text.push_str("\"\n");
+    let dir = tempfile::tempdir().expect("dir");
+    let err = refused(
+        &write(dir.path(), "endless.csv", text.as_bytes()),
+        &ImportOptions::default(),
+    );
+    assert!(matches!(err, Error::LineTooLong { line: 3, .. }), "{err:?}");
+    assert!(err.to_string().starts_with("line 3: longer than"), "{err}");
+}
