@@ -61,14 +61,9 @@ fn label(name: &str, issuer: &str) -> String {
         "demo" => Some("the local DEMO provider"),
         _ => None,
     };
-    let shown = known.map(str::to_string).unwrap_or_else(|| {
-        let spaced = name.replace(['-', '_'], " ");
-        let mut chars = spaced.chars();
-        chars
-            .next()
-            .map(|c| c.to_uppercase().chain(chars).collect())
-            .unwrap_or_default()
-    });
+    let shown = known
+        .map(str::to_string)
+        .unwrap_or_else(|| latchkey_core::capitalise_first(&name.replace(['-', '_'], " ")));
     format!("Sign in with {shown}")
 }
 

@@ -4,6 +4,3 @@
 pub mod auth;
 pub mod startup;
 pub mod wallet;
-
-/// A random id for idempotency keys and analytics runs: the core's one generator.
-pub(crate) use latchkey_core::new_key as random_id;

@@ -1,6 +1,6 @@
 //! The credit wallet and the paid analytics, for the active account.
 
-use super::random_id;
+use latchkey_core::new_key;
 use crate::shell::Shell;
 use latchkey_core::analytics::Run;
 use latchkey_core::latchkey_wallet::{
@@ -50,7 +50,7 @@ pub fn wallet_voucher_preview(voucher: String) -> Result<Voucher, Error> {
 
 #[tauri::command(async)]
 pub fn wallet_redeem(shell: State<'_, Shell>, voucher: String) -> Result<Receipt, Error> {
-    let key = random_id("app-redeem")?;
+    let key = new_key("app-redeem")?;
     shell
         .core()?
         .with_wallet(None, |w, a| w.redeem_voucher(a, &key, voucher.trim()))
@@ -84,6 +84,6 @@ pub fn wallet_export_csv(shell: State<'_, Shell>) -> Result<String, Error> {
 /// Runs the paid analytics on the CSV text the user picked.
 #[tauri::command(async)]
 pub fn analytics_run(shell: State<'_, Shell>, csv: String) -> Result<Run, Error> {
-    let run_id = random_id("app-analytics")?;
+    let run_id = new_key("app-analytics")?;
     shell.core()?.run_analytics(&csv, &run_id)
 }
