@@ -1,10 +1,7 @@
--- Datasets, their columns and saved analysis results. Each dataset's rows live in their own
--- table, rows_<dataset id>, created by the import (typed columns c0, c1, ...: REAL for numbers,
--- INTEGER seconds since 1970-01-01 UTC for dates, TEXT otherwise; NULL when missing). The
--- number, date and category columns are also stored column-wise in column_chunks, which the
--- analyses read (a scan of the row table costs a few hundred ns per row).
+-- Datasets, their columns, their rows (stored column-wise in column_chunks) and saved
+-- analysis results.
 CREATE TABLE datasets (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused: rows_<id> and caches stay unambiguous
+    id          INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused: cached columns stay unambiguous
     account     TEXT    NOT NULL CHECK (length(account) > 0),
     name        TEXT    NOT NULL CHECK (length(trim(name)) > 0),
     source_name TEXT    NOT NULL,
@@ -33,8 +30,9 @@ CREATE TABLE dataset_columns (
 );
 
 -- Up to 65,536 consecutive rows of one column, little-endian: f64 for numbers (NaN when
--- missing), i64 seconds for dates (i64::MIN when missing), u32 dictionary codes for categories
--- (u32::MAX when missing).
+-- missing), i64 seconds since 1970-01-01 UTC for dates (i64::MIN when missing), u32 codes
+-- into dataset_columns.dictionary for categories (u32::MAX when missing), and for text a u32
+-- byte length (u32::MAX when missing) followed by the UTF-8 bytes, per value.
 CREATE TABLE column_chunks (
     dataset_id INTEGER NOT NULL REFERENCES datasets (id) ON DELETE CASCADE,
     position   INTEGER NOT NULL CHECK (position >= 0),

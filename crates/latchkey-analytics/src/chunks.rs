@@ -1,8 +1,11 @@
-//! Column-wise copies of the number, date and category columns, written during the import and
-//! read by the analyses: a million values load as a few dozen blobs instead of a million steps
-//! through the row table. Layout in `migrations/0001_datasets.sql` (table `column_chunks`).
+//! The rows of a dataset, stored column-wise: each column in blobs of up to 65,536 values
+//! (layout in `migrations/0001_datasets.sql`, table `column_chunks`). An import writes a few
+//! dozen blobs per million rows instead of a million row inserts, and an analysis loads a
+//! column in milliseconds.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::ops::RangeInclusive;
 
 use rusqlite::{params, Connection};
 
@@ -14,13 +17,11 @@ use crate::types::{Column, ColumnKind};
 pub(crate) const CHUNK_ROWS: usize = 65_536;
 const MISSING_TIME: i64 = i64::MIN;
 
-/// Whether a column of this kind is stored column-wise.
-pub(crate) fn chunked(kind: ColumnKind) -> bool {
-    kind != ColumnKind::Text
-}
+/// The length prefix of a missing text value.
+const MISSING_LEN: u32 = u32::MAX;
 
 enum Buf {
-    Skip,
+    /// Numbers and dates: 8 bytes a value. Text: a u32 length (MISSING_LEN) and the bytes.
     Bytes(Vec<u8>),
     Codes {
         bytes: Vec<u8>,
@@ -42,7 +43,7 @@ impl ChunkWriter {
         let bufs = columns
             .iter()
             .map(|c| match c.kind {
-                ColumnKind::Text => Buf::Skip,
+                ColumnKind::Text => Buf::Bytes(Vec::with_capacity(CHUNK_ROWS * 16)),
                 ColumnKind::Category => Buf::Codes {
                     bytes: Vec::with_capacity(CHUNK_ROWS * 4),
                     dict: HashMap::new(),
@@ -72,7 +73,16 @@ impl ChunkWriter {
     }
 
     pub(crate) fn text(&mut self, col: usize, v: Option<&str>) {
-        if let Buf::Codes {
+        if let Buf::Bytes(b) = &mut self.bufs[col] {
+            match v {
+                // A value of 4 GiB cannot pass the reader's line cap.
+                Some(v) => {
+                    b.extend_from_slice(&(v.len() as u32).to_le_bytes());
+                    b.extend_from_slice(v.as_bytes());
+                }
+                None => b.extend_from_slice(&MISSING_LEN.to_le_bytes()),
+            }
+        } else if let Buf::Codes {
             bytes,
             dict,
             values,
@@ -112,7 +122,6 @@ impl ChunkWriter {
         )?;
         for (i, buf) in self.bufs.iter_mut().enumerate() {
             let bytes = match buf {
-                Buf::Skip => continue,
                 Buf::Bytes(b) | Buf::Codes { bytes: b, .. } => b,
             };
             stmt.execute(params![self.dataset, i as i64, self.chunk, &bytes[..]])?;
@@ -138,22 +147,57 @@ impl ChunkWriter {
     }
 }
 
-/// Reads one chunked column back.
+/// FNV-1a for the dictionary built while loading a text column: hashed once per row, and
+/// SipHash's protection against chosen collisions is not needed for the user's own file.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+/// Reads the chunks `chunks` of one column back (`rows`: a capacity hint). Text is
+/// dictionary-encoded on the way, like categories.
 pub(crate) fn load(
     conn: &Connection,
     dataset: i64,
     column: &Column,
+    chunks: RangeInclusive<i64>,
     rows: usize,
 ) -> Result<ColumnData> {
     let mut stmt = conn.prepare_cached(
-        "SELECT data FROM column_chunks WHERE dataset_id = ?1 AND position = ?2 ORDER BY chunk",
+        "SELECT data FROM column_chunks WHERE dataset_id = ?1 AND position = ?2
+         AND chunk BETWEEN ?3 AND ?4 ORDER BY chunk",
     )?;
-    let mut blobs = stmt.query(params![dataset, column.index as i64])?;
+    let mut blobs = stmt.query(params![
+        dataset,
+        column.index as i64,
+        chunks.start(),
+        chunks.end()
+    ])?;
     let n = rows.min(1 << 26);
+    let mut dict: HashMap<String, u32, BuildHasherDefault<Fnv>> = HashMap::default();
     let mut data = match column.kind {
         ColumnKind::Number => ColumnData::Numbers(Vec::with_capacity(n)),
         ColumnKind::Date | ColumnKind::DateTime => ColumnData::Times(Vec::with_capacity(n)),
-        _ => {
+        ColumnKind::Text => ColumnData::Texts {
+            codes: Vec::with_capacity(n),
+            values: Vec::new(),
+        },
+        ColumnKind::Category => {
             let dict: Option<String> = conn.query_row(
                 "SELECT dictionary FROM dataset_columns WHERE dataset_id = ?1 AND position = ?2",
                 params![dataset, column.index as i64],
@@ -183,6 +227,30 @@ pub(crate) fn load(
                 let t = i64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
                 (t != MISSING_TIME).then_some(t)
             })),
+            ColumnData::Texts { codes, values } if column.kind == ColumnKind::Text => {
+                let mut rest = blob;
+                while rest.len() >= 4 {
+                    let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]);
+                    rest = &rest[4..];
+                    if len == MISSING_LEN {
+                        codes.push(MISSING);
+                        continue;
+                    }
+                    let (text, tail) = rest.split_at((len as usize).min(rest.len()));
+                    rest = tail;
+                    let s = std::str::from_utf8(text).unwrap_or("\u{fffd}");
+                    let code = match dict.get(s) {
+                        Some(&c) => c,
+                        None => {
+                            let c = values.len() as u32;
+                            dict.insert(s.to_owned(), c);
+                            values.push(s.to_owned());
+                            c
+                        }
+                    };
+                    codes.push(code);
+                }
+            }
             ColumnData::Texts { codes, values } => {
                 let len = values.len() as u32;
                 codes.extend(blob.chunks_exact(4).map(|b| {

@@ -45,26 +45,17 @@ pub use store::{Dataset, ImportOptions, Imported, Preview, SavedResult, Store};
 pub use types::{Column, ColumnKind, DateOrder, DecidedBy, DecimalMark};
 
 impl Store {
-    /// The free profile of a dataset: number, date and category columns from their
-    /// column-wise copies (kept for the analyses that follow), text columns in one scan.
+    /// The free profile of a dataset, from its column-wise rows (the columns other than text
+    /// are kept loaded for the analyses that follow).
     pub fn profile(&self, account: &str, id: i64) -> Result<Profile> {
         let d = self.dataset(account, id)?;
-        let (texts, others): (Vec<&Column>, Vec<&Column>) =
-            d.columns.iter().partition(|c| c.kind == ColumnKind::Text);
-        let names: Vec<&str> = others.iter().map(|c| c.name.as_str()).collect();
         let mut out: Vec<profile::ColumnProfile> = Vec::with_capacity(d.columns.len());
-        if !names.is_empty() {
-            let frame = self.frame(account, id, &names)?;
-            out.extend(
-                frame
-                    .columns
-                    .iter()
-                    .map(|(c, data)| profile::of_data(c, data)),
-            );
+        // One column at a time: a text column's dictionary is dropped before the next loads.
+        for c in &d.columns {
+            let frame = self.frame(account, id, &[c.name.as_str()])?;
+            let (column, data) = &frame.columns[0];
+            out.push(profile::of_data(column, data));
         }
-        let texts: Vec<Column> = texts.into_iter().cloned().collect();
-        out.extend(profile::scan_texts(self.connection(), id, &texts)?);
-        out.sort_by_key(|p| p.column.index);
         Ok(Profile {
             dataset_id: id,
             rows: d.rows,

@@ -2,9 +2,7 @@
 //! statistics that fit its type.
 
 use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
 
-use rusqlite::types::ValueRef;
 use serde::{Deserialize, Serialize};
 
 use crate::frame::{format_time, ColumnData, MISSING};
@@ -41,37 +39,7 @@ pub struct ColumnProfile {
     pub top: Vec<(String, u64)>,
 }
 
-/// Profiles text columns in one scan of `rows_<dataset_id>` (reading only those columns).
-/// Memory: 8 bytes per non-missing value: a text is counted by a 64-bit hash, so two distinct
-/// texts count as one only on a hash collision, about 1 in 10^7 for a million values.
-pub(crate) fn scan_texts(
-    conn: &rusqlite::Connection,
-    dataset_id: i64,
-    columns: &[Column],
-) -> rusqlite::Result<Vec<ColumnProfile>> {
-    if columns.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut accs: Vec<Acc> = columns.iter().map(|c| Acc::new(c.kind)).collect();
-    let list: Vec<String> = columns.iter().map(|c| format!("c{}", c.index)).collect();
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {} FROM rows_{dataset_id}",
-        list.join(", ")
-    ))?;
-    let mut rows = stmt.query([])?;
-    while let Some(row) = rows.next()? {
-        for (i, acc) in accs.iter_mut().enumerate() {
-            acc.push(row.get_ref(i)?);
-        }
-    }
-    Ok(columns
-        .iter()
-        .zip(accs)
-        .map(|(c, acc)| acc.finish(c))
-        .collect())
-}
-
-/// Profiles a loaded number, date or category column.
+/// Profiles a loaded column.
 pub(crate) fn of_data(column: &Column, data: &ColumnData) -> ColumnProfile {
     let acc = match data {
         ColumnData::Numbers(v) => {
@@ -83,6 +51,11 @@ pub(crate) fn of_data(column: &Column, data: &ColumnData) -> ColumnProfile {
             let ts: Vec<i64> = v.iter().flatten().copied().collect();
             let missing = (v.len() - ts.len()) as u64;
             Acc::Times(ts, missing)
+        }
+        ColumnData::Texts { codes, values } if column.kind == ColumnKind::Text => {
+            // The dictionary holds each distinct non-missing value once.
+            let missing = codes.iter().filter(|&&c| c == MISSING).count() as u64;
+            Acc::Texts(values.len() as u64, missing)
         }
         ColumnData::Texts { codes, values } => {
             let mut counts = vec![0u64; values.len()];
@@ -109,49 +82,11 @@ enum Acc {
     Numbers(Vec<f64>, u64),
     Times(Vec<i64>, u64),
     Categories(HashMap<String, u64>, u64),
-    Texts(Vec<u64>, u64),
+    /// Text: the number of distinct values, missing.
+    Texts(u64, u64),
 }
 
 impl Acc {
-    fn new(kind: ColumnKind) -> Acc {
-        match kind {
-            ColumnKind::Number => Acc::Numbers(Vec::new(), 0),
-            ColumnKind::Date | ColumnKind::DateTime => Acc::Times(Vec::new(), 0),
-            ColumnKind::Category => Acc::Categories(HashMap::new(), 0),
-            ColumnKind::Text => Acc::Texts(Vec::new(), 0),
-        }
-    }
-
-    fn push(&mut self, v: ValueRef<'_>) {
-        match (self, v) {
-            (Acc::Numbers(xs, _), ValueRef::Real(x)) => xs.push(x),
-            (Acc::Numbers(xs, _), ValueRef::Integer(x)) => xs.push(x as f64),
-            (Acc::Times(ts, _), ValueRef::Integer(t)) => ts.push(t),
-            (Acc::Categories(counts, _), ValueRef::Text(t)) => {
-                let s = String::from_utf8_lossy(t);
-                match counts.get_mut(s.as_ref()) {
-                    Some(n) => *n += 1,
-                    None => {
-                        counts.insert(s.into_owned(), 1);
-                    }
-                }
-            }
-            (Acc::Texts(hashes, _), ValueRef::Text(t)) => {
-                // DefaultHasher::new() has fixed keys: the same text always hashes the same.
-                let mut h = DefaultHasher::new();
-                t.hash(&mut h);
-                hashes.push(h.finish());
-            }
-            (
-                Acc::Numbers(_, missing)
-                | Acc::Times(_, missing)
-                | Acc::Categories(_, missing)
-                | Acc::Texts(_, missing),
-                _,
-            ) => *missing += 1,
-        }
-    }
-
     fn finish(self, column: &Column) -> ColumnProfile {
         let mut p = ColumnProfile {
             column: column.clone(),
@@ -198,11 +133,9 @@ impl Acc {
                 top.truncate(TOP_VALUES);
                 p.top = top;
             }
-            Acc::Texts(mut hashes, missing) => {
+            Acc::Texts(distinct, missing) => {
                 p.missing = missing;
-                hashes.sort_unstable();
-                hashes.dedup();
-                p.distinct = hashes.len() as u64;
+                p.distinct = distinct;
             }
         }
         p

@@ -4,7 +4,6 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::Path;
 
-use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 
@@ -113,10 +112,6 @@ impl Store {
         })
     }
 
-    pub(crate) fn connection(&self) -> &Connection {
-        &self.conn
-    }
-
     /// Imports the file at `path` for `account` at time `now` (seconds since 1970-01-01 UTC).
     /// The file is read three times in chunks (hash and encoding, then types, then rows); the
     /// rows are written in one transaction, so a failed import leaves nothing behind. A file
@@ -187,7 +182,6 @@ impl Store {
             ],
         )?;
         let id = tx.last_insert_rowid();
-        let mut defs = Vec::with_capacity(columns.len());
         for c in &columns {
             tx.execute(
                 "INSERT INTO dataset_columns (dataset_id, position, name, kind, date_order,
@@ -203,31 +197,14 @@ impl Store {
                     c.decimal_mark.map(mark_str)
                 ],
             )?;
-            let sql_type = match c.kind {
-                ColumnKind::Number => "REAL",
-                ColumnKind::Date | ColumnKind::DateTime => "INTEGER",
-                ColumnKind::Category | ColumnKind::Text => "TEXT",
-            };
-            defs.push(format!("c{} {sql_type}", c.index));
         }
-        tx.execute_batch(&format!(
-            "CREATE TABLE rows_{id} ({}) STRICT",
-            defs.join(", ")
-        ))?;
         {
-            let placeholders: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
-            let mut stmt = tx.prepare(&format!(
-                "INSERT INTO rows_{id} VALUES ({})",
-                placeholders.join(", ")
-            ))?;
             let mut records = Records::open(path, &sniff)?;
             let mut chunks = ChunkWriter::new(id, &columns);
             let mut written = 0u64;
             while let Some((line, rec)) = records.next()? {
                 for (c, raw) in columns.iter().zip(rec.iter()) {
-                    let p = c.index + 1;
                     if parse::is_missing(raw) {
-                        stmt.raw_bind_parameter(p, rusqlite::types::Null)?;
                         match c.kind {
                             ColumnKind::Number => chunks.number(c.index, None),
                             ColumnKind::Date | ColumnKind::DateTime => chunks.time(c.index, None),
@@ -247,22 +224,18 @@ impl Store {
                         ColumnKind::Number => {
                             let mark = c.decimal_mark.unwrap_or_default();
                             let x = parse::parse_number(v, mark).ok_or_else(bad)?;
-                            stmt.raw_bind_parameter(p, x)?;
                             chunks.number(c.index, Some(x));
                         }
                         ColumnKind::Date | ColumnKind::DateTime => {
                             let order = c.date_order.unwrap_or_default();
                             let t = parse::parse_date(v, order).ok_or_else(bad)?;
-                            stmt.raw_bind_parameter(p, t)?;
                             chunks.time(c.index, Some(t));
                         }
                         ColumnKind::Category | ColumnKind::Text => {
-                            stmt.raw_bind_parameter(p, v)?;
                             chunks.text(c.index, Some(v));
                         }
                     }
                 }
-                stmt.raw_execute()?;
                 chunks.end_row(&tx)?;
                 written += 1;
             }
@@ -397,7 +370,6 @@ impl Store {
                 id,
             });
         }
-        tx.execute_batch(&format!("DROP TABLE IF EXISTS rows_{id}"))?;
         tx.commit()?;
         if self.cache.get_mut().0 == id {
             *self.cache.get_mut() = Default::default();
@@ -408,25 +380,42 @@ impl Store {
     /// Rows `offset..offset + limit` (at most 1,000) in file order.
     pub fn preview(&self, account: &str, id: i64, offset: u64, limit: u64) -> Result<Preview> {
         let d = self.dataset(account, id)?;
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT * FROM rows_{id} ORDER BY rowid LIMIT ?1 OFFSET ?2"
-        ))?;
-        let limit = limit.min(1_000) as i64;
-        let mut rows = stmt.query(params![limit, i64::try_from(offset).unwrap_or(i64::MAX)])?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next()? {
-            let mut cells = Vec::with_capacity(d.columns.len());
+        let end = offset.saturating_add(limit.min(1_000)).min(d.rows);
+        let mut out: Vec<Vec<serde_json::Value>> = (offset..end)
+            .map(|_| Vec::with_capacity(d.columns.len()))
+            .collect();
+        if offset < end {
+            let per = chunks::CHUNK_ROWS as u64;
+            let (first, last) = (offset / per, (end - 1) / per);
+            let base = usize::try_from(first * per).unwrap_or(usize::MAX);
             for c in &d.columns {
-                cells.push(match row.get_ref(c.index)? {
-                    ValueRef::Null => serde_json::Value::Null,
-                    ValueRef::Integer(t) if c.kind.is_temporal() => format_time(t, c.kind).into(),
-                    ValueRef::Integer(x) => x.into(),
-                    ValueRef::Real(x) => x.into(),
-                    ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned().into(),
-                    ValueRef::Blob(_) => serde_json::Value::Null,
-                });
+                let data = chunks::load(
+                    &self.conn,
+                    id,
+                    c,
+                    first as i64..=last as i64,
+                    chunks::CHUNK_ROWS,
+                )?;
+                for (k, cells) in out.iter_mut().enumerate() {
+                    let row = usize::try_from(offset).unwrap_or(usize::MAX) + k - base;
+                    cells.push(match &data {
+                        ColumnData::Numbers(v) => match v.get(row) {
+                            Some(x) if !x.is_nan() => (*x).into(),
+                            _ => serde_json::Value::Null,
+                        },
+                        ColumnData::Times(v) => match v.get(row) {
+                            Some(Some(t)) => format_time(*t, c.kind).into(),
+                            _ => serde_json::Value::Null,
+                        },
+                        ColumnData::Texts { codes, values } => {
+                            match codes.get(row).and_then(|&code| values.get(code as usize)) {
+                                Some(v) => v.clone().into(),
+                                None => serde_json::Value::Null,
+                            }
+                        }
+                    });
+                }
             }
-            out.push(cells);
         }
         Ok(Preview {
             dataset_id: id,
@@ -458,35 +447,23 @@ impl Store {
         if cache.0 != id {
             *cache = (id, HashMap::new());
         }
-        let missing: Vec<Column> = wanted
-            .iter()
-            .filter(|c| !cache.1.contains_key(&c.index))
-            .cloned()
-            .collect();
-        let rows_hint = usize::try_from(d.rows).unwrap_or(usize::MAX);
-        let (chunked, scanned): (Vec<Column>, Vec<Column>) =
-            missing.into_iter().partition(|c| chunks::chunked(c.kind));
-        for c in chunked {
-            let data = chunks::load(&self.conn, id, &c, rows_hint)?;
-            cache.1.insert(c.index, data);
-        }
-        if !scanned.is_empty() {
-            let loaded = Frame::load(&self.conn, id, &scanned, rows_hint)?;
-            for (c, data) in loaded.columns {
-                cache.1.insert(c.index, data);
-            }
-        }
         let rows = usize::try_from(d.rows).unwrap_or(usize::MAX);
-        Ok(Frame {
-            rows,
-            columns: wanted
-                .into_iter()
-                .map(|c| {
-                    let data = cache.1[&c.index].clone();
-                    (c, data)
-                })
-                .collect(),
-        })
+        let mut columns = Vec::with_capacity(wanted.len());
+        for c in wanted {
+            let data = match cache.1.get(&c.index) {
+                Some(data) => data.clone(),
+                None => {
+                    let data = chunks::load(&self.conn, id, &c, 0..=i64::MAX, rows)?;
+                    // A text column can hold a distinct value per row: not kept.
+                    if c.kind != ColumnKind::Text {
+                        cache.1.insert(c.index, data.clone());
+                    }
+                    data
+                }
+            };
+            columns.push((c, data));
+        }
+        Ok(Frame { rows, columns })
     }
 
     /// Runs an analysis over a dataset (loading only the columns it needs). Saves nothing.

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use latchkey_analytics::{ColumnKind, Error, ImportOptions, Overrides, ReadOptions, Store};
 
-use crate::{file_store, import, row_tables, vega, write, ACCOUNT};
+use crate::{file_store, import, stored_datasets, vega, write, ACCOUNT};
 
 /// Imports `path` with `options` into a store that already holds one dataset, expects an error,
 /// and checks that the dataset list and the row tables are unchanged.
@@ -18,7 +18,7 @@ fn refused(path: &Path, options: &ImportOptions) -> Error {
     );
     import(&mut store, &good);
     let before = store.datasets(ACCOUNT).expect("list");
-    let tables = row_tables(&db);
+    let stored = stored_datasets(&db);
     let err = store
         .import(ACCOUNT, path, options, 0)
         .expect_err("the import must be refused");
@@ -27,7 +27,11 @@ fn refused(path: &Path, options: &ImportOptions) -> Error {
         before,
         "a refused import must not change the dataset list ({err})"
     );
-    assert_eq!(row_tables(&db), tables, "nothing half-imported ({err})");
+    assert_eq!(
+        stored_datasets(&db),
+        stored,
+        "nothing half-imported ({err})"
+    );
     err
 }
 

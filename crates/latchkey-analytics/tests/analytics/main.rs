@@ -56,11 +56,11 @@ pub fn import(store: &mut Store, path: &Path) -> Dataset {
         .dataset
 }
 
-/// The tables holding dataset rows in the database file.
-pub fn row_tables(db: &Path) -> Vec<String> {
+/// The datasets whose rows are in the database file.
+pub fn stored_datasets(db: &Path) -> Vec<i64> {
     let conn = rusqlite::Connection::open(db).expect("open db");
     let mut stmt = conn
-        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE 'rows_%'")
+        .prepare("SELECT DISTINCT dataset_id FROM column_chunks ORDER BY 1")
         .expect("prepare");
     stmt.query_map([], |r| r.get(0))
         .expect("query")

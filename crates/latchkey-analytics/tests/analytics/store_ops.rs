@@ -5,7 +5,7 @@ use latchkey_analytics::{
     Agg, Analysis, Error, ImportOptions, Period, Store, TimeSeriesParams, SCHEMA_VERSION,
 };
 
-use crate::{breakdown, file_store, import, row_tables, timeseries, vega, write, ACCOUNT};
+use crate::{breakdown, file_store, import, stored_datasets, timeseries, vega, write, ACCOUNT};
 
 #[test]
 fn re_importing_the_same_file_is_recognised() {
@@ -60,10 +60,13 @@ fn rename_and_delete() {
     store
         .save_result(ACCOUNT, d.id, &result, 3, 10)
         .expect("save");
-    assert_eq!(row_tables(&db), vec![format!("rows_{}", d.id)]);
+    assert_eq!(stored_datasets(&db), vec![d.id]);
     store.delete(ACCOUNT, d.id).expect("delete");
     assert!(store.datasets(ACCOUNT).expect("list").is_empty());
-    assert!(row_tables(&db).is_empty(), "the rows go with the dataset");
+    assert!(
+        stored_datasets(&db).is_empty(),
+        "the rows go with the dataset"
+    );
     assert!(store.results(ACCOUNT, None).expect("results").is_empty());
     assert!(matches!(
         store.delete(ACCOUNT, d.id),
@@ -234,22 +237,31 @@ fn large_files_cross_the_column_chunks_correctly() {
     }
     let p = store.profile(ACCOUNT, d.id).expect("profile");
     assert_eq!(p.columns[2].missing, missing);
-    // Rows on both sides of the first chunk boundary, read column-wise, match the row table.
-    let frame = store
-        .frame(ACCOUNT, d.id, &["amount", "day"])
-        .expect("frame");
-    let page = store.preview(ACCOUNT, d.id, 65_534, 4).expect("preview");
-    let latchkey_analytics::frame::ColumnData::Numbers(amounts) = &frame.columns[0].1 else {
-        panic!("numbers")
-    };
-    for (k, row) in page.rows.iter().enumerate() {
-        let i = 65_534 + k;
-        match row[2].as_f64() {
-            Some(x) => assert_eq!(amounts[i], x, "row {i}"),
-            None => assert!(amounts[i].is_nan(), "row {i} is missing in both"),
+    // A page across the first chunk boundary (row 65,536) and the end of the last chunk.
+    let start = chrono::NaiveDate::from_ymd_opt(2020, 1, 1).expect("date");
+    for offset in [65_530u64, 139_998] {
+        let page = store.preview(ACCOUNT, d.id, offset, 10).expect("preview");
+        let expected = 10.min(140_000 - offset);
+        assert_eq!(
+            page.rows.len() as u64,
+            expected,
+            "a page stops at the last row"
+        );
+        for (k, row) in page.rows.iter().enumerate() {
+            let i = offset + k as u64;
+            let day = start + chrono::Days::new(i % 1000);
+            assert_eq!(row[0], serde_json::json!(day.to_string()), "row {i}");
+            assert_eq!(row[1], serde_json::json!(["a", "b", "c"][(i % 3) as usize]));
+            let amount = if i.is_multiple_of(7) {
+                serde_json::Value::Null
+            } else {
+                serde_json::json!(i as f64)
+            };
+            assert_eq!(row[2], amount, "row {i}");
         }
     }
-    assert_eq!(amounts.len(), 140_000);
+    let frame = store.frame(ACCOUNT, d.id, &["amount"]).expect("frame");
+    assert_eq!(frame.rows, 140_000);
 
     // Rows per year, from the day offsets: 2020 has days 0..366, 2021 366..731, 2022 the rest.
     let ts = timeseries(
