@@ -50,8 +50,12 @@ impl Store {
     pub fn profile(&self, account: &str, id: i64) -> Result<Profile> {
         let d = self.dataset(account, id)?;
         let mut out: Vec<profile::ColumnProfile> = Vec::with_capacity(d.columns.len());
-        // One column at a time: a text column's dictionary is dropped before the next loads.
         for c in &d.columns {
+            if c.kind == ColumnKind::Text {
+                let (distinct, missing) = self.text_counts(id, c)?;
+                out.push(profile::of_text(c, distinct, missing));
+                continue;
+            }
             let frame = self.frame(account, id, &[c.name.as_str()])?;
             let (column, data) = &frame.columns[0];
             out.push(profile::of_data(column, data));

@@ -39,6 +39,11 @@ pub struct ColumnProfile {
     pub top: Vec<(String, u64)>,
 }
 
+/// Profiles a text column from its distinct and missing counts.
+pub(crate) fn of_text(column: &Column, distinct: u64, missing: u64) -> ColumnProfile {
+    Acc::Texts(distinct, missing).finish(column)
+}
+
 /// Profiles a loaded column.
 pub(crate) fn of_data(column: &Column, data: &ColumnData) -> ColumnProfile {
     let acc = match data {

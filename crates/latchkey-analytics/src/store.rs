@@ -466,6 +466,10 @@ impl Store {
         Ok(Frame { rows, columns })
     }
 
+    pub(crate) fn text_counts(&self, id: i64, column: &Column) -> Result<(u64, u64)> {
+        chunks::text_counts(&self.conn, id, column)
+    }
+
     /// Runs an analysis over a dataset (loading only the columns it needs). Saves nothing.
     pub fn run(&self, account: &str, id: i64, analysis: &Analysis) -> Result<AnalysisResult> {
         let d = self.dataset(account, id)?;
