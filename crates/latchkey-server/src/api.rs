@@ -30,6 +30,8 @@ pub struct AppState {
     pub auth: Arc<dyn Authenticate>,
     /// The time used for hold expiry and token validation.
     pub clock: Clock,
+    /// Packs, checkouts, payment providers and welcome credits.
+    pub shop: Arc<crate::shop::Shop>,
 }
 
 /// Limits applied to every request.
@@ -51,6 +53,8 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .route("/v1/reserve", post(reserve))
         .route("/v1/capture", post(capture))
         .route("/v1/release", post(release))
+        .merge(crate::shop::routes::routes())
+        .merge(crate::vouchers::routes::routes())
         .fallback(not_found)
         .with_state(state)
         .layer(axum::middleware::from_fn(log_request))
@@ -91,6 +95,24 @@ pub enum ErrorCode {
     Unavailable,
     /// 500: a bug; the details are in the server's log only.
     Internal,
+    /// 400: no pack with this id (`GET /v1/packs` lists them); nothing changed.
+    UnknownPack,
+    /// 503: this service sells no credits (no `[payment]` configured).
+    PaymentsNotConfigured,
+    /// 502: the payment provider failed or could not be reached; nothing changed, retry.
+    PaymentProviderError,
+    /// 400: a webhook whose signature is missing, wrong or too old; nothing changed.
+    InvalidSignature,
+    /// 400: a payment event that does not match its checkout or pack; nothing changed.
+    PaymentMismatch,
+    /// 404: no such checkout for this caller.
+    UnknownCheckout,
+    /// 409: the checkout was cancelled or has expired; start a new one.
+    CheckoutClosed,
+    /// 400: the voucher is malformed, forged, expired or bound to another account.
+    InvalidVoucher,
+    /// 409: the voucher was already redeemed (by this or another account); nothing changed.
+    AlreadyRedeemed,
 }
 
 impl ErrorCode {
@@ -100,7 +122,16 @@ impl ErrorCode {
             ErrorCode::InvalidInput => StatusCode::BAD_REQUEST,
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorCode::InsufficientCredits => StatusCode::PAYMENT_REQUIRED,
-            ErrorCode::UnknownEntry | ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::UnknownEntry | ErrorCode::NotFound | ErrorCode::UnknownCheckout => {
+                StatusCode::NOT_FOUND
+            }
+            ErrorCode::UnknownPack
+            | ErrorCode::InvalidSignature
+            | ErrorCode::PaymentMismatch
+            | ErrorCode::InvalidVoucher => StatusCode::BAD_REQUEST,
+            ErrorCode::PaymentsNotConfigured => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::PaymentProviderError => StatusCode::BAD_GATEWAY,
+            ErrorCode::CheckoutClosed | ErrorCode::AlreadyRedeemed => StatusCode::CONFLICT,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::Timeout => StatusCode::REQUEST_TIMEOUT,
             ErrorCode::IdempotencyConflict => StatusCode::CONFLICT,
@@ -155,7 +186,34 @@ impl From<LedgerError> for ApiError {
     }
 }
 
-fn db_error(e: &DbError) -> ApiError {
+impl From<crate::shop::ShopError> for ApiError {
+    fn from(e: crate::shop::ShopError) -> Self {
+        use crate::shop::ShopError as E;
+        let e = match e {
+            E::Ledger(l) => return l.into(),
+            other => other,
+        };
+        let code = match &e {
+            E::NotConfigured => ErrorCode::PaymentsNotConfigured,
+            E::UnknownPack(_) => ErrorCode::UnknownPack,
+            E::Provider(detail) => {
+                tracing::warn!(detail, "payment provider error");
+                return ApiError::new(
+                    ErrorCode::PaymentProviderError,
+                    "the payment provider cannot start the checkout now; try again",
+                );
+            }
+            E::Signature(_) => ErrorCode::InvalidSignature,
+            E::Mismatch(_) => ErrorCode::PaymentMismatch,
+            E::NotFound => ErrorCode::UnknownCheckout,
+            E::Closed(_) => ErrorCode::CheckoutClosed,
+            E::Ledger(_) => ErrorCode::Internal,
+        };
+        ApiError::new(code, e.to_string())
+    }
+}
+
+pub(crate) fn db_error(e: &DbError) -> ApiError {
     match e {
         DbError::Unavailable(_) => {
             tracing::warn!(error = %e, "database unavailable");
@@ -194,7 +252,14 @@ impl FromRequestParts<AppState> for Caller {
             .filter(|t| !t.is_empty())
             .ok_or_else(|| unauthorized("the Authorization header is not `Bearer <ID token>`"))?;
         match state.auth.identify(token).await {
-            Ok(account) => Ok(Caller(account)),
+            Ok(account) => {
+                // Welcome credits, once per identity, on its first authenticated request.
+                state
+                    .shop
+                    .welcome(&state.ledger, &account, (state.clock)())
+                    .await?;
+                Ok(Caller(account))
+            }
             Err(AuthError::Unreachable(_)) | Err(AuthError::Protocol(_)) => Err(ApiError::new(
                 ErrorCode::Unavailable,
                 "the identity provider cannot be reached to check the token; try again",

@@ -24,6 +24,8 @@ pub struct Config {
     pub request_timeout_secs: u64,
     /// Largest accepted request body (bytes); larger ones are answered 413.
     pub max_body_bytes: usize,
+    /// Credit packs, the payment provider and welcome credits.
+    pub shop: crate::shop::ShopConfig,
 }
 
 /// One accepted OpenID Provider.
@@ -88,6 +90,10 @@ struct Raw {
     max_body_bytes: Option<toml::Spanned<usize>>,
     #[serde(default)]
     providers: Vec<RawProvider>,
+    #[serde(default)]
+    packs: Vec<toml::Spanned<crate::shop::Pack>>,
+    payment: Option<toml::Spanned<crate::shop::RawPayment>>,
+    welcome_credits: Option<toml::Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -240,12 +246,20 @@ impl Config {
                 ))
             }
         };
+        let shop = crate::shop::ShopConfig::from_raw(
+            raw.packs,
+            raw.payment,
+            raw.welcome_credits,
+            &at,
+            &env,
+        )?;
         Ok(Config {
             listen,
             database_url,
             providers,
             request_timeout_secs,
             max_body_bytes,
+            shop,
         })
     }
 }

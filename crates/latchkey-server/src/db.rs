@@ -7,11 +7,23 @@ use tokio_postgres::NoTls;
 
 /// The migrations, in order. Numbered files beside the code that owns the tables; never edited
 /// once shipped.
-pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "0001_ledger",
-    include_str!("../migrations/0001_ledger.sql"),
-)];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "0001_ledger",
+        include_str!("../migrations/0001_ledger.sql"),
+    ),
+    (
+        2,
+        "0002_payments",
+        include_str!("../migrations/0002_payments.sql"),
+    ),
+    (
+        3,
+        "0003_vouchers",
+        include_str!("../migrations/0003_vouchers.sql"),
+    ),
+];
 
 /// The schema version this build expects: the last migration's number.
 pub fn latest_version() -> i64 {

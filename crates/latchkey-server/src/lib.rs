@@ -6,6 +6,9 @@
 //! - [`ledger`]: the ledger's rules (domain code, no HTTP), run against PostgreSQL.
 //! - [`auth`]: who is calling (OIDC ID tokens, verified by latchkey-auth).
 //! - [`api`]: the HTTP routes, thin faces over the ledger.
+//! - [`shop`]: packs, checkout, the payment providers (Stripe, demo), welcome credits.
+//! - [`vouchers`]: vouchers signed with the service's keys, and their redemption.
+//! - [`report`]: who paid and who spent, per user and per day.
 
 #![warn(missing_docs)]
 
@@ -14,6 +17,9 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod ledger;
+pub mod report;
+pub mod shop;
+pub mod vouchers;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,11 +34,12 @@ pub fn app(config: &config::Config, clock: auth::Clock) -> Result<axum::Router, 
     let pool = db::pool(&config.database_url, POOL_SIZE, DB_TIMEOUT)?;
     let http = latchkey_auth::http_client()
         .map_err(|e| db::DbError::BadUrl(format!("the HTTP client cannot be built: {e}")))?;
-    let auth = auth::OidcAuthenticator::new(http, &config.providers, clock.clone());
+    let auth = auth::OidcAuthenticator::new(http.clone(), &config.providers, clock.clone());
     let state = api::AppState {
         ledger: ledger::Ledger::new(pool),
         auth: Arc::new(auth),
         clock,
+        shop: Arc::new(shop::Shop::new(config.shop.clone(), http)),
     };
     Ok(api::router(
         state,

@@ -4,7 +4,7 @@ use chrono::Utc;
 use clap::{Parser, Subcommand};
 use latchkey_server::config::Config;
 use latchkey_server::ledger::{Account, Ledger, Operation};
-use latchkey_server::{db, DB_TIMEOUT};
+use latchkey_server::{db, report, vouchers, DB_TIMEOUT};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -44,6 +44,37 @@ enum Command {
         #[arg(long)]
         key: Option<String>,
     },
+    /// Vouchers signed with the service's key.
+    #[command(subcommand)]
+    Voucher(VoucherCommand),
+    /// The voucher signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Who paid and who spent, per user and per day (UTC).
+    Report {
+        /// One JSON document instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum VoucherCommand {
+    /// Print a new voucher (made with the active key; the first key is made if none exists).
+    Issue {
+        /// How many credits (1 to 1e12).
+        #[arg(long)]
+        credits: i64,
+        /// Bind it to one account: its issuer and subject.
+        #[arg(long = "for", num_args = 2, value_names = ["ISS", "SUB"])]
+        bound_to: Option<Vec<String>>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Make a new active signing key, signed by the previous one; prints its public half.
+    Rotate,
 }
 
 fn main() -> ExitCode {
@@ -103,6 +134,43 @@ async fn run(cli: Cli) -> Result<(), String> {
                 "{}",
                 serde_json::to_string(&receipt).map_err(|e| e.to_string())?
             );
+            Ok(())
+        }
+        Command::Voucher(VoucherCommand::Issue { credits, bound_to }) => {
+            let ledger = Ledger::new(pool.clone());
+            let account = bound_to.map(|v| Account {
+                issuer: v[0].clone(),
+                subject: v[1].clone(),
+            });
+            let token = vouchers::issue(&ledger, credits, account.as_ref(), Utc::now())
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("{token}");
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Rotate) => {
+            let ledger = Ledger::new(pool.clone());
+            let key = vouchers::rotate(&ledger, Utc::now())
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                serde_json::to_string(&key).map_err(|e| e.to_string())?
+            );
+            Ok(())
+        }
+        Command::Report { json } => {
+            let ledger = Ledger::new(pool.clone());
+            let lines = report::report(&ledger).await.map_err(|e| e.to_string())?;
+            if json {
+                let doc = serde_json::json!({ "lines": lines });
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?
+                );
+            } else {
+                print!("{}", report::table(&lines));
+            }
             Ok(())
         }
         Command::Serve => {

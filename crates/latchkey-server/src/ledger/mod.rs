@@ -8,7 +8,7 @@
 
 mod pg;
 
-pub use pg::Ledger;
+pub use pg::{Credit, Credited, Ledger, Source};
 
 use crate::db::DbError;
 use chrono::{DateTime, Utc};
@@ -241,7 +241,7 @@ impl Operation {
     }
 }
 
-fn check_amount(amount: i64) -> Result<(), LedgerError> {
+pub(crate) fn check_amount(amount: i64) -> Result<(), LedgerError> {
     if (1..=MAX_AMOUNT).contains(&amount) {
         Ok(())
     } else {

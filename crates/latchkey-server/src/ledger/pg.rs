@@ -10,6 +10,10 @@ use deadpool_postgres::{GenericClient, Pool, Transaction};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
+mod credit;
+
+pub use credit::{Credit, Credited, Source};
+
 /// The ledger over a connection pool. Cheap to clone; holds no state of its own.
 #[derive(Clone)]
 pub struct Ledger {

@@ -6,4 +6,7 @@ mod cli;
 mod ledger;
 mod migrations;
 mod model;
+mod report;
+mod shop;
 mod support;
+mod vouchers;

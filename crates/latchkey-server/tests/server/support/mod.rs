@@ -59,6 +59,8 @@ pub struct Options {
     pub db_url: Option<String>,
     /// Accept this issuer instead of the shared test provider's.
     pub issuer: Option<String>,
+    /// Packs, payment provider, welcome credits (default: none).
+    pub shop: latchkey_server::shop::ShopConfig,
 }
 
 impl Default for Options {
@@ -69,6 +71,7 @@ impl Default for Options {
             request_timeout: std::time::Duration::from_secs(30),
             db_url: None,
             issuer: None,
+            shop: Default::default(),
         }
     }
 }
@@ -106,6 +109,7 @@ pub async fn server_with(options: Options) -> Server {
             ledger: ledger.clone(),
             auth: Arc::new(auth),
             clock,
+            shop: Arc::new(latchkey_server::shop::Shop::new(options.shop, http.clone())),
         },
         Limits {
             max_body_bytes: options.max_body_bytes,

@@ -1,0 +1,295 @@
+//! Vouchers issued by the service: Ed25519 keys that only the service holds (in PostgreSQL,
+//! never served or logged), the token format and checks of `latchkey-wallet`'s
+//! [`latchkey_wallet::voucher`] (one format for the desktop and the service), redemption once
+//! across all users and machines (`credit_sources` row `voucher:<id>`, UNIQUE).
+//!
+//! Key rotation: `keys rotate` makes a new active key and signs its public key text with the
+//! previous active key, so a client that pinned the old key can trust the new one:
+//! signature = Ed25519(previous seed, ASCII `latchkey-key-rotation:v1:` + `LKVP1.…`), base64url.
+
+pub mod routes;
+
+use crate::db::DbError;
+use crate::ledger::{Account, Credit, Credited, EntryKind, Ledger, LedgerError, Receipt, Source};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
+use latchkey_wallet::voucher::{self, PrivateKey, PublicKey, VoucherSpec};
+use latchkey_wallet::{AccountKey, Credits, Timestamp, VoucherRejection};
+use serde::Serialize;
+
+/// What a rotation signature signs, before the new key's `LKVP1.` text.
+pub const ROTATION_CONTEXT: &str = "latchkey-key-rotation:v1:";
+
+/// Why a voucher operation changed nothing.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VoucherError {
+    /// The voucher is malformed, forged, expired or bound to another account.
+    #[error("{0}")]
+    Invalid(VoucherRejection),
+    /// Already redeemed (by this account with another key, or by another account).
+    #[error("this voucher was already redeemed")]
+    AlreadyRedeemed,
+    /// No voucher key exists yet (nothing was ever issued).
+    #[error("this service has issued no vouchers")]
+    NoKeys,
+    /// Bad input (credits out of range...).
+    #[error("{0}")]
+    InvalidInput(String),
+    /// The ledger or database failed.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+impl From<tokio_postgres::Error> for VoucherError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        VoucherError::Ledger(e.into())
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for VoucherError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        VoucherError::Ledger(e.into())
+    }
+}
+
+/// One published key, as `/.well-known/latchkey-keys` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PublishedKey {
+    /// The key id vouchers name (`kid`).
+    pub kid: String,
+    /// `LKVP1.<base64url>`, as the wallet reads it.
+    pub public_key: String,
+    /// Whether new vouchers are signed with it.
+    pub active: bool,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// The key that signed this one at rotation (the previous active key), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signed_by: Option<String>,
+    /// That signature, base64url, over [`ROTATION_CONTEXT`] + `public_key`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+}
+
+/// `/.well-known/latchkey-keys`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeySet {
+    /// Every key ever used, oldest first (old vouchers stay verifiable).
+    pub keys: Vec<PublishedKey>,
+}
+
+/// The public keys, oldest first, with their rotation signatures.
+pub async fn published(ledger: &Ledger) -> Result<KeySet, VoucherError> {
+    let client = ledger.pool().get().await?;
+    let rows = client
+        .query(
+            "SELECT kid, public_key, active, created_at, signed_by, signature
+             FROM voucher_keys ORDER BY created_at, kid",
+            &[],
+        )
+        .await?;
+    Ok(KeySet {
+        keys: rows
+            .iter()
+            .map(|r| PublishedKey {
+                kid: r.get(0),
+                public_key: r.get(1),
+                active: r.get(2),
+                created_at: r.get(3),
+                signed_by: r.get(4),
+                signature: r.get(5),
+            })
+            .collect(),
+    })
+}
+
+fn new_seed() -> Result<[u8; 32], VoucherError> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed)
+        .map_err(|e| VoucherError::InvalidInput(format!("no randomness: {e}")))?;
+    Ok(seed)
+}
+
+/// Makes a new active key; the previous active key (if any) signs it and stops being active.
+/// Safe against concurrent rotations (the table is locked for the transaction).
+pub async fn rotate(ledger: &Ledger, now: DateTime<Utc>) -> Result<PublishedKey, VoucherError> {
+    let mut client = ledger.pool().get().await?;
+    let tx = client.transaction().await?;
+    tx.batch_execute("LOCK TABLE voucher_keys IN SHARE ROW EXCLUSIVE MODE")
+        .await?;
+    let previous = tx
+        .query_opt("SELECT kid, seed FROM voucher_keys WHERE active", &[])
+        .await?;
+    let seed = new_seed()?;
+    let public = PrivateKey::from_seed(seed).public_key();
+    let (kid, text) = (public.key_id(), public.to_text());
+    let (signed_by, signature) = match &previous {
+        None => (None, None),
+        Some(r) => {
+            let prev_seed: Vec<u8> = r.get(1);
+            let prev_seed: [u8; 32] = prev_seed
+                .try_into()
+                .map_err(|_| LedgerError::Db(DbError::Corrupt("a voucher key seed".into())))?;
+            let sig = SigningKey::from_bytes(&prev_seed)
+                .sign(format!("{ROTATION_CONTEXT}{text}").as_bytes());
+            (
+                Some(r.get::<_, String>(0)),
+                Some(B64.encode(sig.to_bytes())),
+            )
+        }
+    };
+    tx.execute("UPDATE voucher_keys SET active = false WHERE active", &[])
+        .await?;
+    tx.execute(
+        "INSERT INTO voucher_keys (kid, public_key, seed, active, created_at, signed_by, signature)
+         VALUES ($1, $2, $3, true, $4, $5, $6)",
+        &[&kid, &text, &seed.as_slice(), &now, &signed_by, &signature],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(PublishedKey {
+        kid,
+        public_key: text,
+        active: true,
+        created_at: now,
+        signed_by,
+        signature,
+    })
+}
+
+/// Whether `signature` (base64url) is `previous`'s rotation signature over `new_key` (LKVP1
+/// text): what a client checks before trusting a new key.
+pub fn verify_rotation(previous: &str, new_key: &str, signature: &str) -> bool {
+    let key = |text: &str| -> Option<VerifyingKey> {
+        let bytes: [u8; 32] = B64
+            .decode(text.strip_prefix("LKVP1.")?)
+            .ok()?
+            .try_into()
+            .ok()?;
+        VerifyingKey::from_bytes(&bytes).ok()
+    };
+    let Some(prev) = key(previous) else {
+        return false;
+    };
+    let Some(sig) = B64
+        .decode(signature)
+        .ok()
+        .and_then(|b| <[u8; 64]>::try_from(b).ok())
+    else {
+        return false;
+    };
+    prev.verify(
+        format!("{ROTATION_CONTEXT}{new_key}").as_bytes(),
+        &ed25519_dalek::Signature::from_bytes(&sig),
+    )
+    .is_ok()
+}
+
+/// Issues a voucher for `credits`, bound to `bound_to` if given, signed with the active key
+/// (made first if there is none). Recorded in `vouchers_issued`.
+pub async fn issue(
+    ledger: &Ledger,
+    credits: i64,
+    bound_to: Option<&Account>,
+    now: DateTime<Utc>,
+) -> Result<String, VoucherError> {
+    if !(1..=crate::ledger::MAX_AMOUNT).contains(&credits) {
+        return Err(VoucherError::InvalidInput(format!(
+            "credits must be 1 to {}",
+            crate::ledger::MAX_AMOUNT
+        )));
+    }
+    if bound_to.is_some_and(|a| a.issuer.is_empty() || a.subject.is_empty()) {
+        return Err(VoucherError::InvalidInput(
+            "--for needs a non-empty issuer and subject".into(),
+        ));
+    }
+    let active = {
+        let client = ledger.pool().get().await?;
+        client
+            .query_opt("SELECT kid, seed FROM voucher_keys WHERE active", &[])
+            .await?
+    };
+    let (kid, seed): (String, Vec<u8>) = match active {
+        Some(r) => (r.get(0), r.get(1)),
+        None => {
+            rotate(ledger, now).await?;
+            let client = ledger.pool().get().await?;
+            let r = client
+                .query_one("SELECT kid, seed FROM voucher_keys WHERE active", &[])
+                .await?;
+            (r.get(0), r.get(1))
+        }
+    };
+    let seed: [u8; 32] = seed
+        .try_into()
+        .map_err(|_| LedgerError::Db(DbError::Corrupt("a voucher key seed".into())))?;
+    let id = B64.encode(
+        crate::shop::random::<16>().map_err(|e| VoucherError::InvalidInput(e.to_string()))?,
+    );
+    let spec = VoucherSpec {
+        credits: Credits(credits),
+        issuer: bound_to.map(|a| a.issuer.clone()),
+        subject: bound_to.map(|a| a.subject.clone()),
+        expires_at: None,
+        id: Some(id.clone()),
+    };
+    let token = voucher::issue(&PrivateKey::from_seed(seed), &spec)
+        .map_err(|e| VoucherError::InvalidInput(e.to_string()))?;
+    let client = ledger.pool().get().await?;
+    client
+        .execute(
+            "INSERT INTO vouchers_issued (id, kid, credits, issuer, subject, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&id, &kid, &credits, &spec.issuer, &spec.subject, &now],
+        )
+        .await?;
+    Ok(token)
+}
+
+/// Redeems `token` for `who`: verified against every key this service ever published (with
+/// latchkey-wallet's rules: signature, expiry, binding), then credited once across all users.
+/// The same idempotency `key` and voucher again replays the first receipt.
+pub async fn redeem(
+    ledger: &Ledger,
+    who: &Account,
+    token: &str,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<Receipt, VoucherError> {
+    let keys: Vec<PublicKey> = published(ledger)
+        .await?
+        .keys
+        .iter()
+        .filter_map(|k| k.public_key.parse().ok())
+        .collect();
+    let account = AccountKey::new(who.issuer.clone(), who.subject.clone());
+    let v = voucher::verify(
+        token,
+        &keys,
+        &account,
+        Timestamp::from_unix_millis(now.timestamp_millis()),
+    )
+    .map_err(VoucherError::Invalid)?;
+    let memo = "Voucher";
+    match ledger
+        .credit_once(
+            who,
+            Some(key),
+            &Credit {
+                kind: EntryKind::Voucher,
+                amount: v.credits.0,
+                memo,
+                source: &Source::Voucher(v.id.clone()),
+            },
+            now,
+        )
+        .await?
+    {
+        Credited::New(r) | Credited::Replayed(r) => Ok(r),
+        Credited::Already { .. } => Err(VoucherError::AlreadyRedeemed),
+    }
+}
