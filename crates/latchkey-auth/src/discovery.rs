@@ -1,9 +1,11 @@
 //! OpenID Provider discovery and signing keys.
 
 use crate::error::AuthError;
-use crate::provider::{is_acceptable_provider_url, Provider};
+use crate::provider::{is_acceptable_provider_url, issuer_from_metadata_url, Provider};
+use crate::tenant::{document_issuer_fits, IssuerRule};
 use chrono::{DateTime, Utc};
 use openidconnect::core::{CoreJsonWebKeySet, CoreProviderMetadata};
+use openidconnect::IssuerUrl;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -21,7 +23,9 @@ pub struct ProviderInfo {
 
 impl ProviderInfo {
     /// Fetches the discovery document and JWKS. The document's `issuer` must equal the issuer
-    /// the discovery URL names, and every endpoint must be `https` (or `http` on loopback).
+    /// the discovery URL names (for Microsoft's `common`/`organizations` URLs: that issuer with
+    /// `{tenantid}` as its tenant; for `consumers`: with the consumer tenant's GUID), and every
+    /// endpoint must be `https` (or `http` on loopback).
     pub async fn discover(
         http: &reqwest::Client,
         provider: &Provider,
@@ -34,7 +38,7 @@ impl ProviderInfo {
             .get("issuer")
             .and_then(|v| v.as_str())
             .unwrap_or("");
-        if issuer != expected {
+        if !document_issuer_fits(&expected, issuer) {
             return Err(AuthError::Config(format!(
                 "the discovery document at {} names issuer `{issuer}`, expected `{expected}`",
                 provider.metadata_url
@@ -82,6 +86,17 @@ impl ProviderInfo {
             .unwrap_or("")
     }
 
+    /// Whether this document is the one a discovery URL leads to (its issuer fits the URL, by
+    /// the rules of [`ProviderInfo::discover`]): a cached copy is reused only then.
+    pub fn is_for(&self, metadata_url: &Url) -> bool {
+        document_issuer_fits(&issuer_from_metadata_url(metadata_url), self.issuer())
+    }
+
+    /// How ID tokens of this provider must name their issuer.
+    pub(crate) fn issuer_rule(&self) -> IssuerRule {
+        IssuerRule::of(self.issuer())
+    }
+
     /// An endpoint URL from the document, if present; an error if present but unacceptable.
     pub fn endpoint(&self, key: &str) -> Result<Option<Url>, AuthError> {
         let Some(v) = self.metadata.get(key) else {
@@ -103,12 +118,27 @@ impl ProviderInfo {
 
     /// The metadata in `openidconnect`'s type, with the signing keys attached.
     pub(crate) fn core_metadata(&self) -> Result<CoreProviderMetadata, AuthError> {
-        let meta: CoreProviderMetadata =
-            serde_json::from_value(self.metadata.clone()).map_err(|e| {
+        self.core_metadata_for(None)
+    }
+
+    /// The metadata as [`Self::core_metadata`], with `issuer` (a tenant's own issuer, for a
+    /// Microsoft multi-tenant document) in place of the document's.
+    pub(crate) fn core_metadata_for(
+        &self,
+        issuer: Option<&str>,
+    ) -> Result<CoreProviderMetadata, AuthError> {
+        let mut meta: CoreProviderMetadata = serde_json::from_value(self.metadata.clone())
+            .map_err(|e| {
                 AuthError::Protocol(format!("the discovery document is malformed: {e}"))
             })?;
         let jwks: CoreJsonWebKeySet = serde_json::from_value(self.jwks.clone())
             .map_err(|e| AuthError::Protocol(format!("the signing keys are malformed: {e}")))?;
+        if let Some(issuer) = issuer {
+            let issuer = IssuerUrl::new(issuer.to_string()).map_err(|_| {
+                AuthError::InvalidToken(format!("its issuer `{issuer}` is not a URL"))
+            })?;
+            meta = meta.set_issuer(issuer);
+        }
         Ok(meta.set_jwks(jwks))
     }
 }

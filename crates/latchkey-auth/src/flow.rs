@@ -7,7 +7,8 @@ use crate::error::AuthError;
 use crate::loopback::LoopbackReceiver;
 use crate::provider::{Provider, Redirect};
 use crate::secret::{AccessToken, ClientSecret, IdToken, RefreshToken, TokenSet};
-use crate::verify::{check_access_token_hash, identity_from, verify_id_token};
+use crate::tenant::IssuerRule;
+use crate::verify::{check_access_token_hash, check_allow_lists, identity_from, verify_id_token};
 use chrono::{DateTime, Duration as TimeDelta, Utc};
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreTokenResponse};
 use openidconnect::{
@@ -45,6 +46,10 @@ pub struct Identity {
     pub email: Option<String>,
     /// Their full name, when shared.
     pub name: Option<String>,
+    /// The name they sign in with (`preferred_username`), when shared: Microsoft's stand-in
+    /// for an email, which its tokens often lack. Not unique, never an account key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
     /// A URL of their picture, when shared.
     pub picture: Option<String>,
 }
@@ -52,12 +57,17 @@ pub struct Identity {
 impl Identity {
     /// How to name this person in one line: see [`display_name`].
     pub fn display_name(&self) -> &str {
-        display_name(self.name.as_deref(), self.email.as_deref(), &self.subject)
+        display_name(
+            self.name.as_deref(),
+            self.email.as_deref().or(self.username.as_deref()),
+            &self.subject,
+        )
     }
 }
 
-/// The one way every face names a person in a line: the name, else the email, else the
-/// subject (never empty after a sign-in: an empty `sub` is refused).
+/// The one way every face names a person in a line: the name, else the email (callers pass
+/// `preferred_username` where there is no email), else the subject (never empty after a
+/// sign-in: an empty `sub` is refused).
 pub fn display_name<'a>(
     name: Option<&'a str>,
     email: Option<&'a str>,
@@ -97,6 +107,8 @@ pub struct PendingSignIn {
     info: ProviderInfo,
     client_id: String,
     client_secret: Option<ClientSecret>,
+    allowed_tenants: Vec<String>,
+    allowed_domains: Vec<String>,
     redirect_uri: RedirectUrl,
     state: String,
     nonce: Nonce,
@@ -204,6 +216,13 @@ impl PendingSignIn {
         if let Some(prompt) = &options.prompt {
             request = request.add_extra_param("prompt", prompt.clone());
         }
+        // Google's account-chooser hint, when exactly one Workspace domain is allowed (the
+        // `hd` claim is still checked: the hint only filters the chooser).
+        if let [domain] = provider.allowed_domains.as_slice() {
+            if !provider.auth_params.iter().any(|(k, _)| k == "hd") {
+                request = request.add_extra_param("hd", domain.clone());
+            }
+        }
         let (authorize_url, _, _) = request.url();
 
         Ok(Self {
@@ -212,6 +231,8 @@ impl PendingSignIn {
             info,
             client_id: provider.client_id.clone(),
             client_secret: provider.client_secret.as_ref().map(ClientSecret::duplicate),
+            allowed_tenants: provider.allowed_tenants.clone(),
+            allowed_domains: provider.allowed_domains.clone(),
             redirect_uri,
             state: state.secret().clone(),
             nonce,
@@ -296,12 +317,22 @@ impl PendingSignIn {
     ) -> Result<(Identity, TokenSet), AuthError> {
         // RFC 9207: a callback naming another issuer is a mix-up attack; a provider that
         // advertises `iss` must send it.
+        let rule = self.info.issuer_rule();
         match callback.iss() {
-            Some(iss) if iss != self.issuer => {
-                return Err(AuthError::InvalidToken(format!(
-                    "the callback came from issuer `{iss}`, not `{}`",
-                    self.issuer
-                )))
+            Some(iss) if !rule.fits(iss) => {
+                return Err(AuthError::InvalidToken(if iss == self.issuer {
+                    format!("the callback names the literal template issuer `{iss}`, not a tenant")
+                } else if matches!(rule, IssuerRule::Tenant { .. }) {
+                    format!(
+                        "the callback came from issuer `{iss}`, not a tenant of `{}`",
+                        self.issuer
+                    )
+                } else {
+                    format!(
+                        "the callback came from issuer `{iss}`, not `{}`",
+                        self.issuer
+                    )
+                }))
             }
             None if self
                 .info
@@ -316,6 +347,7 @@ impl PendingSignIn {
             }
             _ => {}
         }
+        let callback_iss = callback.iss().map(str::to_string);
         let code = match callback {
             Callback::Error {
                 error, description, ..
@@ -363,8 +395,16 @@ impl PendingSignIn {
         )
         .await?;
         check_access_token_hash(&self.info, &self.client_id, &response, id_token, &claims)?;
+        check_allow_lists(&self.allowed_tenants, &self.allowed_domains, id_token)?;
 
-        let mut identity = identity_from(&self.issuer, &claims);
+        let mut identity = identity_from(&claims);
+        // A multi-tenant callback's `iss` fits the template; it must name the token's tenant.
+        if let Some(iss) = callback_iss.filter(|i| *i != identity.issuer) {
+            return Err(AuthError::InvalidToken(format!(
+                "the callback came from issuer `{iss}`, the ID token from `{}`",
+                identity.issuer
+            )));
+        }
         merge_userinfo(http, &self.info, &response, &mut identity).await?;
         Ok((identity, token_set(&response, now, None, None)))
     }
@@ -447,6 +487,10 @@ async fn merge_userinfo(
     let text = |k: &str| body.get(k).and_then(|v| v.as_str()).map(str::to_string);
     identity.email = identity.email.take().or_else(|| text("email"));
     identity.name = identity.name.take().or_else(|| text("name"));
+    identity.username = identity
+        .username
+        .take()
+        .or_else(|| text("preferred_username"));
     identity.picture = identity.picture.take().or_else(|| text("picture"));
     Ok(())
 }

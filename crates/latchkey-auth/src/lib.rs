@@ -28,6 +28,7 @@ mod private_file;
 mod provider;
 mod secret;
 mod session;
+mod tenant;
 mod vault;
 mod verify;
 
@@ -41,6 +42,7 @@ pub use private_file::{write_private, Existing};
 pub use provider::{is_loopback_host, issuer_from_metadata_url, Provider, Redirect, WELL_KNOWN};
 pub use secret::{AccessToken, ClientSecret, IdToken, RefreshToken, Secret, TokenSet};
 pub use session::{end_session_url, refresh, revoke, Refreshed};
+pub use tenant::{CONSUMER_TENANT, TENANT_PLACEHOLDER};
 pub use vault::{
     account_id, InsecureFileKeyStore, KeyStore, Keychain, MemoryKeyStore, Vault,
     DEFAULT_KEYCHAIN_TIMEOUT,

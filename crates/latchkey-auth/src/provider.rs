@@ -5,7 +5,6 @@ use url::Url;
 #[derive(Debug)]
 pub struct Provider {
     /// The name the user configured (`google`, `default`, ...).
-    /// The name the user configured (`google`, `default`, ...).
     pub name: String,
     /// The provider's discovery document, `<issuer>/.well-known/openid-configuration`.
     pub metadata_url: Url,
@@ -20,6 +19,12 @@ pub struct Provider {
     pub auth_params: Vec<(String, String)>,
     /// Where the provider sends the browser back.
     pub redirect: Redirect,
+    /// When not empty, only ID tokens whose tenant (`tid`, Microsoft Entra) is listed are
+    /// accepted; GUIDs, compared without regard to case.
+    pub allowed_tenants: Vec<String>,
+    /// When not empty, only ID tokens whose hosted domain (`hd`, Google Workspace) is listed
+    /// are accepted: never judged by the email's domain, which anyone can have.
+    pub allowed_domains: Vec<String>,
 }
 
 /// How the provider sends the user back to the app.

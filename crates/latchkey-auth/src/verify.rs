@@ -5,12 +5,13 @@ use crate::discovery::ProviderInfo;
 use crate::error::AuthError;
 use crate::flow::{client_for, Identity};
 use crate::secret::ClientSecret;
+use crate::tenant::IssuerRule;
 use chrono::{DateTime, Duration as TimeDelta, Utc};
 use openidconnect::core::{
-    CoreIdToken, CoreIdTokenClaims, CoreJwsSigningAlgorithm, CoreTokenResponse,
+    CoreClient, CoreIdToken, CoreIdTokenClaims, CoreJwsSigningAlgorithm, CoreTokenResponse,
 };
 use openidconnect::{
-    AccessTokenHash, ClaimsVerificationError, Nonce, NonceVerifier, OAuth2TokenResponse,
+    AccessTokenHash, ClaimsVerificationError, ClientId, Nonce, NonceVerifier, OAuth2TokenResponse,
     SignatureVerificationError,
 };
 
@@ -23,7 +24,8 @@ const MAX_AGE_IAT_SECS: i64 = 86_400;
 /// `Authorization: Bearer <ID token>`), by the same rules as a sign-in: the signature against
 /// the provider's keys (the JWKS is refetched once when the token names an unknown key, and
 /// `info` then holds the new keys: callers keep it), `iss` equal to the discovered issuer,
-/// `aud` containing one of `client_ids`, `azp` (when present, or when there are several
+/// (for a Microsoft multi-tenant provider: the token's own tenant issuer, see
+/// [`verify_id_token`]), `aud` containing one of `client_ids`, `azp` (when present, or when there are several
 /// audiences) equal to that client id, `exp`, `iat` within the accepted window and a non-empty
 /// `sub`. No nonce is required (a `nonce` claim is accepted as it is): the token was obtained
 /// by a sign-in elsewhere.
@@ -43,12 +45,21 @@ pub async fn verify_bearer_id_token(
         .parse()
         .map_err(|_| AuthError::InvalidToken("it is not a well-formed JWT".into()))?;
     let any_nonce = |_: Option<&Nonce>| Ok(());
+    let issuer = token_issuer(info, &token)?;
     // The audience is checked before the signature, so trying each client id is cheap; the
     // first one the token is addressed to is the one `azp` must name.
     let mut addressed_to = None;
     let mut last_error = None;
     for client_id in client_ids {
-        match verify_once(info, client_id, None, &token, any_nonce, now) {
+        match verify_once(
+            info,
+            issuer.as_deref(),
+            client_id,
+            None,
+            &token,
+            any_nonce,
+            now,
+        ) {
             Err(e @ ClaimsVerificationError::InvalidAudience(_)) => last_error = Some(e),
             _ => {
                 addressed_to = Some(client_id.as_str());
@@ -66,11 +77,13 @@ pub async fn verify_bearer_id_token(
         }
     };
     let claims = verify_id_token(http, info, client_id, None, &token, any_nonce, now).await?;
-    Ok(identity_from(info.issuer(), &claims))
+    Ok(identity_from(&claims))
 }
 
 /// Validates an ID token fully: signature against the provider's JWKS (refetched once when
-/// the token names an unknown key), `iss`, `aud`, `azp`, `exp`, `iat`, `nonce`.
+/// the token names an unknown key), `iss`, `aud`, `azp`, `exp`, `iat`, `nonce`. For a Microsoft
+/// multi-tenant provider `iss` must be the issuer template filled with the token's own `tid`
+/// (a GUID; for `consumers`, the consumer tenant): the signature then vouches for both.
 pub(crate) async fn verify_id_token(
     http: &reqwest::Client,
     info: &mut ProviderInfo,
@@ -80,14 +93,24 @@ pub(crate) async fn verify_id_token(
     nonce: impl NonceVerifier + Clone,
     now: DateTime<Utc>,
 ) -> Result<CoreIdTokenClaims, AuthError> {
-    let first = verify_once(info, client_id, secret, id_token, nonce.clone(), now);
+    let issuer = token_issuer(info, id_token)?;
+    let issuer = issuer.as_deref();
+    let first = verify_once(
+        info,
+        issuer,
+        client_id,
+        secret,
+        id_token,
+        nonce.clone(),
+        now,
+    );
     let claims = match first {
         Err(ClaimsVerificationError::SignatureVerification(
             SignatureVerificationError::NoMatchingKey,
         )) => {
             // The provider may have rotated its keys since we fetched them.
             info.refetch_jwks(http).await?;
-            verify_once(info, client_id, secret, id_token, nonce, now)
+            verify_once(info, issuer, client_id, secret, id_token, nonce, now)
         }
         other => other,
     }
@@ -115,16 +138,79 @@ pub(crate) async fn verify_id_token(
     Ok(claims)
 }
 
+/// The issuer this token must carry when it is not the document's own: for a Microsoft
+/// multi-tenant provider, the template filled with the token's `tid` (read before the
+/// signature is checked; the check then proves it). `None` for every other provider.
+fn token_issuer(info: &ProviderInfo, id_token: &CoreIdToken) -> Result<Option<String>, AuthError> {
+    let rule = info.issuer_rule();
+    if matches!(rule, IssuerRule::Exact(_)) {
+        return Ok(None);
+    }
+    let claims = unverified_claims(id_token);
+    let text = |k: &str| claims.get(k).and_then(|v| v.as_str());
+    rule.expected_issuer(text("iss"), text("tid")).map(Some)
+}
+
+/// The token's payload as JSON, read without any check: only for claims the signature check
+/// then covers (or has covered), and never `Null` for a well-formed JWT.
+pub(crate) fn unverified_claims(id_token: &CoreIdToken) -> serde_json::Value {
+    use base64::Engine as _;
+    let jwt = id_token.to_string();
+    jwt.split('.')
+        .nth(1)
+        .and_then(|p| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(p)
+                .ok()
+        })
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(serde_json::Value::Null)
+}
+
+/// The provider's allow-lists, applied to a verified token: `tid` among `allowed_tenants`,
+/// `hd` among `allowed_domains` (each only when its list is not empty).
+pub(crate) fn check_allow_lists(
+    allowed_tenants: &[String],
+    allowed_domains: &[String],
+    id_token: &CoreIdToken,
+) -> Result<(), AuthError> {
+    let claims = unverified_claims(id_token);
+    let listed = |claim: &str, list: &[String], what: &str| -> Result<(), AuthError> {
+        if list.is_empty() {
+            return Ok(());
+        }
+        match claims.get(claim).and_then(|v| v.as_str()) {
+            Some(v) if list.iter().any(|a| a.eq_ignore_ascii_case(v)) => Ok(()),
+            Some(v) => Err(AuthError::InvalidToken(format!(
+                "its {what} ({claim}) `{v}` is not among this provider's allowed {what}s ({})",
+                list.join(", ")
+            ))),
+            None => Err(AuthError::InvalidToken(format!(
+                "it names no {what} ({claim}), and this provider accepts only {}",
+                list.join(", ")
+            ))),
+        }
+    };
+    listed("tid", allowed_tenants, "tenant")?;
+    listed("hd", allowed_domains, "Workspace domain")
+}
+
 fn verify_once(
     info: &ProviderInfo,
+    issuer: Option<&str>,
     client_id: &str,
     secret: Option<&ClientSecret>,
     id_token: &CoreIdToken,
     nonce: impl NonceVerifier,
     now: DateTime<Utc>,
 ) -> Result<CoreIdTokenClaims, ClaimsVerificationError> {
-    let client = client_for(info, client_id, secret, None)
-        .map_err(|e| ClaimsVerificationError::Other(e.to_string()))?;
+    let client = match issuer {
+        None => client_for(info, client_id, secret, None),
+        Some(issuer) => info.core_metadata_for(Some(issuer)).map(|meta| {
+            CoreClient::from_provider_metadata(meta, ClientId::new(client_id.to_string()), None)
+        }),
+    }
+    .map_err(|e| ClaimsVerificationError::Other(e.to_string()))?;
     let verifier = client
         .id_token_verifier()
         .set_allowed_algs([
@@ -193,9 +279,13 @@ pub(crate) fn check_access_token_hash(
     Ok(())
 }
 
-pub(crate) fn identity_from(issuer: &str, claims: &CoreIdTokenClaims) -> Identity {
+/// Who a verified token names. The issuer is the token's own (verified equal to the
+/// provider's, or for a multi-tenant provider to the user's tenant issuer), so accounts are
+/// per tenant.
+pub(crate) fn identity_from(claims: &CoreIdTokenClaims) -> Identity {
     Identity {
-        issuer: issuer.to_string(),
+        issuer: claims.issuer().as_str().to_string(),
+        username: claims.preferred_username().map(|u| u.as_str().to_string()),
         subject: claims.subject().as_str().to_string(),
         email: claims.email().map(|e| e.as_str().to_string()),
         name: claims

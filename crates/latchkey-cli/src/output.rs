@@ -51,11 +51,12 @@ pub fn hint(code: Code) -> Option<&'static str> {
     })
 }
 
-/// The account's [`AccountView::display_name`], with the email after it when that is not
-/// already the name: "Test alice <alice@example.test>".
+/// The account's [`AccountView::display_name`], with the email (else the
+/// `preferred_username`) after it when that is not already the name:
+/// "Test alice <alice@example.test>".
 pub fn who(a: &AccountView) -> String {
     let name = a.display_name();
-    match a.email.as_deref() {
+    match a.contact() {
         Some(email) if email != name => format!("{name} <{email}>"),
         _ => name.to_string(),
     }

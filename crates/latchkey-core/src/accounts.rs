@@ -154,6 +154,7 @@ mod tests {
                 subject: sub.into(),
                 email: None,
                 name: None,
+                username: None,
                 picture: None,
             },
             signed_in_at: Utc.timestamp_opt(at, 0).unwrap(),

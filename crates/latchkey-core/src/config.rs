@@ -34,6 +34,10 @@ use url::Url;
 /// Google's discovery document, used by `[auth.google]` without `server_metadata_url`.
 pub const GOOGLE_METADATA_URL: &str =
     "https://accounts.google.com/.well-known/openid-configuration";
+/// Microsoft Entra's discovery document for `[auth.microsoft]` without
+/// `server_metadata_url`; `{tenant}` is the table's `tenant` (default `common`).
+pub const MICROSOFT_METADATA_URL: &str =
+    "https://login.microsoftonline.com/{tenant}/v2.0/.well-known/openid-configuration";
 /// The deep-link redirect used when `redirect = "deep-link"` names no `redirect_uri`.
 pub const DEFAULT_DEEP_LINK: &str = "latchkey://auth/callback";
 
@@ -42,7 +46,8 @@ const AUTH_KEYS: &str = "unknown key; expected session_days, client_id, client_s
                          server_metadata_url, client_kwargs, redirect, or a [auth.<name>] table";
 /// What a provider table may hold, for the message about a key it may not.
 const PROVIDER_KEYS: &str = "unknown key; expected client_id, client_secret, \
-                             server_metadata_url, client_kwargs, redirect or redirect_uri";
+                             server_metadata_url, client_kwargs, redirect, redirect_uri, \
+                             tenant, allowed_tenants or allowed_domains";
 /// The provider keys that may stand inline in `[auth]` (the provider `default`).
 const INLINE_PROVIDER_KEYS: &[&str] = &[
     "client_id",
@@ -129,6 +134,12 @@ pub struct ProviderConfig {
     pub redirect: Redirect,
     /// Google needs `access_type=offline` (not the `offline_access` scope) for refresh tokens.
     pub is_google: bool,
+    /// `allowed_tenants`: Microsoft tenant ids (GUIDs) whose ID tokens are accepted; empty
+    /// means any.
+    pub allowed_tenants: Vec<String>,
+    /// `allowed_domains`: Google Workspace domains (the `hd` claim) whose ID tokens are
+    /// accepted; empty means any.
+    pub allowed_domains: Vec<String>,
 }
 
 impl ProviderConfig {
@@ -162,6 +173,8 @@ impl ProviderConfig {
             scopes,
             auth_params,
             redirect: self.redirect.clone(),
+            allowed_tenants: self.allowed_tenants.clone(),
+            allowed_domains: self.allowed_domains.clone(),
         }
     }
 
@@ -228,6 +241,26 @@ impl Ctx<'_> {
                 format!("expected a string, found {}", other.type_str()),
             )),
         }
+    }
+
+    fn strings(&self, v: &Spanned<DeValue<'_>>, key: &str) -> Result<Vec<String>, ConfigError> {
+        let bad = || {
+            self.err(
+                v.span(),
+                key,
+                "expected a list of strings, e.g. [\"a\", \"b\"]",
+            )
+        };
+        let DeValue::Array(items) = v.get_ref() else {
+            return Err(bad());
+        };
+        items
+            .iter()
+            .map(|i| match i.get_ref() {
+                DeValue::String(s) => Ok(s.trim().to_ascii_lowercase()),
+                _ => Err(bad()),
+            })
+            .collect()
     }
 
     fn integer(
@@ -348,6 +381,9 @@ fn parse_provider(
     let mut scope = None;
     let mut redirect_kind: Option<(String, std::ops::Range<usize>)> = None;
     let mut redirect_uri: Option<(String, std::ops::Range<usize>)> = None;
+    let mut tenant: Option<(String, std::ops::Range<usize>)> = None;
+    let mut allowed_tenants = Vec::new();
+    let mut allowed_domains = Vec::new();
     for (k, v) in t.iter() {
         let k_str = k.get_ref().as_ref();
         match k_str {
@@ -401,6 +437,41 @@ fn parse_provider(
             }
             "redirect" => redirect_kind = Some((ctx.string(v, &key("redirect"))?, v.span())),
             "redirect_uri" => redirect_uri = Some((ctx.string(v, &key("redirect_uri"))?, v.span())),
+            "tenant" => {
+                let s = ctx.string(v, &key("tenant"))?;
+                let known = ["common", "organizations", "consumers"].contains(&s.as_str());
+                if name != "microsoft" {
+                    let why = "only [auth.microsoft] has a tenant; elsewhere give \
+                               server_metadata_url";
+                    return Err(ctx.err(k.span(), &key("tenant"), why));
+                }
+                if !known && !is_guid(&s) {
+                    let why = "expected \"common\", \"organizations\", \"consumers\" or a \
+                               tenant id (GUID)";
+                    return Err(ctx.err(v.span(), &key("tenant"), why));
+                }
+                tenant = Some((s, v.span()));
+            }
+            "allowed_tenants" => {
+                allowed_tenants = ctx.strings(v, &key("allowed_tenants"))?;
+                if let Some(bad) = allowed_tenants.iter().find(|t| !is_guid(t)) {
+                    let why = format!("`{bad}` is not a tenant id (a GUID)");
+                    return Err(ctx.err(v.span(), &key("allowed_tenants"), why));
+                }
+            }
+            "allowed_domains" => {
+                allowed_domains = ctx.strings(v, &key("allowed_domains"))?;
+                let plain = |d: &String| {
+                    !d.is_empty()
+                        && d.contains('.')
+                        && d.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+                };
+                if let Some(bad) = allowed_domains.iter().find(|d| !plain(d)) {
+                    let why = format!("`{bad}` is not a domain name like example.com");
+                    return Err(ctx.err(v.span(), &key("allowed_domains"), why));
+                }
+            }
             other => return Err(ctx.err(k.span(), &key(other), PROVIDER_KEYS)),
         }
     }
@@ -439,6 +510,14 @@ fn parse_provider(
             (url, google)
         }
         None if name == "google" => (Url::parse(GOOGLE_METADATA_URL).expect("static URL"), true),
+        None if name == "microsoft" => {
+            let tenant = tenant.as_ref().map_or("common", |(t, _)| t.as_str());
+            let url = MICROSOFT_METADATA_URL.replace("{tenant}", tenant);
+            (
+                Url::parse(&url).expect("a checked tenant makes a URL"),
+                false,
+            )
+        }
         None => return Err(ctx.err(
             span,
             &key("server_metadata_url"),
@@ -502,7 +581,19 @@ fn parse_provider(
         scope,
         redirect,
         is_google,
+        allowed_tenants,
+        allowed_domains,
     })
+}
+
+/// `8-4-4-4-12` hexadecimal digits: a Microsoft tenant id.
+fn is_guid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 fn parse_wallet(ctx: &Ctx<'_>, v: &Spanned<DeValue<'_>>) -> Result<WalletConfig, ConfigError> {
@@ -638,6 +729,73 @@ server_metadata_url="http://127.0.0.1:1/.well-known/openid-configuration"
         let e = err("[auth\n");
         assert_eq!(e.key, "(syntax)");
         assert_eq!(e.line, 1);
+    }
+
+    #[test]
+    fn microsoft_preset_fills_the_tenant_and_an_explicit_url_wins() {
+        let c = parse("[auth.microsoft]\nclient_id = \"app\"\n", "auth.toml").unwrap();
+        assert_eq!(
+            c.providers[0].metadata_url.as_str(),
+            "https://login.microsoftonline.com/common/v2.0/.well-known/openid-configuration",
+            "the default tenant is common"
+        );
+        for tenant in [
+            "organizations",
+            "consumers",
+            "72f988bf-86f1-41af-91ab-2d7cd011db47",
+        ] {
+            let text = format!("[auth.microsoft]\nclient_id = \"app\"\ntenant = \"{tenant}\"\n");
+            let c = parse(&text, "auth.toml").unwrap();
+            assert_eq!(
+                c.providers[0].issuer(),
+                format!("https://login.microsoftonline.com/{tenant}/v2.0")
+            );
+            assert!(!c.providers[0].is_google);
+        }
+        let c = parse(
+            "[auth.microsoft]\nclient_id = \"app\"\ntenant = \"consumers\"\n\
+             server_metadata_url = \"https://login.microsoftonline.com/organizations/v2.0/.well-known/openid-configuration\"\n",
+            "auth.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            c.providers[0].issuer(),
+            "https://login.microsoftonline.com/organizations/v2.0",
+            "an explicit server_metadata_url wins over the preset (the Streamlit shape)"
+        );
+        let e = err("[auth.microsoft]\nclient_id = \"app\"\ntenant = \"contoso\"\n");
+        assert_eq!((e.line, e.key.as_str()), (3, "[auth.microsoft] tenant"));
+        assert!(e.message.contains("organizations"), "{e}");
+        let e = err("[auth.company]\nclient_id = \"app\"\ntenant = \"common\"\n");
+        assert!(e.message.contains("only [auth.microsoft]"), "{e}");
+    }
+
+    #[test]
+    fn allow_lists_are_checked_and_reach_the_provider() {
+        let c = parse(
+            "[auth.microsoft]\nclient_id = \"app\"\n\
+             allowed_tenants = [\"72F988BF-86F1-41AF-91AB-2D7CD011DB47\"]\n\
+             [auth.google]\nclient_id = \"g\"\nallowed_domains = [\"Corp.Example\"]\n",
+            "auth.toml",
+        )
+        .unwrap();
+        let by_name = |n: &str| c.providers.iter().find(|p| p.name == n).unwrap();
+        let ms = by_name("microsoft").to_provider(true);
+        assert_eq!(ms.allowed_tenants, ["72f988bf-86f1-41af-91ab-2d7cd011db47"]);
+        assert!(ms.allowed_domains.is_empty());
+        let g = by_name("google").to_provider(true);
+        assert_eq!(
+            g.allowed_domains,
+            ["corp.example"],
+            "domains compare lowercased"
+        );
+        let e = err("[auth.x]\nclient_id = \"a\"\nserver_metadata_url = \"https://i/.well-known/openid-configuration\"\nallowed_tenants = [\"contoso\"]\n");
+        assert_eq!(e.line, 4);
+        assert!(e.message.contains("not a tenant id"), "{e}");
+        let e = err("[auth.google]\nclient_id = \"a\"\nallowed_domains = [\"ann@corp.example\"]\n");
+        assert!(e.message.contains("not a domain name"), "{e}");
+        let e = err("[auth.google]\nclient_id = \"a\"\nallowed_domains = \"corp.example\"\n");
+        assert!(e.message.contains("list of strings"), "{e}");
     }
 
     #[test]

@@ -28,7 +28,7 @@ impl Core {
             if let Ok(info) = serde_json::from_slice::<ProviderInfo>(&bytes) {
                 let fresh =
                     self.now() - info.fetched_at < TimeDelta::seconds(DISCOVERY_MAX_AGE_SECS);
-                if fresh && info.issuer() == p.issuer() {
+                if fresh && info.is_for(&p.metadata_url) {
                     return Ok(info);
                 }
             }

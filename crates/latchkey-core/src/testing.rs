@@ -64,6 +64,7 @@ pub(crate) fn signed_in(sub: &str) -> SignedIn {
             subject: sub.into(),
             email: Some(format!("{sub}@example.test")),
             name: None,
+            username: None,
             picture: None,
         },
         tokens: TokenSet {

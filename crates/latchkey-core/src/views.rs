@@ -17,6 +17,9 @@ pub struct AccountView {
     pub email: Option<String>,
     /// Their name, when shared.
     pub name: Option<String>,
+    /// The name they sign in with (`preferred_username`), when shared: what Microsoft
+    /// accounts show where there is no email.
+    pub username: Option<String>,
     /// A URL of their picture, when shared.
     pub picture: Option<String>,
     /// Whether faces act on this account by default.
@@ -31,9 +34,18 @@ pub struct AccountView {
 
 impl AccountView {
     /// How every face names this person in one line: the name, else the email, else the
-    /// subject.
+    /// `preferred_username` (Microsoft tokens often carry no email), else the subject.
     pub fn display_name(&self) -> &str {
-        latchkey_auth::display_name(self.name.as_deref(), self.email.as_deref(), &self.subject)
+        latchkey_auth::display_name(
+            self.name.as_deref(),
+            self.email.as_deref().or(self.username.as_deref()),
+            &self.subject,
+        )
+    }
+
+    /// The email, else the `preferred_username`: what to show beside the name.
+    pub fn contact(&self) -> Option<&str> {
+        self.email.as_deref().or(self.username.as_deref())
     }
 }
 
@@ -59,6 +71,7 @@ pub(crate) fn view(r: &AccountRecord, active: bool, offline: bool) -> AccountVie
         subject: r.identity.subject.clone(),
         email: r.identity.email.clone(),
         name: r.identity.name.clone(),
+        username: r.identity.username.clone(),
         picture: r.identity.picture.clone(),
         active,
         expires_at: r.access_expires_at,

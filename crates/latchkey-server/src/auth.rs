@@ -134,6 +134,8 @@ fn provider_for(issuer: &str, slot: &Slot) -> Result<Provider, AuthError> {
         scopes: vec!["openid".into()],
         auth_params: vec![],
         redirect: Redirect::default(),
+        allowed_tenants: vec![],
+        allowed_domains: vec![],
     })
 }
 

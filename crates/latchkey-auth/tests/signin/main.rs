@@ -62,6 +62,8 @@ pub async fn rig_with(client: Client, redirect: Redirect, defect: Defect) -> Rig
         scopes: vec!["openid".into(), "profile".into(), "email".into()],
         auth_params: vec![],
         redirect,
+        allowed_tenants: vec![],
+        allowed_domains: vec![],
     };
     let http = latchkey_auth::http_client().expect("the HTTP client builds");
     let info = ProviderInfo::discover(&http, &provider, Utc::now())

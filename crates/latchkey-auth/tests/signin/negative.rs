@@ -367,6 +367,8 @@ async fn discovery_naming_another_issuer_is_a_config_error() {
         scopes: vec!["openid".into()],
         auth_params: vec![],
         redirect: latchkey_auth::Redirect::default(),
+        allowed_tenants: vec![],
+        allowed_domains: vec![],
     };
     let http = latchkey_auth::http_client().expect("client");
     let err = latchkey_auth::ProviderInfo::discover(&http, &provider, Utc::now())

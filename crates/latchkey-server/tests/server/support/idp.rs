@@ -84,6 +84,8 @@ impl Idp {
             scopes: vec!["openid".into(), "profile".into(), "email".into()],
             auth_params: vec![],
             redirect: Redirect::default(),
+            allowed_tenants: vec![],
+            allowed_domains: vec![],
         };
         let http = latchkey_auth::http_client().expect("HTTP client");
         let info = ProviderInfo::discover(&http, &provider, Utc::now())
