@@ -12,7 +12,8 @@
  *   | 'sign_in_timed_out' | 'sign_in_cancelled' | 'sign_in_rejected' | 'keychain_unavailable'
  *   | 'offline' | 'provider' | 'unknown_account' | 'storage' | 'internal'
  *   | 'insufficient_credits' | 'idempotency_conflict' | 'unknown_entry' | 'voucher_rejected'
- *   | 'invalid_input' | 'wallet_damaged' | 'busy'} ErrorCode
+ *   | 'invalid_input' | 'wallet_damaged' | 'busy' | 'service_unavailable'
+ *   | 'purchase_not_completed' | 'purchase_timed_out'} ErrorCode
  */
 
 /**

@@ -67,6 +67,9 @@ const ERROR_WORDS = {
   invalid_input: () => 'Something in what you entered isn’t right, so nothing changed. Fix what is named below and try again.',
   wallet_damaged: () => 'Your credit wallet file is damaged, so Latchkey will not change it. Restore it from a backup; nothing was changed.',
   busy: () => 'Another Latchkey window or command is using the wallet right now. Wait a moment and try again.',
+  service_unavailable: () => 'The credit service can’t be reached right now, so nothing was charged. The balance shown is the last one Latchkey knew. Check your connection and try again.',
+  purchase_not_completed: () => 'The purchase was cancelled or expired before it was paid, so nothing was charged. Start again whenever you are ready.',
+  purchase_timed_out: () => 'Nothing came back from the payment page in time. If you did pay, your credits will appear in your balance shortly; otherwise start again.',
 };
 
 /**

@@ -47,6 +47,12 @@ pub fn hint(code: Code) -> Option<&'static str> {
         }
         Code::WalletDamaged => "`latchkey wallet verify` reports what is wrong",
         Code::SignInTimedOut => "try again, or use `--no-browser` and open the link yourself",
+        Code::ServiceUnavailable => {
+            "`latchkey wallet balance` shows the last known balance meanwhile; try again later"
+        }
+        Code::PurchaseTimedOut => {
+            "if you paid, `latchkey wallet balance` shows the credits once they arrive"
+        }
         _ => return None,
     })
 }

@@ -19,6 +19,10 @@
 //! [wallet]
 //! voucher_keys = ["LKPUB1...."]
 //! welcome_credits = 10
+//! offline_only = true          # no credit service: the local wallet is the only ledger
+//!
+//! [service]                    # the credit service (latchkey-server); the wallet lives there
+//! url = "https://credits.example.com"
 //! ```
 //! ...or `[auth]` holds one provider inline (`client_id`, ... directly), named `default`.
 //! Every error names the file, the line and the key.
@@ -78,6 +82,8 @@ pub struct Config {
     pub session_days: u32,
     /// The `[wallet]` table.
     pub wallet: WalletConfig,
+    /// The `[service]` table: the credit service, when one is configured.
+    pub service: Option<ServiceConfig>,
     /// Keys accepted but ignored (Streamlit-only), for `--verbose`.
     pub notes: Vec<String>,
 }
@@ -89,6 +95,7 @@ impl Default for Config {
             providers: Vec::new(),
             session_days: 30,
             wallet: WalletConfig::default(),
+            service: None,
             notes: Vec::new(),
         }
     }
@@ -103,6 +110,15 @@ pub struct WalletConfig {
     pub welcome_credits: i64,
     /// What one analytics run costs.
     pub analytics_cost: i64,
+    /// `offline_only = true`: there is no credit service; the local wallet is the ledger.
+    pub offline_only: bool,
+}
+
+/// `[service]`: where the credit service is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceConfig {
+    /// Its base URL (`https`, or `http` to a loopback IP literal); its path ends with `/`.
+    pub url: Url,
 }
 
 impl Default for WalletConfig {
@@ -111,6 +127,7 @@ impl Default for WalletConfig {
             voucher_keys: Vec::new(),
             welcome_credits: 0,
             analytics_cost: 1,
+            offline_only: false,
         }
     }
 }
@@ -305,10 +322,19 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         match k.get_ref().as_ref() {
             "auth" => auth = Some(v),
             "wallet" => config.wallet = parse_wallet(&ctx, v)?,
+            "service" => config.service = Some(parse_service(&ctx, v)?),
             other => config
                 .notes
                 .push(format!("ignored top-level `{other}` (not Latchkey's)")),
         }
+    }
+    if let (true, Some(_)) = (config.wallet.offline_only, &config.service) {
+        let at = text.find("offline_only").unwrap_or(0);
+        return Err(ctx.err(
+            at..at,
+            "[wallet] offline_only",
+            "is true but a [service] url is also set; remove one of the two",
+        ));
     }
     let Some(auth) = auth else {
         return Err(ctx.err(
@@ -629,16 +655,79 @@ fn parse_wallet(ctx: &Ctx<'_>, v: &Spanned<DeValue<'_>>) -> Result<WalletConfig,
             "analytics_cost" => {
                 w.analytics_cost = ctx.integer(v, "[wallet] analytics_cost", 1, 1_000_000)?
             }
+            "offline_only" => match v.get_ref() {
+                DeValue::Boolean(b) => w.offline_only = *b,
+                _ => {
+                    let why = "expected true or false";
+                    return Err(ctx.err(v.span(), "[wallet] offline_only", why));
+                }
+            },
             other => {
                 return Err(ctx.err(
                     k.span(),
                     &format!("[wallet] {other}"),
-                    "unknown key; expected voucher_keys, welcome_credits or analytics_cost",
+                    "unknown key; expected voucher_keys, welcome_credits, analytics_cost or \
+                     offline_only",
                 ))
             }
         }
     }
     Ok(w)
+}
+
+fn parse_service(ctx: &Ctx<'_>, v: &Spanned<DeValue<'_>>) -> Result<ServiceConfig, ConfigError> {
+    let DeValue::Table(t) = v.get_ref() else {
+        return Err(ctx.err(v.span(), "service", "expected a table ([service])"));
+    };
+    let mut url = None;
+    for (k, v) in t.iter() {
+        match k.get_ref().as_ref() {
+            "url" => {
+                let s = ctx.string(v, "[service] url")?;
+                let bad = |m: String| ctx.err(v.span(), "[service] url", m);
+                let mut parsed = Url::parse(&s).map_err(|e| bad(format!("is not a URL ({e})")))?;
+                if !parsed.path().ends_with('/') {
+                    // So that joining `v1/balance` keeps a path prefix.
+                    let path = format!("{}/", parsed.path());
+                    parsed.set_path(&path);
+                }
+                // Plain HTTP only to a loopback IP literal (a name could resolve elsewhere).
+                let host = parsed.host_str();
+                let loopback_ip = is_loopback_host(host) && host != Some("localhost");
+                let http_ok = parsed.scheme() == "http" && loopback_ip;
+                if parsed.scheme() != "https" && !http_ok {
+                    return Err(bad(
+                        "must be https (plain http only for 127.0.0.1 or [::1])".into(),
+                    ));
+                }
+                if parsed.query().is_some()
+                    || parsed.fragment().is_some()
+                    || !parsed.username().is_empty()
+                    || parsed.password().is_some()
+                {
+                    return Err(bad(
+                        "must be the service's base URL, with no query, fragment or user".into(),
+                    ));
+                }
+                url = Some(parsed);
+            }
+            other => {
+                return Err(ctx.err(
+                    k.span(),
+                    &format!("[service] {other}"),
+                    "unknown key; expected url",
+                ))
+            }
+        }
+    }
+    let url = url.ok_or_else(|| {
+        ctx.err(
+            v.span(),
+            "[service] url",
+            "is missing; give the credit service's address, e.g. https://credits.example.com",
+        )
+    })?;
+    Ok(ServiceConfig { url })
 }
 
 #[cfg(test)]
@@ -648,6 +737,73 @@ mod tests {
 
     fn err(text: &str) -> ConfigError {
         parse(text, "auth.toml").expect_err("this config must be refused")
+    }
+
+    #[test]
+    fn microsoft_preset_fills_the_tenant_and_an_explicit_url_wins() {
+        let c = parse("[auth.microsoft]\nclient_id = \"app\"\n", "auth.toml").unwrap();
+        assert_eq!(
+            c.providers[0].metadata_url.as_str(),
+            "https://login.microsoftonline.com/common/v2.0/.well-known/openid-configuration",
+            "the default tenant is common"
+        );
+        for tenant in [
+            "organizations",
+            "consumers",
+            "72f988bf-86f1-41af-91ab-2d7cd011db47",
+        ] {
+            let text = format!("[auth.microsoft]\nclient_id = \"app\"\ntenant = \"{tenant}\"\n");
+            let c = parse(&text, "auth.toml").unwrap();
+            assert_eq!(
+                c.providers[0].issuer(),
+                format!("https://login.microsoftonline.com/{tenant}/v2.0")
+            );
+            assert!(!c.providers[0].is_google);
+        }
+        let c = parse(
+            "[auth.microsoft]\nclient_id = \"app\"\ntenant = \"consumers\"\n\
+             server_metadata_url = \"https://login.microsoftonline.com/organizations/v2.0/.well-known/openid-configuration\"\n",
+            "auth.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            c.providers[0].issuer(),
+            "https://login.microsoftonline.com/organizations/v2.0",
+            "an explicit server_metadata_url wins over the preset (the Streamlit shape)"
+        );
+        let e = err("[auth.microsoft]\nclient_id = \"app\"\ntenant = \"contoso\"\n");
+        assert_eq!((e.line, e.key.as_str()), (3, "[auth.microsoft] tenant"));
+        assert!(e.message.contains("organizations"), "{e}");
+        let e = err("[auth.company]\nclient_id = \"app\"\ntenant = \"common\"\n");
+        assert!(e.message.contains("only [auth.microsoft]"), "{e}");
+    }
+
+    #[test]
+    fn allow_lists_are_checked_and_reach_the_provider() {
+        let c = parse(
+            "[auth.microsoft]\nclient_id = \"app\"\n\
+             allowed_tenants = [\"72F988BF-86F1-41AF-91AB-2D7CD011DB47\"]\n\
+             [auth.google]\nclient_id = \"g\"\nallowed_domains = [\"Corp.Example\"]\n",
+            "auth.toml",
+        )
+        .unwrap();
+        let by_name = |n: &str| c.providers.iter().find(|p| p.name == n).unwrap();
+        let ms = by_name("microsoft").to_provider(true);
+        assert_eq!(ms.allowed_tenants, ["72f988bf-86f1-41af-91ab-2d7cd011db47"]);
+        assert!(ms.allowed_domains.is_empty());
+        let g = by_name("google").to_provider(true);
+        assert_eq!(
+            g.allowed_domains,
+            ["corp.example"],
+            "domains compare lowercased"
+        );
+        let e = err("[auth.x]\nclient_id = \"a\"\nserver_metadata_url = \"https://i/.well-known/openid-configuration\"\nallowed_tenants = [\"contoso\"]\n");
+        assert_eq!(e.line, 4);
+        assert!(e.message.contains("not a tenant id"), "{e}");
+        let e = err("[auth.google]\nclient_id = \"a\"\nallowed_domains = [\"ann@corp.example\"]\n");
+        assert!(e.message.contains("not a domain name"), "{e}");
+        let e = err("[auth.google]\nclient_id = \"a\"\nallowed_domains = \"corp.example\"\n");
+        assert!(e.message.contains("list of strings"), "{e}");
     }
 
     #[test]
@@ -732,73 +888,6 @@ server_metadata_url="http://127.0.0.1:1/.well-known/openid-configuration"
     }
 
     #[test]
-    fn microsoft_preset_fills_the_tenant_and_an_explicit_url_wins() {
-        let c = parse("[auth.microsoft]\nclient_id = \"app\"\n", "auth.toml").unwrap();
-        assert_eq!(
-            c.providers[0].metadata_url.as_str(),
-            "https://login.microsoftonline.com/common/v2.0/.well-known/openid-configuration",
-            "the default tenant is common"
-        );
-        for tenant in [
-            "organizations",
-            "consumers",
-            "72f988bf-86f1-41af-91ab-2d7cd011db47",
-        ] {
-            let text = format!("[auth.microsoft]\nclient_id = \"app\"\ntenant = \"{tenant}\"\n");
-            let c = parse(&text, "auth.toml").unwrap();
-            assert_eq!(
-                c.providers[0].issuer(),
-                format!("https://login.microsoftonline.com/{tenant}/v2.0")
-            );
-            assert!(!c.providers[0].is_google);
-        }
-        let c = parse(
-            "[auth.microsoft]\nclient_id = \"app\"\ntenant = \"consumers\"\n\
-             server_metadata_url = \"https://login.microsoftonline.com/organizations/v2.0/.well-known/openid-configuration\"\n",
-            "auth.toml",
-        )
-        .unwrap();
-        assert_eq!(
-            c.providers[0].issuer(),
-            "https://login.microsoftonline.com/organizations/v2.0",
-            "an explicit server_metadata_url wins over the preset (the Streamlit shape)"
-        );
-        let e = err("[auth.microsoft]\nclient_id = \"app\"\ntenant = \"contoso\"\n");
-        assert_eq!((e.line, e.key.as_str()), (3, "[auth.microsoft] tenant"));
-        assert!(e.message.contains("organizations"), "{e}");
-        let e = err("[auth.company]\nclient_id = \"app\"\ntenant = \"common\"\n");
-        assert!(e.message.contains("only [auth.microsoft]"), "{e}");
-    }
-
-    #[test]
-    fn allow_lists_are_checked_and_reach_the_provider() {
-        let c = parse(
-            "[auth.microsoft]\nclient_id = \"app\"\n\
-             allowed_tenants = [\"72F988BF-86F1-41AF-91AB-2D7CD011DB47\"]\n\
-             [auth.google]\nclient_id = \"g\"\nallowed_domains = [\"Corp.Example\"]\n",
-            "auth.toml",
-        )
-        .unwrap();
-        let by_name = |n: &str| c.providers.iter().find(|p| p.name == n).unwrap();
-        let ms = by_name("microsoft").to_provider(true);
-        assert_eq!(ms.allowed_tenants, ["72f988bf-86f1-41af-91ab-2d7cd011db47"]);
-        assert!(ms.allowed_domains.is_empty());
-        let g = by_name("google").to_provider(true);
-        assert_eq!(
-            g.allowed_domains,
-            ["corp.example"],
-            "domains compare lowercased"
-        );
-        let e = err("[auth.x]\nclient_id = \"a\"\nserver_metadata_url = \"https://i/.well-known/openid-configuration\"\nallowed_tenants = [\"contoso\"]\n");
-        assert_eq!(e.line, 4);
-        assert!(e.message.contains("not a tenant id"), "{e}");
-        let e = err("[auth.google]\nclient_id = \"a\"\nallowed_domains = [\"ann@corp.example\"]\n");
-        assert!(e.message.contains("not a domain name"), "{e}");
-        let e = err("[auth.google]\nclient_id = \"a\"\nallowed_domains = \"corp.example\"\n");
-        assert!(e.message.contains("list of strings"), "{e}");
-    }
-
-    #[test]
     fn loopback_pins_and_deep_links() {
         let c = parse(
             r#"[auth.a]
@@ -850,6 +939,54 @@ redirect_uri="http://0.0.0.0:8765/cb"
         assert_eq!(c.wallet.welcome_credits, 10);
         let e = err("[auth]\n[wallet]\nwelcome_credits=-1\n");
         assert_eq!(e.line, 3);
+    }
+
+    #[test]
+    fn service_settings() {
+        let c = parse(
+            "[auth]\n[service]\nurl = \"https://credits.example.com/\"\n",
+            "f",
+        )
+        .unwrap();
+        let url = c.service.expect("a service").url;
+        assert_eq!(url.as_str(), "https://credits.example.com/");
+        let c = parse("[auth]\n[service]\nurl = \"http://127.0.0.1:8787\"\n", "f").unwrap();
+        assert!(c.service.is_some(), "plain http to a loopback IP literal");
+        for (text, line, key) in [
+            (
+                "[auth]\n[service]\n\nurl = \"http://example.com\"\n",
+                4,
+                "[service] url",
+            ),
+            (
+                "[auth]\n[service]\nurl = \"http://localhost:1\"\n",
+                3,
+                "[service] url",
+            ),
+            ("[auth]\n[service]\nurl = \"ftp://x\"\n", 3, "[service] url"),
+            ("[auth]\n[service]\nurl = 3\n", 3, "[service] url"),
+            (
+                "[auth]\n[service]\nurl = \"https://a?b=1\"\n",
+                3,
+                "[service] url",
+            ),
+            ("[auth]\n[service]\nport = 1\n", 3, "[service] port"),
+            (
+                "[auth]\n[wallet]\noffline_only = \"yes\"\n",
+                3,
+                "[wallet] offline_only",
+            ),
+            (
+                "[auth]\n[service]\nurl = \"https://a\"\n[wallet]\noffline_only = true\n",
+                5,
+                "[wallet] offline_only",
+            ),
+        ] {
+            let e = err(text);
+            assert_eq!((e.line, e.key.as_str()), (line, key), "{text:?}: {e}");
+        }
+        let c = parse("[auth]\n[wallet]\noffline_only = true\n", "f").unwrap();
+        assert!(c.wallet.offline_only && c.service.is_none());
     }
 
     /// Lines a TOML file might hold: tables, strings, numbers, inline tables, arrays.

@@ -50,6 +50,13 @@ pub enum Code {
     WalletDamaged,
     /// Another process holds the wallet; try again.
     Busy,
+    /// The credit service cannot be reached (or answers that it cannot serve now); nothing
+    /// changed there. Balances shown meanwhile are the last known ones, marked stale.
+    ServiceUnavailable,
+    /// A purchase ended without being paid (cancelled or expired at the payment page).
+    PurchaseNotCompleted,
+    /// Nothing came back from the payment page in time (the purchase may still complete).
+    PurchaseTimedOut,
 }
 
 impl Code {
@@ -76,6 +83,9 @@ impl Code {
         Code::InvalidInput,
         Code::WalletDamaged,
         Code::Busy,
+        Code::ServiceUnavailable,
+        Code::PurchaseNotCompleted,
+        Code::PurchaseTimedOut,
     ];
 
     /// The CLI's exit code for this kind of failure (documented in README).
@@ -100,6 +110,9 @@ impl Code {
             Code::InvalidInput => 24,
             Code::WalletDamaged => 25,
             Code::Busy => 26,
+            Code::ServiceUnavailable => 27,
+            Code::PurchaseNotCompleted => 28,
+            Code::PurchaseTimedOut => 29,
         }
     }
 }
@@ -216,13 +229,16 @@ mod tests {
             Code::InvalidInput => 17,
             Code::WalletDamaged => 18,
             Code::Busy => 19,
+            Code::ServiceUnavailable => 20,
+            Code::PurchaseNotCompleted => 21,
+            Code::PurchaseTimedOut => 22,
         }
     }
 
     #[test]
     fn all_lists_every_code_once() {
         let positions: Vec<usize> = Code::ALL.iter().map(|c| position(*c)).collect();
-        let expected: Vec<usize> = (0..=19).collect();
+        let expected: Vec<usize> = (0..=22).collect();
         assert_eq!(
             positions, expected,
             "Code::ALL must list every variant once, in order"

@@ -6,7 +6,7 @@
 //!
 //! [`Core`] is built in `core.rs`; each of its ideas has a file: `discovery.rs` (the discovery
 //! cache), `signin.rs`, `sessions.rs` (status, session end, locked refresh), `tokens.rs`,
-//! `switch.rs`, `logout.rs`, `wallet.rs` and `analytics.rs`.
+//! `switch.rs`, `logout.rs`, `wallet.rs`, `service.rs` (the credit service) and `analytics.rs`.
 
 #![warn(missing_docs)]
 
@@ -19,6 +19,7 @@ mod discovery;
 mod error;
 mod ids;
 mod logout;
+pub mod service;
 mod sessions;
 mod signin;
 mod switch;
@@ -38,6 +39,9 @@ pub use latchkey_wallet;
 /// The one clock of Latchkey: the wallet's, shared by the core (sign-in code takes `now`).
 pub use latchkey_wallet::{Clock, FixedClock, SystemClock};
 pub use logout::{LogoutReport, LogoutTarget};
+pub use service::{
+    Checkout, Known, LedgerEntry, LedgerPage, Pack, PurchaseState, ServiceBalance, ServiceReceipt,
+};
 pub use signin::{Completed, SignIn};
 pub use tokens::{Token, TokenKind};
 pub use views::{AccountView, ProviderView};

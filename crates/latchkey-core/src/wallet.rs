@@ -81,10 +81,12 @@ impl Core {
         Ok(op(wallet)?)
     }
 
-    /// Grants `[wallet] welcome_credits` once per account (at its first sign-in).
+    /// Grants `[wallet] welcome_credits` once per account (at its first sign-in). With a
+    /// credit service, welcome credits are the service's to grant (once per identity), so
+    /// nothing is granted here.
     pub(crate) fn grant_welcome(&self, issuer: &str, subject: &str) -> Result<Option<i64>> {
         let n = self.config.wallet.welcome_credits;
-        if n <= 0 {
+        if n <= 0 || self.wallet_uses_service() {
             return Ok(None);
         }
         let account = AccountKey::new(issuer, subject);

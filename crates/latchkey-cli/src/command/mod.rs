@@ -1,3 +1,4 @@
+mod credits;
 mod login;
 mod logout;
 mod providers;
@@ -25,6 +26,9 @@ pub enum Command {
     Providers(providers::Providers),
     /// The credit wallet of the active account.
     Wallet(wallet::Wallet),
+    /// Credit packs at the credit service: list them, buy one.
+    #[command(subcommand)]
+    Credits(credits::CreditsCommand),
 }
 
 impl Command {
@@ -40,7 +44,8 @@ impl Command {
             Command::Logout(c) => c.run(app, out).await,
             Command::Switch(c) => c.run(app, out),
             Command::Providers(c) => c.run(app, out).await,
-            Command::Wallet(c) => c.run(app, out),
+            Command::Wallet(c) => c.run(app, out).await,
+            Command::Credits(c) => c.run(app, out).await,
         }
     }
 }

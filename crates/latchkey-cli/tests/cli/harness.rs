@@ -1,82 +1,13 @@
 //! Real components for the CLI's end-to-end tests: the `oidc-provider` OpenID Provider on an
-//! ephemeral loopback port, a scratch data dir and keychain service per test, and the
-//! `latchkey` binary with a scripted browser.
+//! ephemeral loopback port (from `latchkey-testkit`), a scratch data dir and keychain service
+//! per test, and the `latchkey` binary with a scripted browser.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("repo root")
-}
-
-/// The test OpenID Provider, stopped when dropped (and when this process dies: it exits when
-/// its stdin closes).
-pub struct Idp {
-    child: Child,
-    _stdin: ChildStdin,
-    pub issuer: String,
-    args: Vec<String>,
-}
-
-impl Idp {
-    pub fn start(args: &[&str]) -> Idp {
-        let script = repo().join("tests/idp/provider.mjs");
-        let mut child = Command::new("node")
-            .arg(&script)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("node runs tests/idp/provider.mjs (run `make npm` first)");
-        let stdin = child.stdin.take().expect("stdin");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("the provider prints its issuer");
-        let v: serde_json::Value = serde_json::from_str(&line)
-            .unwrap_or_else(|e| panic!("provider's first line is JSON ({e}): {line:?}"));
-        let issuer = v["issuer"].as_str().expect("issuer").to_string();
-        Idp {
-            child,
-            _stdin: stdin,
-            issuer,
-            args: args.iter().map(|s| s.to_string()).collect(),
-        }
-    }
-
-    pub fn port(&self) -> u16 {
-        self.issuer.rsplit(':').next().unwrap().parse().unwrap()
-    }
-
-    /// Stops the provider (the machine "goes offline" for it).
-    pub fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// Starts it again on the same port (same issuer). Keys are new; sessions are gone.
-    pub fn restart(&mut self) {
-        self.stop();
-        let port = self.port().to_string();
-        let mut args: Vec<&str> = self.args.iter().map(String::as_str).collect();
-        args.extend(["--port", &port]);
-        let fresh = Idp::start(&args);
-        assert_eq!(fresh.issuer, self.issuer, "same issuer after restart");
-        *self = fresh;
-    }
-}
-
-impl Drop for Idp {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
+pub use latchkey_testkit::idp::Idp;
+pub use latchkey_testkit::repo;
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 

@@ -3,6 +3,7 @@
 //! scripts/with-keyring.sh) and scripted browsers.
 
 mod harness;
+mod service;
 mod wallet;
 
 use harness::{assert_exit, repo, text, Idp, Machine};

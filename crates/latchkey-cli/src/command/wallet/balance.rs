@@ -1,15 +1,47 @@
 use crate::output::{credits, Output};
+use latchkey_core::latchkey_wallet::Credits;
 use latchkey_core::{Core, Error};
 
 #[derive(clap::Args, Debug)]
 pub struct Balance {
-    /// Print JSON: {"issuer", "subject", "posted", "held", "available"}.
+    /// Print JSON: {"issuer", "subject", "posted", "held", "available"} (with a credit
+    /// service, also "stale", and "as_of" when stale).
     #[arg(long)]
     json: bool,
 }
 
 impl Balance {
-    pub fn run(&self, app: &Core, account: Option<&str>, out: &Output) -> Result<(), Error> {
+    pub async fn run(&self, app: &Core, account: Option<&str>, out: &Output) -> Result<(), Error> {
+        if app.wallet_uses_service() {
+            let key = app.wallet_account(account)?;
+            let b = app.service_balance(account).await?;
+            let v = b.value;
+            if self.json {
+                let mut json = serde_json::json!({
+                    "issuer": key.issuer, "subject": key.subject,
+                    "posted": v.posted, "held": v.held, "available": v.available,
+                    "stale": b.stale,
+                });
+                if b.stale {
+                    json["as_of"] = b.as_of.to_rfc3339().into();
+                }
+                out.json(&json);
+            } else {
+                println!(
+                    "Available: {} credits (posted {}, held {}).",
+                    credits(Credits(v.available)),
+                    credits(Credits(v.posted)),
+                    credits(Credits(v.held))
+                );
+                if b.stale {
+                    println!(
+                        "(last known, as of {}: the credit service cannot be reached)",
+                        b.as_of.to_rfc3339()
+                    );
+                }
+            }
+            return Ok(());
+        }
         let (key, b) = app.with_wallet(account, |w, a| Ok((a.clone(), w.balance(a)?)))?;
         if self.json {
             out.json(&serde_json::json!({

@@ -16,8 +16,15 @@ pub struct Capture {
 }
 
 impl Capture {
-    pub fn run(&self, app: &Core, account: Option<&str>, out: &Output) -> Result<(), Error> {
+    pub async fn run(&self, app: &Core, account: Option<&str>, out: &Output) -> Result<(), Error> {
         let key = self.m.key()?;
+        if app.wallet_uses_service() {
+            let r = app
+                .service_capture(account, &key, self.hold.0, self.credits)
+                .await?;
+            self.m.report_service(out, &key, "Captured", &r);
+            return Ok(());
+        }
         let r = app.with_wallet(account, |w, a| {
             w.capture(a, &key, self.hold, amount(self.credits), self.m.memo())
         })?;

@@ -20,6 +20,10 @@ pub struct Export {
 
 impl Export {
     pub fn run(&self, app: &Core, account: Option<&str>) -> Result<(), Error> {
+        super::not_with_service(
+            app,
+            "export is of the local wallet only; use `history --json`",
+        )?;
         let mut buf = Vec::new();
         app.with_wallet(account, |w, a| match self.format {
             Format::Csv => w.export_csv(a, &mut buf),

@@ -13,6 +13,10 @@ pub struct Grant {
 
 impl Grant {
     pub fn run(&self, app: &Core, account: Option<&str>, out: &Output) -> Result<(), Error> {
+        super::not_with_service(
+            app,
+            "credits are granted by its operator (`latchkey-server grant`)",
+        )?;
         let key = self.m.key()?;
         let r = app.with_wallet(account, |w, a| {
             w.grant(a, &key, amount(self.credits), self.m.memo())

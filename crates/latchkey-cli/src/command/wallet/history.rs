@@ -20,7 +20,8 @@ pub struct History {
     /// Only entries before this time (RFC 3339).
     #[arg(long, value_name = "TIME")]
     until: Option<String>,
-    /// Print JSON: {"entries": [...], "next_cursor": "..." or null}.
+    /// Print JSON: {"entries": [...], "next_cursor": "..." or null} (with a credit service,
+    /// also "stale", and "as_of" when stale).
     #[arg(long)]
     json: bool,
 }
@@ -39,7 +40,7 @@ fn time(flag: &str, v: &Option<String>) -> Result<Option<Timestamp>, Error> {
 }
 
 impl History {
-    pub fn run(&self, app: &Core, account: Option<&str>, out: &Output) -> Result<(), Error> {
+    pub async fn run(&self, app: &Core, account: Option<&str>, out: &Output) -> Result<(), Error> {
         let query = HistoryQuery {
             limit: usize::from(self.limit),
             cursor: self.cursor.clone(),
@@ -47,6 +48,43 @@ impl History {
             since: time("--since", &self.since)?,
             until: time("--until", &self.until)?,
         };
+        if app.wallet_uses_service() {
+            let known = app.service_history(account, &query).await?;
+            let page = &known.value;
+            if self.json {
+                let mut json = serde_json::to_value(page).unwrap_or_default();
+                json["stale"] = known.stale.into();
+                if known.stale {
+                    json["as_of"] = known.as_of.to_rfc3339().into();
+                }
+                out.json(&json);
+                return Ok(());
+            }
+            if known.stale {
+                println!(
+                    "(last known, as of {}: the credit service cannot be reached)",
+                    known.as_of.to_rfc3339()
+                );
+            }
+            if page.entries.is_empty() {
+                println!("No entries.");
+            }
+            for e in &page.entries {
+                println!(
+                    "{:>6}  {}  {:<8} {:>12}  available {:>12}  {}",
+                    e.id,
+                    e.created_at.to_rfc3339(),
+                    e.kind,
+                    credits(e.amount),
+                    credits(e.available_after),
+                    e.memo.as_deref().unwrap_or("")
+                );
+            }
+            if let Some(c) = &page.next_cursor {
+                println!("More: --cursor {c}");
+            }
+            return Ok(());
+        }
         let page = app.with_wallet(account, |w, a| w.history(a, &query))?;
         if self.json {
             out.json(&serde_json::to_value(&page).unwrap_or_default());

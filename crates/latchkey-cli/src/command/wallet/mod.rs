@@ -15,7 +15,7 @@ mod voucher;
 
 use crate::output::{credits, Output};
 use latchkey_core::latchkey_wallet::{Credits, Receipt};
-use latchkey_core::{Core, Error};
+use latchkey_core::{Code, Core, Error, ServiceReceipt};
 
 #[derive(clap::Args, Debug)]
 pub struct Wallet {
@@ -56,18 +56,18 @@ enum WalletCommand {
 }
 
 impl Wallet {
-    pub fn run(&self, app: &Core, out: &Output) -> Result<(), Error> {
+    pub async fn run(&self, app: &Core, out: &Output) -> Result<(), Error> {
         let account = self.account.as_deref();
         match &self.command {
-            WalletCommand::Balance(c) => c.run(app, account, out),
-            WalletCommand::History(c) => c.run(app, account, out),
+            WalletCommand::Balance(c) => c.run(app, account, out).await,
+            WalletCommand::History(c) => c.run(app, account, out).await,
             WalletCommand::Grant(c) => c.run(app, account, out),
-            WalletCommand::Spend(c) => c.run(app, account, out),
+            WalletCommand::Spend(c) => c.run(app, account, out).await,
             WalletCommand::Refund(c) => c.run(app, account, out),
-            WalletCommand::Reserve(c) => c.run(app, account, out),
-            WalletCommand::Capture(c) => c.run(app, account, out),
-            WalletCommand::Release(c) => c.run(app, account, out),
-            WalletCommand::Redeem(c) => c.run(app, account, out),
+            WalletCommand::Reserve(c) => c.run(app, account, out).await,
+            WalletCommand::Capture(c) => c.run(app, account, out).await,
+            WalletCommand::Release(c) => c.run(app, account, out).await,
+            WalletCommand::Redeem(c) => c.run(app, account, out).await,
             WalletCommand::Export(c) => c.run(app, account),
             WalletCommand::Verify(c) => c.run(app, out),
             WalletCommand::Voucher(c) => c.run(out),
@@ -108,28 +108,80 @@ impl Mutation {
 
     /// Prints what happened.
     fn report(&self, out: &Output, key: &str, what: &str, r: &Receipt) {
+        let printed = Printed {
+            entry: serde_json::to_value(&r.entry).unwrap_or_default(),
+            balance: serde_json::to_value(r.balance).unwrap_or_default(),
+            id: r.entry.id.to_string(),
+            amount: r.entry.amount,
+            available: r.balance.available,
+            held: r.balance.held,
+            replayed: r.replayed,
+        };
+        self.print(out, key, what, printed);
+    }
+
+    /// Prints what happened at the credit service, in the same shapes.
+    fn report_service(&self, out: &Output, key: &str, what: &str, r: &ServiceReceipt) {
+        let printed = Printed {
+            entry: serde_json::to_value(&r.entry).unwrap_or_default(),
+            balance: serde_json::to_value(r.balance).unwrap_or_default(),
+            id: r.entry.id.to_string(),
+            amount: r.entry.amount,
+            available: Credits(r.balance.available),
+            held: Credits(r.balance.held),
+            replayed: r.replayed,
+        };
+        self.print(out, key, what, printed);
+    }
+
+    fn print(&self, out: &Output, key: &str, what: &str, p: Printed) {
         if self.json {
             out.json(&serde_json::json!({
                 "key": key,
-                "replayed": r.replayed,
-                "entry": r.entry,
-                "balance": r.balance,
+                "replayed": p.replayed,
+                "entry": p.entry,
+                "balance": p.balance,
             }));
             return;
         }
-        let again = if r.replayed {
+        let again = if p.replayed {
             " (already done earlier with this key; nothing changed)"
         } else {
             ""
         };
         println!(
             "{what} {} credits, entry {}{again}. Available: {} (held {}).",
-            credits(r.entry.amount),
-            r.entry.id,
-            credits(r.balance.available),
-            credits(r.balance.held)
+            credits(p.amount),
+            p.id,
+            credits(p.available),
+            credits(p.held)
         );
     }
+}
+
+/// A receipt, local or the service's, as printed.
+struct Printed {
+    entry: serde_json::Value,
+    balance: serde_json::Value,
+    id: String,
+    amount: Credits,
+    available: Credits,
+    held: Credits,
+    replayed: bool,
+}
+
+/// The refusal of a local-wallet-only command while the credit service keeps the ledger.
+fn not_with_service(app: &Core, what: &str) -> Result<(), Error> {
+    if app.wallet_uses_service() {
+        return Err(Error::new(
+            Code::InvalidInput,
+            format!(
+                "the credit service keeps this account's credits, so {what}; nothing changed \
+                 (`latchkey wallet` commands act on the service while [service] url is set)"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Parses a positive whole number of credits.

@@ -11,7 +11,7 @@ pub struct Redeem {
 }
 
 impl Redeem {
-    pub fn run(&self, app: &Core, account: Option<&str>, out: &Output) -> Result<(), Error> {
+    pub async fn run(&self, app: &Core, account: Option<&str>, out: &Output) -> Result<(), Error> {
         let voucher = if self.voucher == "-" {
             let mut s = String::new();
             std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map_err(|e| {
@@ -25,6 +25,11 @@ impl Redeem {
             self.voucher.trim().to_string()
         };
         let key = self.m.key()?;
+        if app.wallet_uses_service() {
+            let r = app.service_redeem(account, &key, &voucher).await?;
+            self.m.report_service(out, &key, "Redeemed", &r);
+            return Ok(());
+        }
         let r = app.with_wallet(account, |w, a| w.redeem_voucher(a, &key, &voucher))?;
         self.m.report(out, &key, "Redeemed", &r);
         Ok(())

@@ -17,6 +17,7 @@ pub struct Refund {
 
 impl Refund {
     pub fn run(&self, app: &Core, account: Option<&str>, out: &Output) -> Result<(), Error> {
+        super::not_with_service(app, "refunds are made there")?;
         let key = self.m.key()?;
         let r = app.with_wallet(account, |w, a| {
             w.refund(a, &key, self.spend, amount(self.credits), self.m.memo())

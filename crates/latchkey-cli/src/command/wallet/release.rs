@@ -13,8 +13,13 @@ pub struct Release {
 }
 
 impl Release {
-    pub fn run(&self, app: &Core, account: Option<&str>, out: &Output) -> Result<(), Error> {
+    pub async fn run(&self, app: &Core, account: Option<&str>, out: &Output) -> Result<(), Error> {
         let key = self.m.key()?;
+        if app.wallet_uses_service() {
+            let r = app.service_release(account, &key, self.hold.0).await?;
+            self.m.report_service(out, &key, "Released", &r);
+            return Ok(());
+        }
         let r = app.with_wallet(account, |w, a| w.release(a, &key, self.hold, self.m.memo()))?;
         self.m.report(out, &key, "Released", &r);
         Ok(())

@@ -15,8 +15,21 @@ pub struct Reserve {
 }
 
 impl Reserve {
-    pub fn run(&self, app: &Core, account: Option<&str>, out: &Output) -> Result<(), Error> {
+    pub async fn run(&self, app: &Core, account: Option<&str>, out: &Output) -> Result<(), Error> {
         let key = self.m.key()?;
+        if app.wallet_uses_service() {
+            let r = app
+                .service_reserve(account, &key, self.credits, self.ttl, self.m.memo())
+                .await?;
+            self.m.report_service(out, &key, "Held", &r);
+            if !self.m.json {
+                println!(
+                    "Hold id: {} (capture or release it with --hold {}).",
+                    r.entry.id, r.entry.id
+                );
+            }
+            return Ok(());
+        }
         let r = app.with_wallet(account, |w, a| {
             w.reserve(a, &key, amount(self.credits), self.ttl, self.m.memo())
         })?;

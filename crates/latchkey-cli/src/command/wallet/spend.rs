@@ -12,8 +12,15 @@ pub struct Spend {
 }
 
 impl Spend {
-    pub fn run(&self, app: &Core, account: Option<&str>, out: &Output) -> Result<(), Error> {
+    pub async fn run(&self, app: &Core, account: Option<&str>, out: &Output) -> Result<(), Error> {
         let key = self.m.key()?;
+        if app.wallet_uses_service() {
+            let r = app
+                .service_spend(account, &key, self.credits, self.m.memo())
+                .await?;
+            self.m.report_service(out, &key, "Spent", &r);
+            return Ok(());
+        }
         let r = app.with_wallet(account, |w, a| {
             w.spend(a, &key, amount(self.credits), self.m.memo())
         })?;

@@ -1,0 +1,896 @@
+//! The credit service (`latchkey-server`) as the desktop sees it: balance, history and
+//! writes on the service's ledger, credit packs and purchases, with the active account's ID
+//! token as the bearer credential.
+//!
+//! Which ledger the wallet commands use ([`Core::wallet_uses_service`]): the service's when
+//! `[service] url` is set; the local SQLite wallet when `[wallet] offline_only = true` or no
+//! service is configured (today's behaviour, so existing setups keep working).
+//!
+//! Every answer is read in chunks and refused past [`MAX_ANSWER_BYTES`]; the service's
+//! `{code, message}` errors become the core's [`Code`]s; a service that cannot be reached is
+//! [`Code::ServiceUnavailable`]. What was last read from the service (balance and entries) is
+//! kept per account in `<data dir>/service-cache/`, so balance and history can still be
+//! shown, marked `stale`, while the service is unreachable. Writes are never made offline.
+
+use crate::accounts::AccountRecord;
+use crate::core::Core;
+use crate::error::{capitalise_first, Code, Error, Result};
+use chrono::{DateTime, Utc};
+use latchkey_wallet::{Credits, HistoryQuery, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// The largest answer read from the service; past it the answer is refused.
+pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+/// How long one request to the service may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The service's history page size (its maximum).
+const HISTORY_PAGE: usize = 500;
+/// How often [`Core::wait_for_purchase`] asks about a checkout.
+const POLL_EVERY: Duration = Duration::from_millis(500);
+
+/// Credits as the service counts them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceBalance {
+    /// Everything posted.
+    pub posted: i64,
+    /// What open holds keep aside.
+    pub held: i64,
+    /// `posted - held`: what can be spent now.
+    pub available: i64,
+}
+
+/// A value read from the service, or the last known one when it cannot be reached.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Known<T> {
+    /// The value.
+    pub value: T,
+    /// `true` when the service could not be reached and this is the last value read.
+    pub stale: bool,
+    /// When it was read from the service.
+    pub as_of: DateTime<Utc>,
+}
+
+/// One entry of the service's ledger, in the local wallet's JSON shape (`id`, `kind`,
+/// `amount`, `posted_after`, `held_after`, `available_after`, `idempotency_key`, `memo`,
+/// `related`, `expires_at`, `created_at`). `kind` uses the local words (`reserve` for the
+/// service's `hold`) and adds `purchase`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    /// The service's `seq`.
+    pub id: i64,
+    /// grant, purchase, voucher, refund, spend, reserve, capture, release, expire.
+    pub kind: String,
+    /// Credits moved (positive; `kind` says which way).
+    pub amount: Credits,
+    /// Posted credits right after it.
+    pub posted_after: Credits,
+    /// Held credits right after it.
+    pub held_after: Credits,
+    /// Available credits right after it.
+    pub available_after: Credits,
+    /// The key of the request that wrote it, when this desktop knows it.
+    pub idempotency_key: Option<String>,
+    /// The note given with it.
+    pub memo: Option<String>,
+    /// The hold a capture, release or expire settles.
+    pub related: Option<i64>,
+    /// When a hold lapses.
+    pub expires_at: Option<Timestamp>,
+    /// When the service wrote it.
+    pub created_at: Timestamp,
+}
+
+/// A page of history, newest first, in the local wallet's shape.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LedgerPage {
+    /// Entries, newest first.
+    pub entries: Vec<LedgerEntry>,
+    /// Pass as the next query's cursor; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// What a write on the service did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceReceipt {
+    /// The first entry the request wrote (the hold, for a reserve).
+    pub entry: LedgerEntry,
+    /// The balance right after the request's entries.
+    pub balance: ServiceBalance,
+    /// Whether this repeats an earlier request with the same key (then nothing changed now).
+    /// The service answers a retry with the first answer byte for byte; a receipt is taken
+    /// as a replay when its entry is more than 2 s older than the service's `Date`.
+    pub replayed: bool,
+}
+
+/// A credit pack on sale.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pack {
+    /// What `--pack` names.
+    pub id: String,
+    /// Credits it gives.
+    pub credits: i64,
+    /// Its price in minor units (cents).
+    pub amount: i64,
+    /// ISO 4217, lower case.
+    pub currency: String,
+    /// What people see.
+    #[serde(default)]
+    pub label: String,
+}
+
+/// A purchase started at the service: open `url` in the browser, then wait on `id`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Checkout {
+    /// The checkout's id (`GET /v1/checkout/{id}`).
+    pub id: String,
+    /// The payment page.
+    pub url: String,
+    /// The pack being bought.
+    pub pack: Pack,
+}
+
+/// Where a purchase stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PurchaseState {
+    /// Waiting for payment (the service's `pending`).
+    Open,
+    /// Paid: the pack's credits are in the balance.
+    Paid,
+    /// Cancelled at the payment page.
+    Cancelled,
+    /// Not paid in time.
+    Expired,
+}
+
+/// The service's `{code, message}`.
+#[derive(Deserialize)]
+struct ApiError {
+    code: String,
+    #[serde(default)]
+    message: String,
+}
+
+#[derive(Deserialize)]
+struct WireEntry {
+    seq: i64,
+    kind: String,
+    amount: i64,
+    #[serde(default)]
+    hold: Option<i64>,
+    #[serde(default)]
+    expires_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    memo: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+#[derive(Deserialize)]
+struct WireReceipt {
+    entries: Vec<WireEntry>,
+    balance: ServiceBalance,
+}
+
+#[derive(Deserialize)]
+struct WireHistory {
+    entries: Vec<WireEntry>,
+    next_after: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct WirePacks {
+    packs: Vec<Pack>,
+}
+
+#[derive(Deserialize)]
+struct WireCheckout {
+    checkout_id: String,
+    url: String,
+}
+
+#[derive(Deserialize)]
+struct WireCheckoutStatus {
+    status: String,
+}
+
+/// What the last contact with the service showed, kept per account.
+#[derive(Serialize, Deserialize)]
+struct Cache {
+    balance: ServiceBalance,
+    balance_at: DateTime<Utc>,
+    #[serde(default)]
+    entries: Option<Vec<LedgerEntry>>,
+    #[serde(default)]
+    entries_at: Option<DateTime<Utc>>,
+}
+
+/// How an entry kind moves (posted, held).
+fn effect(kind: &str, amount: i64) -> (i64, i64) {
+    match kind {
+        "grant" | "purchase" | "voucher" | "refund" => (amount, 0),
+        "spend" => (-amount, 0),
+        "reserve" => (0, amount),
+        "capture" => (-amount, -amount),
+        _ => (0, -amount), // release, expire
+    }
+}
+
+fn local_kind(kind: &str) -> String {
+    match kind {
+        "hold" => "reserve".into(),
+        other => other.into(),
+    }
+}
+
+fn entry_from_wire(w: WireEntry, after: (i64, i64), key: Option<&str>) -> LedgerEntry {
+    LedgerEntry {
+        id: w.seq,
+        kind: local_kind(&w.kind),
+        amount: Credits(w.amount),
+        posted_after: Credits(after.0),
+        held_after: Credits(after.1),
+        available_after: Credits(after.0 - after.1),
+        idempotency_key: key.map(str::to_string),
+        memo: w.memo,
+        related: w.hold,
+        expires_at: w.expires_at.map(Timestamp::from),
+        created_at: Timestamp::from(w.created_at),
+    }
+}
+
+/// `true` when the service cannot be reached and the caller may fall back to what it knew.
+fn unreachable(e: &Error) -> bool {
+    e.code == Code::ServiceUnavailable
+}
+
+fn malformed(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::new(
+        Code::Provider,
+        format!("the credit service's answer to {what} is not what was expected ({e})"),
+    )
+}
+
+/// The core's error for the service's `{code, message}` (or a bare status).
+fn service_error(status: reqwest::StatusCode, body: &[u8]) -> Error {
+    let parsed: Option<ApiError> = serde_json::from_slice(body).ok();
+    let (word, message) = match parsed {
+        Some(a) => (a.code, a.message),
+        None => (String::new(), format!("HTTP {status}")),
+    };
+    let code = match word.as_str() {
+        "insufficient_credits" => Code::InsufficientCredits,
+        "idempotency_conflict" => Code::IdempotencyConflict,
+        "unknown_entry" | "unknown_checkout" => Code::UnknownEntry,
+        "invalid_input" | "payload_too_large" | "unknown_pack" => Code::InvalidInput,
+        "voucher_rejected" | "invalid_voucher" | "already_redeemed" => Code::VoucherRejected,
+        "checkout_closed" => Code::PurchaseNotCompleted,
+        "unauthorized" => Code::SessionExpired,
+        "unavailable" | "timeout" | "payments_not_configured" | "payment_provider_error" => {
+            Code::ServiceUnavailable
+        }
+        _ if status.is_server_error() => Code::ServiceUnavailable,
+        _ => Code::Provider,
+    };
+    let message = match code {
+        Code::SessionExpired => {
+            format!("the credit service did not accept this sign-in ({message}); sign in again")
+        }
+        Code::ServiceUnavailable => {
+            format!("the credit service cannot serve this now ({message}); nothing changed")
+        }
+        Code::Provider => format!("the credit service answered with an error: {message}"),
+        _ => message,
+    };
+    Error::new(code, capitalise_first(&message))
+}
+
+impl Core {
+    /// Whether the wallet commands act on the credit service: `[service] url` is set (and
+    /// `[wallet] offline_only` is not, which the configuration refuses anyway).
+    pub fn wallet_uses_service(&self) -> bool {
+        self.config.service.is_some() && !self.config.wallet.offline_only
+    }
+
+    fn service_url(&self, path: &str) -> Result<url::Url> {
+        let Some(service) = &self.config.service else {
+            return Err(Error::new(
+                Code::Config,
+                "no credit service is configured; add [service] url to the configuration",
+            ));
+        };
+        service
+            .url
+            .join(path)
+            .map_err(|e| Error::new(Code::Internal, format!("bad service path {path}: {e}")))
+    }
+
+    fn account_record(&self, subject: Option<&str>) -> Result<AccountRecord> {
+        self.end_expired_sessions()?;
+        match subject {
+            Some(s) => self.find_account(s),
+            None => self.active_account(),
+        }
+    }
+
+    /// The account's current ID token, refreshed (with the access token) when close to expiry.
+    async fn bearer(&self, record: &AccountRecord) -> Result<latchkey_auth::IdToken> {
+        let (tokens, _) = self.fresh_tokens(record).await?;
+        tokens.id_token.ok_or_else(|| {
+            Error::new(
+                Code::NotSignedIn,
+                "this session has no ID token for the credit service; sign in again",
+            )
+        })
+    }
+
+    /// One request to the service; the body of a 2xx answer (at most [`MAX_ANSWER_BYTES`])
+    /// and its `Date`, else the mapped error.
+    async fn call(
+        &self,
+        record: Option<&AccountRecord>,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<(Vec<u8>, Option<DateTime<Utc>>)> {
+        let url = self.service_url(path)?;
+        let mut request = self
+            .http
+            .request(method, url.clone())
+            .timeout(REQUEST_TIMEOUT);
+        if let Some(record) = record {
+            let token = self.bearer(record).await?;
+            request = request.bearer_auth(token.expose());
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let down = |e: reqwest::Error| {
+            let host = url.host_str().unwrap_or("?").to_string();
+            let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+            Error::new(
+                Code::ServiceUnavailable,
+                format!(
+                    "the credit service at {host}{port} cannot be reached ({}); nothing changed",
+                    e.without_url()
+                ),
+            )
+        };
+        let mut response = request.send().await.map_err(down)?;
+        let status = response.status();
+        let date = response
+            .headers()
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| DateTime::parse_from_rfc2822(v).ok())
+            .map(|d| d.with_timezone(&Utc));
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(down)? {
+            if bytes.len() + chunk.len() > MAX_ANSWER_BYTES {
+                return Err(Error::new(
+                    Code::Provider,
+                    format!(
+                        "the credit service's answer is larger than {} KiB; it was not read",
+                        MAX_ANSWER_BYTES / 1024
+                    ),
+                ));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        if !status.is_success() {
+            return Err(service_error(status, &bytes));
+        }
+        Ok((bytes, date))
+    }
+
+    async fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        record: Option<&AccountRecord>,
+        path: &str,
+    ) -> Result<T> {
+        let (bytes, _) = self.call(record, reqwest::Method::GET, path, None).await?;
+        serde_json::from_slice(&bytes).map_err(|e| malformed(path, e))
+    }
+
+    fn cache_path(&self, record: &AccountRecord) -> std::path::PathBuf {
+        self.data_dir()
+            .join("service-cache")
+            .join(format!("{}.json", record.id))
+    }
+
+    fn read_cache(&self, record: &AccountRecord) -> Option<Cache> {
+        let bytes = std::fs::read(self.cache_path(record)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// Remembers what the service said; failing to is not an error (it is only a cache).
+    fn update_cache(&self, record: &AccountRecord, f: impl FnOnce(&mut Option<Cache>)) {
+        let path = self.cache_path(record);
+        let mut cache = self.read_cache(record);
+        f(&mut cache);
+        if let (Some(cache), Some(dir)) = (cache, path.parent()) {
+            if let Ok(bytes) = serde_json::to_vec(&cache) {
+                let tmp = path.with_extension("tmp");
+                let _ = std::fs::create_dir_all(dir)
+                    .and_then(|_| std::fs::write(&tmp, bytes))
+                    .and_then(|_| std::fs::rename(&tmp, &path));
+            }
+        }
+    }
+
+    fn remember_balance(&self, record: &AccountRecord, balance: ServiceBalance) {
+        let now = self.now();
+        self.update_cache(record, |c| match c {
+            Some(c) => {
+                c.balance = balance;
+                c.balance_at = now;
+            }
+            None => {
+                *c = Some(Cache {
+                    balance,
+                    balance_at: now,
+                    entries: None,
+                    entries_at: None,
+                })
+            }
+        });
+    }
+
+    /// The account's balance at the service (the active account, or `subject`'s); when the
+    /// service cannot be reached, the last one read, marked `stale`.
+    ///
+    /// # Errors
+    /// [`Code::ServiceUnavailable`] when the service cannot be reached and nothing is known
+    /// yet; [`Code::NotSignedIn`], [`Code::SessionExpired`] as for tokens.
+    pub async fn service_balance(&self, subject: Option<&str>) -> Result<Known<ServiceBalance>> {
+        let record = self.account_record(subject)?;
+        match self
+            .get::<ServiceBalance>(Some(&record), "v1/balance")
+            .await
+        {
+            Ok(balance) => {
+                self.remember_balance(&record, balance);
+                Ok(Known {
+                    value: balance,
+                    stale: false,
+                    as_of: self.now(),
+                })
+            }
+            Err(e) if unreachable(&e) => match self.read_cache(&record) {
+                Some(c) => Ok(Known {
+                    value: c.balance,
+                    stale: true,
+                    as_of: c.balance_at,
+                }),
+                None => Err(e),
+            },
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every entry of the account at the service, newest first, with the balance after each.
+    async fn service_entries(&self, record: &AccountRecord) -> Result<Vec<LedgerEntry>> {
+        let mut after = 0;
+        let mut wire = Vec::new();
+        loop {
+            let page: WireHistory = self
+                .get(
+                    Some(record),
+                    &format!("v1/history?limit={HISTORY_PAGE}&after={after}"),
+                )
+                .await?;
+            wire.extend(page.entries);
+            match page.next_after {
+                Some(next) if next > after => after = next,
+                _ => break,
+            }
+        }
+        let mut running = (0i64, 0i64);
+        let mut out: Vec<LedgerEntry> = wire
+            .into_iter()
+            .map(|w| {
+                let (p, h) = effect(&local_kind(&w.kind), w.amount);
+                running = (running.0 + p, running.1 + h);
+                entry_from_wire(w, running, None)
+            })
+            .collect();
+        out.reverse();
+        Ok(out)
+    }
+
+    /// A page of the account's history at the service, newest first, filtered and paged as
+    /// the local wallet's `history` is (cursor `before:ID`); when the service cannot be
+    /// reached, from the last entries read, marked `stale`.
+    ///
+    /// # Errors
+    /// [`Code::InvalidInput`] for a bad cursor; otherwise as [`Core::service_balance`].
+    pub async fn service_history(
+        &self,
+        subject: Option<&str>,
+        query: &HistoryQuery,
+    ) -> Result<Known<LedgerPage>> {
+        let before = match query.cursor.as_deref() {
+            None => None,
+            Some(c) => Some(
+                c.strip_prefix("before:")
+                    .and_then(|n| n.parse::<i64>().ok())
+                    .ok_or_else(|| {
+                        Error::new(
+                            Code::InvalidInput,
+                            format!("{c} is not a history cursor of the credit service"),
+                        )
+                    })?,
+            ),
+        };
+        let record = self.account_record(subject)?;
+        let (entries, stale, as_of) = match self.service_entries(&record).await {
+            Ok(entries) => {
+                let now = self.now();
+                let balance = entries.first().map(|e| ServiceBalance {
+                    posted: e.posted_after.0,
+                    held: e.held_after.0,
+                    available: e.available_after.0,
+                });
+                let kept = entries.clone();
+                self.update_cache(&record, |c| {
+                    let c = c.get_or_insert(Cache {
+                        balance: balance.unwrap_or(ServiceBalance {
+                            posted: 0,
+                            held: 0,
+                            available: 0,
+                        }),
+                        balance_at: now,
+                        entries: None,
+                        entries_at: None,
+                    });
+                    c.entries = Some(kept);
+                    c.entries_at = Some(now);
+                });
+                (entries, false, now)
+            }
+            Err(e) if unreachable(&e) => match self.read_cache(&record) {
+                Some(Cache {
+                    entries: Some(entries),
+                    entries_at: Some(at),
+                    ..
+                }) => (entries, true, at),
+                _ => return Err(e),
+            },
+            Err(e) => return Err(e),
+        };
+        let kinds: Vec<&str> = query.kinds.iter().map(|k| k.as_str()).collect();
+        let mut matching = entries.into_iter().filter(|e| {
+            before.is_none_or(|b| e.id < b)
+                && (kinds.is_empty() || kinds.contains(&e.kind.as_str()))
+                && query.since.is_none_or(|t| e.created_at >= t)
+                && query.until.is_none_or(|t| e.created_at < t)
+        });
+        let limit = query.limit.clamp(1, 1000);
+        let page: Vec<LedgerEntry> = matching.by_ref().take(limit).collect();
+        let next_cursor = match (matching.next(), page.last()) {
+            (Some(_), Some(last)) => Some(format!("before:{}", last.id)),
+            _ => None,
+        };
+        Ok(Known {
+            value: LedgerPage {
+                entries: page,
+                next_cursor,
+            },
+            stale,
+            as_of,
+        })
+    }
+
+    async fn service_write(
+        &self,
+        subject: Option<&str>,
+        path: &str,
+        key: &str,
+        body: serde_json::Value,
+    ) -> Result<ServiceReceipt> {
+        let record = self.account_record(subject)?;
+        let (bytes, date) = self
+            .call(Some(&record), reqwest::Method::POST, path, Some(body))
+            .await?;
+        let wire: WireReceipt = serde_json::from_slice(&bytes).map_err(|e| malformed(path, e))?;
+        // Balances after each entry, from the final one backwards.
+        let mut after = (wire.balance.posted, wire.balance.held);
+        let mut entries: Vec<LedgerEntry> = Vec::new();
+        for w in wire.entries.into_iter().rev() {
+            let (p, h) = effect(&local_kind(&w.kind), w.amount);
+            let e = entry_from_wire(w, after, Some(key));
+            after = (after.0 - p, after.1 - h);
+            entries.push(e);
+        }
+        let entry = entries
+            .pop()
+            .ok_or_else(|| malformed(path, "a receipt without entries"))?;
+        let written: DateTime<Utc> = entry.created_at.into();
+        let replayed = date.is_some_and(|d| written + chrono::Duration::seconds(2) < d);
+        self.remember_balance(&record, wire.balance);
+        Ok(ServiceReceipt {
+            entry,
+            balance: wire.balance,
+            replayed,
+        })
+    }
+
+    /// Spends `amount` credits at the service (idempotent on `key`).
+    ///
+    /// # Errors
+    /// [`Code::InsufficientCredits`], [`Code::IdempotencyConflict`], [`Code::InvalidInput`],
+    /// [`Code::ServiceUnavailable`] (nothing is spent offline).
+    pub async fn service_spend(
+        &self,
+        subject: Option<&str>,
+        key: &str,
+        amount: i64,
+        memo: Option<&str>,
+    ) -> Result<ServiceReceipt> {
+        let mut body = serde_json::json!({"amount": amount, "idempotency_key": key});
+        if let Some(m) = memo {
+            body["memo"] = m.into();
+        }
+        self.service_write(subject, "v1/spend", key, body).await
+    }
+
+    /// Holds `amount` credits at the service for `ttl_secs` (idempotent on `key`); the
+    /// receipt's entry is the hold.
+    ///
+    /// # Errors
+    /// As [`Core::service_spend`].
+    pub async fn service_reserve(
+        &self,
+        subject: Option<&str>,
+        key: &str,
+        amount: i64,
+        ttl_secs: u64,
+        memo: Option<&str>,
+    ) -> Result<ServiceReceipt> {
+        let mut body = serde_json::json!({
+            "amount": amount, "idempotency_key": key, "ttl_secs": ttl_secs,
+        });
+        if let Some(m) = memo {
+            body["memo"] = m.into();
+        }
+        self.service_write(subject, "v1/reserve", key, body).await
+    }
+
+    /// Spends `amount` of the open hold `hold` and releases the rest (idempotent on `key`).
+    ///
+    /// # Errors
+    /// [`Code::UnknownEntry`] when the hold is not open; otherwise as [`Core::service_spend`].
+    pub async fn service_capture(
+        &self,
+        subject: Option<&str>,
+        key: &str,
+        hold: i64,
+        amount: i64,
+    ) -> Result<ServiceReceipt> {
+        let body = serde_json::json!({"hold": hold, "amount": amount, "idempotency_key": key});
+        self.service_write(subject, "v1/capture", key, body).await
+    }
+
+    /// Gives the open hold `hold` back (idempotent on `key`).
+    ///
+    /// # Errors
+    /// As [`Core::service_capture`].
+    pub async fn service_release(
+        &self,
+        subject: Option<&str>,
+        key: &str,
+        hold: i64,
+    ) -> Result<ServiceReceipt> {
+        let body = serde_json::json!({"hold": hold, "idempotency_key": key});
+        self.service_write(subject, "v1/release", key, body).await
+    }
+
+    /// Redeems a voucher at the service, which records it once for the account everywhere.
+    ///
+    /// # Errors
+    /// [`Code::VoucherRejected`]; otherwise as [`Core::service_spend`].
+    pub async fn service_redeem(
+        &self,
+        subject: Option<&str>,
+        key: &str,
+        voucher: &str,
+    ) -> Result<ServiceReceipt> {
+        let body = serde_json::json!({"voucher": voucher, "idempotency_key": key});
+        self.service_write(subject, "v1/redeem", key, body).await
+    }
+
+    /// The credit packs on sale at the service.
+    ///
+    /// # Errors
+    /// [`Code::ServiceUnavailable`]; [`Code::Config`] without `[service]`.
+    pub async fn credit_packs(&self) -> Result<Vec<Pack>> {
+        // Sent with the active account's token when there is one (the service may ask).
+        let record = self.account_record(None).ok();
+        let packs: WirePacks = self.get(record.as_ref(), "v1/packs").await?;
+        Ok(packs.packs)
+    }
+
+    /// Starts buying `pack` (or the only pack on sale) for the active account: the service
+    /// answers with its payment page, to open in the browser, then [`Core::wait_for_purchase`].
+    ///
+    /// # Errors
+    /// [`Code::InvalidInput`] for an unknown pack or, with no pack named, several on sale;
+    /// [`Code::ServiceUnavailable`]; [`Code::NotSignedIn`].
+    pub async fn begin_purchase(&self, pack: Option<&str>) -> Result<Checkout> {
+        let record = self.account_record(None)?;
+        let packs = self.credit_packs().await?;
+        let ids = || {
+            packs
+                .iter()
+                .map(|p| p.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let chosen = match pack {
+            Some(id) => packs.iter().find(|p| p.id == id).ok_or_else(|| {
+                Error::new(
+                    Code::InvalidInput,
+                    format!("no pack `{id}` is on sale; the packs are: {}", ids()),
+                )
+            })?,
+            None => match packs.as_slice() {
+                [only] => only,
+                [] => {
+                    return Err(Error::new(
+                        Code::InvalidInput,
+                        "the credit service has no packs on sale",
+                    ))
+                }
+                _ => {
+                    return Err(Error::new(
+                        Code::InvalidInput,
+                        format!("several packs are on sale ({}); choose one", ids()),
+                    ))
+                }
+            },
+        }
+        .clone();
+        // One key per attempt: a retry of this request (same key) starts no second checkout.
+        let key = crate::ids::new_key("buy")?;
+        let body = serde_json::json!({"pack": chosen.id, "idempotency_key": key});
+        let (bytes, _) = self
+            .call(
+                Some(&record),
+                reqwest::Method::POST,
+                "v1/checkout",
+                Some(body),
+            )
+            .await?;
+        let wire: WireCheckout =
+            serde_json::from_slice(&bytes).map_err(|e| malformed("v1/checkout", e))?;
+        Ok(Checkout {
+            id: wire.checkout_id,
+            url: wire.url,
+            pack: chosen,
+        })
+    }
+
+    /// Where the purchase `checkout_id` stands.
+    ///
+    /// # Errors
+    /// [`Code::UnknownEntry`] for a checkout the service does not know (for this account);
+    /// [`Code::ServiceUnavailable`].
+    pub async fn purchase_state(&self, checkout_id: &str) -> Result<PurchaseState> {
+        let record = self.account_record(None)?;
+        if checkout_id.is_empty()
+            || !checkout_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(Error::new(
+                Code::InvalidInput,
+                format!("{checkout_id:?} is not a checkout id"),
+            ));
+        }
+        let path = format!("v1/checkout/{checkout_id}");
+        let status: WireCheckoutStatus = self.get(Some(&record), &path).await?;
+        Ok(match status.status.as_str() {
+            "paid" | "complete" | "completed" => PurchaseState::Paid,
+            "cancelled" | "canceled" => PurchaseState::Cancelled,
+            "expired" => PurchaseState::Expired,
+            _ => PurchaseState::Open,
+        })
+    }
+
+    /// Waits until the purchase is paid (then answers the new balance), cancelled or expired,
+    /// or `timeout` passes. A moment when the service cannot be reached is waited out.
+    ///
+    /// # Errors
+    /// [`Code::PurchaseNotCompleted`] when cancelled or expired; [`Code::PurchaseTimedOut`].
+    pub async fn wait_for_purchase(
+        &self,
+        checkout_id: &str,
+        timeout: Duration,
+    ) -> Result<ServiceBalance> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match self.purchase_state(checkout_id).await {
+                Ok(PurchaseState::Paid) => {
+                    let b = self.service_balance(None).await?;
+                    return Ok(b.value);
+                }
+                Ok(state @ (PurchaseState::Cancelled | PurchaseState::Expired)) => {
+                    let how = if state == PurchaseState::Cancelled {
+                        "was cancelled"
+                    } else {
+                        "expired"
+                    };
+                    return Err(Error::new(
+                        Code::PurchaseNotCompleted,
+                        format!("the purchase {how} before it was paid; nothing was charged"),
+                    ));
+                }
+                Ok(PurchaseState::Open) => {}
+                Err(e) if unreachable(&e) => {}
+                Err(e) => return Err(e),
+            }
+            if tokio::time::Instant::now() + POLL_EVERY > deadline {
+                return Err(Error::new(
+                    Code::PurchaseTimedOut,
+                    format!(
+                        "the purchase was not paid within {} s; if it is paid later, the \
+                         credits still arrive",
+                        timeout.as_secs()
+                    ),
+                ));
+            }
+            tokio::time::sleep(POLL_EVERY).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_errors_become_the_cores_codes() {
+        let cases = [
+            (402, "insufficient_credits", Code::InsufficientCredits),
+            (409, "idempotency_conflict", Code::IdempotencyConflict),
+            (404, "unknown_entry", Code::UnknownEntry),
+            (400, "invalid_input", Code::InvalidInput),
+            (401, "unauthorized", Code::SessionExpired),
+            (503, "unavailable", Code::ServiceUnavailable),
+            (500, "internal", Code::ServiceUnavailable),
+            (404, "not_found", Code::Provider),
+        ];
+        for (status, word, code) in cases {
+            let body = serde_json::json!({"code": word, "message": "not enough credits"});
+            let e = service_error(
+                reqwest::StatusCode::from_u16(status).unwrap(),
+                body.to_string().as_bytes(),
+            );
+            assert_eq!(e.code, code, "{status} {word}");
+        }
+        let e = service_error(reqwest::StatusCode::BAD_GATEWAY, b"<html>");
+        assert_eq!(
+            e.code,
+            Code::ServiceUnavailable,
+            "a proxy's 5xx page is a service that cannot serve now"
+        );
+    }
+
+    #[test]
+    fn receipts_and_history_carry_the_balance_after_each_entry() {
+        let mut running = (0, 0);
+        let mut afters = Vec::new();
+        for (kind, amount) in [
+            ("grant", 10),
+            ("reserve", 4),
+            ("capture", 3),
+            ("release", 1),
+        ] {
+            let (p, h) = effect(kind, amount);
+            running = (running.0 + p, running.1 + h);
+            afters.push(running);
+        }
+        assert_eq!(afters, vec![(10, 0), (10, 4), (7, 1), (7, 0)]);
+        assert_eq!(local_kind("hold"), "reserve", "the local word for a hold");
+    }
+}
