@@ -11,10 +11,15 @@ deps:
 	bash .ci/install-deps.sh
 	$(MAKE) --no-print-directory npm
 
-npm: tests/idp/node_modules/.package-lock.json node_modules/.package-lock.json
+npm: tests/idp/node_modules/.package-lock.json node_modules/.package-lock.json \
+	crates/latchkey-analytics/tests/data/node_modules/.package-lock.json
 
 tests/idp/node_modules/.package-lock.json: tests/idp/package-lock.json
 	cd tests/idp && npm ci --no-audit --no-fund --loglevel=error
+
+# Real data for the analytics tests: the CSV files of the vega-datasets package.
+crates/latchkey-analytics/tests/data/node_modules/.package-lock.json: crates/latchkey-analytics/tests/data/package-lock.json
+	cd crates/latchkey-analytics/tests/data && npm ci --no-audit --no-fund --loglevel=error
 
 # The Tauri CLI (prebuilt, from npm) for packaging; TypeScript for `make check`.
 node_modules/.package-lock.json: package-lock.json
