@@ -10,6 +10,7 @@ mod negative;
 mod receiver;
 mod rogue;
 mod session;
+mod tenants;
 
 use chrono::Utc;
 use latchkey_auth::{

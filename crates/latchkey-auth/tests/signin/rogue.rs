@@ -126,6 +126,14 @@ impl Key {
     }
 }
 
+/// A JWT of `claims`, RS256-signed with `key`: for tests that need a token shape no provider
+/// here issues (Microsoft's tenant claims checked by a service).
+pub fn sign_jwt(key: &Key, claims: &Value) -> String {
+    let header = B64.encode(json!({"alg": "RS256", "typ": "JWT", "kid": key.kid}).to_string());
+    let input = format!("{header}.{}", B64.encode(claims.to_string()));
+    format!("{input}.{}", B64.encode(key.sign(input.as_bytes())))
+}
+
 /// Keys are generated once per test binary: RSA generation is slow in debug builds.
 pub fn key_a() -> &'static Key {
     static KEY: OnceLock<Key> = OnceLock::new();
