@@ -291,3 +291,123 @@ fn secret(
     }
     Ok(Secret(value))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, ConfigError};
+
+    const DB: &str = "database_url = \"postgresql://u@127.0.0.1/db\"\n";
+    const PACK: &str =
+        "[[packs]]\nid = \"small\"\ncredits = 100\namount = 500\ncurrency = \"eur\"\nlabel = \"100 credits\"\n";
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse("server.toml", text, |k| match k {
+            "SK" => Some("sk_test_hunter2\n".into()),
+            "WH" => Some("whsec_hunter3".into()),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn packs_demo_and_welcome_credits_are_read() {
+        let c = parse(&format!(
+            "{DB}welcome_credits = 5\n{PACK}[payment]\nprovider = \"demo\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.shop.welcome_credits, 5);
+        assert_eq!(c.shop.packs.len(), 1);
+        assert_eq!(c.shop.pack("small").map(|p| p.amount), Some(500));
+        assert!(matches!(
+            c.shop.payment,
+            Some(super::PaymentConfig::Demo { public_url: None })
+        ));
+        let none = parse(DB).unwrap();
+        assert_eq!(
+            none.shop.welcome_credits, 0,
+            "no welcome credits by default"
+        );
+        assert!(none.shop.payment.is_none());
+    }
+
+    #[test]
+    fn stripe_secrets_come_from_the_environment_and_never_print() {
+        let c = parse(&format!(
+            "{DB}{PACK}[payment]\nprovider = \"stripe\"\npublic_url = \"https://credits.example/\"\n\
+             secret_key_env = \"SK\"\nwebhook_secret_env = \"WH\"\n"
+        ))
+        .unwrap();
+        let Some(super::PaymentConfig::Stripe {
+            secret_key,
+            webhook_secret,
+            api_base,
+            ..
+        }) = &c.shop.payment
+        else {
+            panic!("stripe expected");
+        };
+        assert_eq!(secret_key.expose(), "sk_test_hunter2", "trimmed");
+        assert_eq!(webhook_secret.expose(), "whsec_hunter3");
+        assert_eq!(api_base.as_str(), "https://api.stripe.com/");
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("hunter3"),
+            "Debug leaked a secret: {shown}"
+        );
+    }
+
+    #[test]
+    fn secret_files_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let sk = dir.path().join("sk");
+        std::fs::write(&sk, "sk_test_file\n").unwrap();
+        let c = parse(&format!(
+            "{DB}[payment]\nprovider = \"stripe\"\npublic_url = \"https://c.example/\"\n\
+             secret_key_file = \"{}\"\nwebhook_secret_env = \"WH\"\n",
+            sk.display()
+        ))
+        .unwrap();
+        let Some(super::PaymentConfig::Stripe { secret_key, .. }) = &c.shop.payment else {
+            panic!("stripe expected");
+        };
+        assert_eq!(secret_key.expose(), "sk_test_file");
+    }
+
+    #[test]
+    fn bad_shop_settings_name_file_line_and_key() {
+        let stripe = "[payment]\nprovider = \"stripe\"\n";
+        let cases = [
+            (
+                format!("{DB}{}", PACK.replace("\"eur\"", "\"EURO\"")),
+                "packs.currency",
+            ),
+            (format!("{DB}{PACK}{PACK}"), "packs.id"),
+            (format!("{DB}{}", PACK.replace("500", "0")), "packs.amount"),
+            (format!("{DB}{}", PACK.replace("100\n", "-1\n")), "packs.credits"),
+            (format!("{DB}{}", PACK.replace("price", "x") + "colour = 1\n"), "unknown field"),
+            (format!("{DB}[payment]\nprovider = \"paypal\"\n"), "server.toml:3: payment.provider"),
+            (format!("{DB}{stripe}secret_key_env = \"SK\"\nwebhook_secret_env = \"WH\"\n"), "payment.public_url"),
+            (
+                format!("{DB}{stripe}public_url = \"https://c.example/\"\nsecret_key_env = \"NOPE\"\nwebhook_secret_env = \"WH\"\n"),
+                "server.toml:5: payment.secret_key_env: the environment variable NOPE is not set",
+            ),
+            (
+                format!("{DB}{stripe}public_url = \"https://c.example/\"\nsecret_key_env = \"SK\"\n"),
+                "payment.webhook_secret: missing",
+            ),
+            (
+                format!("{DB}[payment]\nprovider = \"demo\"\nsecret_key_env = \"SK\"\n"),
+                "server.toml:4: payment.secret_key_env: only for provider = \"stripe\"",
+            ),
+            (format!("{DB}welcome_credits = -3\n"), "server.toml:2: welcome_credits"),
+        ];
+        for (text, want) in cases {
+            let err = parse(&text).expect_err(&text).to_string();
+            assert!(err.starts_with("server.toml:"), "{err}");
+            assert!(
+                err.contains(want),
+                "for {text:?}: got {err:?}, want {want:?}"
+            );
+            assert!(!err.contains("hunter"), "an error repeated a secret: {err}");
+        }
+    }
+}

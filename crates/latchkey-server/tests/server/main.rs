@@ -6,6 +6,7 @@ mod cli;
 mod ledger;
 mod migrations;
 mod model;
+mod operator;
 mod report;
 mod shop;
 mod support;
