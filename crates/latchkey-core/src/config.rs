@@ -8,6 +8,12 @@
 //! [auth.google]                # one table per provider...
 //! client_id = "...apps.googleusercontent.com"
 //! client_secret = "..."        # optional: absent means a public client
+//! allowed_domains = ["corp.example"]   # optional: Workspace domains (the `hd` claim)
+//!
+//! [auth.microsoft]             # Microsoft Entra: the metadata URL from `tenant`
+//! client_id = "00000000-0000-0000-0000-000000000000"
+//! tenant = "common"            # default; "organizations", "consumers" or a tenant GUID
+//! allowed_tenants = ["72f988bf-86f1-41af-91ab-2d7cd011db47"]   # optional: `tid`s accepted
 //!
 //! [auth.company]
 //! client_id = "latchkey"
