@@ -15,6 +15,7 @@
 use crate::accounts::AccountRecord;
 use crate::core::Core;
 use crate::error::{capitalise_first, Code, Error, Result};
+use crate::sessions::REFRESH_MARGIN_SECS;
 use chrono::{DateTime, Utc};
 use latchkey_wallet::{Credits, HistoryQuery, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -239,6 +240,18 @@ fn entry_from_wire(w: WireEntry, after: (i64, i64), key: Option<&str>) -> Ledger
     }
 }
 
+/// The `exp` of a JWT, read WITHOUT verifying it: only to decide when to refresh our own
+/// token (the service verifies it).
+fn jwt_expiry(jwt: &str) -> Option<DateTime<Utc>> {
+    use base64::Engine as _;
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    DateTime::from_timestamp(claims.get("exp")?.as_i64()?, 0)
+}
+
 /// `true` when the service cannot be reached and the caller may fall back to what it knew.
 fn unreachable(e: &Error) -> bool {
     e.code == Code::ServiceUnavailable
@@ -313,9 +326,17 @@ impl Core {
         }
     }
 
-    /// The account's current ID token, refreshed (with the access token) when close to expiry.
+    /// The account's current ID token, refreshed (with the access token) when either is
+    /// close to expiry.
     async fn bearer(&self, record: &AccountRecord) -> Result<latchkey_auth::IdToken> {
-        let (tokens, _) = self.fresh_tokens(record).await?;
+        let id_expiring = |t: &latchkey_auth::TokenSet, now: DateTime<Utc>| {
+            t.refresh_token.is_some()
+                && t.id_token
+                    .as_ref()
+                    .and_then(|id| jwt_expiry(id.expose()))
+                    .is_some_and(|exp| exp <= now + chrono::Duration::seconds(REFRESH_MARGIN_SECS))
+        };
+        let (tokens, _) = self.fresh_tokens_when(record, id_expiring).await?;
         tokens.id_token.ok_or_else(|| {
             Error::new(
                 Code::NotSignedIn,
@@ -874,6 +895,99 @@ mod tests {
             Code::ServiceUnavailable,
             "a proxy's 5xx page is a service that cannot serve now"
         );
+    }
+
+    /// A port where nothing listens.
+    async fn closed_port() -> u16 {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        l.local_addr().unwrap().port()
+    }
+
+    #[tokio::test]
+    async fn answers_past_the_cap_are_refused_and_a_closed_port_is_unavailable() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let rig = crate::testing::Rig::new();
+        let mut app = rig.at(crate::testing::t0());
+        // A stand-in service that answers every request with 2 MiB of body.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = sock.read(&mut buf).await;
+                    let body = vec![b' '; 2 * MAX_ANSWER_BYTES];
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                         content-length: {}\r\nconnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = sock.write_all(head.as_bytes()).await;
+                    let _ = sock.write_all(&body).await;
+                });
+            }
+        });
+        let at = |port: u16| {
+            Some(crate::config::ServiceConfig {
+                url: url::Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap(),
+            })
+        };
+        app.config.service = at(addr.port());
+        let e = app.credit_packs().await.unwrap_err();
+        assert_eq!(e.code, Code::Provider, "{}", e.message);
+        assert!(e.message.contains("larger than 1024 KiB"), "{}", e.message);
+
+        app.config.service = at(closed_port().await);
+        let e = app.credit_packs().await.unwrap_err();
+        assert_eq!(e.code, Code::ServiceUnavailable, "{}", e.message);
+        assert!(e.message.contains("cannot be reached"), "{}", e.message);
+    }
+
+    #[tokio::test]
+    async fn nothing_known_and_nothing_reachable_is_unavailable_not_zero() {
+        let rig = crate::testing::Rig::new();
+        let mut app = rig.at(crate::testing::t0());
+        app.config.service = Some(crate::config::ServiceConfig {
+            url: url::Url::parse(&format!("http://127.0.0.1:{}/", closed_port().await)).unwrap(),
+        });
+        app.store_session("p", crate::testing::signed_in("bob"))
+            .unwrap();
+        let e = app.service_balance(None).await.unwrap_err();
+        assert_eq!(
+            e.code,
+            Code::NotSignedIn,
+            "a session without an ID token cannot call the service: {}",
+            e.message
+        );
+
+        let mut alice = crate::testing::signed_in("alice");
+        alice.tokens.id_token = Some(latchkey_auth::IdToken::new("h.p.s"));
+        app.store_session("p", alice).unwrap();
+        let e = app.service_balance(None).await.unwrap_err();
+        assert_eq!(
+            e.code,
+            Code::ServiceUnavailable,
+            "no last known balance yet: an error, never a made-up 0: {}",
+            e.message
+        );
+        let e = app.service_spend(None, "k", 1, None).await.unwrap_err();
+        assert_eq!(e.code, Code::ServiceUnavailable, "{}", e.message);
+    }
+
+    #[test]
+    fn the_id_tokens_expiry_is_read_to_refresh_in_time() {
+        use base64::Engine as _;
+        let b64 = |v: serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
+        let jwt = format!(
+            "{}.{}.sig",
+            b64(serde_json::json!({"alg": "RS256"})),
+            b64(serde_json::json!({"sub": "a", "exp": 1_800_000_000}))
+        );
+        assert_eq!(jwt_expiry(&jwt).map(|t| t.timestamp()), Some(1_800_000_000));
+        assert_eq!(jwt_expiry("not a jwt"), None);
+        assert_eq!(jwt_expiry("a.!!!.c"), None);
     }
 
     #[test]

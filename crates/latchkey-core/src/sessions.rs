@@ -5,7 +5,7 @@ use crate::accounts::AccountRecord;
 use crate::core::Core;
 use crate::error::{Code, Error, Result};
 use crate::views::{view, AccountView};
-use chrono::Duration as TimeDelta;
+use chrono::{DateTime, Duration as TimeDelta, Utc};
 use latchkey_auth::TokenSet;
 use std::collections::HashMap;
 
@@ -125,6 +125,17 @@ impl Core {
         &self,
         record: &AccountRecord,
     ) -> Result<(TokenSet, AccountRecord)> {
+        self.fresh_tokens_when(record, |_, _| false).await
+    }
+
+    /// [`Core::fresh_tokens`], also refreshing when `also(tokens, now)` says so (checked under
+    /// the lock, so a refresh another process just made is not repeated): the credit
+    /// service's caller refreshes when the ID token is about to expire.
+    pub(crate) async fn fresh_tokens_when(
+        &self,
+        record: &AccountRecord,
+        also: impl Fn(&TokenSet, DateTime<Utc>) -> bool,
+    ) -> Result<(TokenSet, AccountRecord)> {
         let vault = self.vault(record.storage);
         let lock_path = self
             .data_dir
@@ -150,7 +161,7 @@ impl Core {
             )
         };
         let tokens = vault.load(&record.id)?.ok_or_else(signed_out)?;
-        if !tokens.access_expired(self.now(), REFRESH_MARGIN_SECS) {
+        if !tokens.access_expired(self.now(), REFRESH_MARGIN_SECS) && !also(&tokens, self.now()) {
             return Ok((tokens, record.clone()));
         }
         let p = self.provider(Some(&record.provider))?;

@@ -314,3 +314,28 @@ fn credits_packs_and_buying_through_the_demo_page() {
         "neither the cancelled nor the unpaid purchase added credits"
     );
 }
+
+#[test]
+fn service_vouchers_count_once_for_the_account() {
+    let (idp, svc, m) = rig();
+    let issue = |extra: &[&str]| {
+        let mut args = vec!["voucher", "issue", "--credits", "40"];
+        args.extend_from_slice(extra);
+        let out = svc.operator(&args);
+        assert!(out.status.success(), "voucher issue: {}", text(&out.stderr));
+        text(&out.stdout).trim().to_string()
+    };
+    let voucher = issue(&["--for", &idp.issuer, "alice"]);
+    let r = m.json(&["wallet", "redeem", &voucher, "--key", "v-1", "--json"]);
+    assert_eq!(r["entry"]["kind"], "voucher");
+    assert_eq!(r["balance"]["available"], 40);
+    let twice = m.latchkey("-", &["wallet", "redeem", &voucher]);
+    assert_exit(&twice, 23, "a voucher counts once, whatever the key");
+    let bobs = issue(&["--for", &idp.issuer, "bob"]);
+    assert_exit(
+        &m.latchkey("-", &["wallet", "redeem", &bobs]),
+        23,
+        "bound to another account",
+    );
+    assert_eq!(ledger_row(&svc), "40,0", "refused vouchers change nothing");
+}
