@@ -626,3 +626,43 @@ async fn welcome_credits_are_granted_once_per_identity() {
         "each identity once"
     );
 }
+
+#[tokio::test]
+async fn one_event_delivered_many_times_at_once_credits_once() {
+    let (s, _) = stripe_server(None).await;
+    let alice = token("alice").await;
+    let id = start_stripe_checkout(&s, &alice, "k1").await;
+    let body = completed("evt_burst", "cs_test_1", &id, "small", 500, "eur");
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (http, base, body) = (s.http.clone(), s.base.clone(), body.clone());
+        let sig = signed_now(&body);
+        tasks.push(tokio::spawn(async move {
+            let r = http
+                .post(format!("{base}/v1/webhooks/stripe"))
+                .header("stripe-signature", sig)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 200);
+            r.json::<Value>().await.unwrap()["outcome"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }));
+    }
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        outcomes.push(t.await.unwrap());
+    }
+    let credited = outcomes.iter().filter(|o| *o == "credited").count();
+    assert_eq!(credited, 1, "exactly one delivery credits: {outcomes:?}");
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| ["credited", "already_credited", "duplicate"].contains(&o.as_str())),
+        "{outcomes:?}"
+    );
+    assert_eq!(available(&s, &alice).await, 100);
+}

@@ -142,3 +142,56 @@ async fn rotated_keys_are_published_with_their_signatures() {
         "new vouchers are signed with the new key"
     );
 }
+
+#[tokio::test]
+async fn racing_redemptions_of_one_voucher_credit_exactly_once() {
+    let s = server().await;
+    let v = vouchers::issue(&s.ledger, 50, None, Utc::now())
+        .await
+        .unwrap();
+    let mut tokens = Vec::new();
+    for i in 0..8 {
+        tokens.push(token(&format!("racer{i}")).await);
+    }
+    let answers = futures_join(&s, &tokens, &v).await;
+    let won = answers.iter().filter(|&&st| st == 200).count();
+    let lost = answers.iter().filter(|&&st| st == 409).count();
+    assert_eq!(
+        (won, lost),
+        (1, 7),
+        "one winner, the rest already_redeemed: {answers:?}"
+    );
+    let db = crate::support::pg::connect(&s.db_url).await;
+    let credited = crate::support::pg::scalar(
+        &db,
+        "SELECT COALESCE(sum(amount), 0)::bigint FROM entries WHERE kind = 'voucher'",
+        &[],
+    )
+    .await;
+    assert_eq!(
+        credited, 50,
+        "the voucher's credits exist once in the whole ledger"
+    );
+}
+
+async fn futures_join(s: &Server, tokens: &[String], v: &str) -> Vec<u16> {
+    let mut tasks = Vec::new();
+    for (i, t) in tokens.iter().enumerate() {
+        let (http, base, t, v) = (s.http.clone(), s.base.clone(), t.clone(), v.to_string());
+        tasks.push(tokio::spawn(async move {
+            http.post(format!("{base}/v1/redeem"))
+                .bearer_auth(t)
+                .json(&json!({"voucher": v, "idempotency_key": format!("k{i}")}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+    }
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
