@@ -865,6 +865,22 @@ impl Core {
     }
 }
 
+/// The desktop shell runs these futures on a multi-threaded runtime: they must be `Send`.
+#[allow(dead_code)]
+fn futures_are_send(app: &Core, query: &HistoryQuery) {
+    fn send<T: Send>(_: T) {}
+    send(app.service_balance(None));
+    send(app.service_history(None, query));
+    send(app.service_spend(None, "k", 1, None));
+    send(app.service_reserve(None, "k", 1, 60, None));
+    send(app.service_capture(None, "k", 1, 1));
+    send(app.service_release(None, "k", 1));
+    send(app.service_redeem(None, "k", "v"));
+    send(app.credit_packs());
+    send(app.begin_purchase(None));
+    send(app.wait_for_purchase("c", Duration::from_secs(1)));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
