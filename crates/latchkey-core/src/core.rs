@@ -53,6 +53,7 @@ pub struct Core {
     clock: Arc<dyn Clock>,
     pub(crate) inbox: DeepLinkInbox,
     wallet: crate::wallet::WalletSlot,
+    analytics: crate::analytics::AnalyticsSlot,
 }
 
 impl Core {
@@ -109,6 +110,7 @@ impl Core {
             clock,
             inbox: DeepLinkInbox::new(),
             wallet: Default::default(),
+            analytics: Default::default(),
         })
     }
 
@@ -133,6 +135,10 @@ impl Core {
 
     pub(crate) fn wallet_slot(&self) -> &crate::wallet::WalletSlot {
         &self.wallet
+    }
+
+    pub(crate) fn analytics_slot(&self) -> &crate::analytics::AnalyticsSlot {
+        &self.analytics
     }
 
     pub(crate) fn vault(&self, storage: Storage) -> Vault {

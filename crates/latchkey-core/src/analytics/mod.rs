@@ -1,12 +1,22 @@
 //! The paid feature: offline personal analytics over a CSV of `date,value` rows. Each run
 //! costs `[wallet] analytics_cost` credits: reserved before any work (refused at once when the
 //! credits are not there), captured when the report is ready, released when the input is bad.
+//!
+//! `datasets.rs` puts the analytics engine (`latchkey-analytics`) behind the core: datasets
+//! imported per account into `analytics.sqlite`, free profiles and previews, and the paid
+//! analyses, paid through the same `Core::pay_for` as the run above.
 
 use crate::core::Core;
 use crate::error::{Code, Error, Result};
 use latchkey_wallet::{Balance, Credits};
 use serde::Serialize;
 use std::collections::BTreeMap;
+
+mod datasets;
+pub(crate) use datasets::AnalyticsSlot;
+pub use datasets::{PaidResult, ANALYSIS_KINDS};
+/// The analytics engine, for the faces' types (datasets, profiles, analyses, results).
+pub use latchkey_analytics as engine;
 
 /// The largest input accepted, to keep a run bounded.
 pub const MAX_ROWS: usize = 1_000_000;
@@ -130,6 +140,24 @@ impl Core {
     /// `run_id` makes the charge idempotent (a retried run is charged once).
     pub fn run_analytics(&self, csv: &str, run_id: &str) -> Result<Run> {
         let cost = Credits(self.config.wallet.analytics_cost);
+        let (report, balance) = self.pay_for(cost, run_id, || summarize(csv))?;
+        Ok(Run {
+            report,
+            cost: cost.get(),
+            balance,
+        })
+    }
+
+    /// The one way an analysis is paid for: reserve `cost` (refused before any work when the
+    /// credits are not there), do `work`, capture the hold when it succeeds, release it when it
+    /// fails (the work's error is returned, nothing charged). `run_id` makes every step
+    /// idempotent, so a retried run is charged once.
+    pub(crate) fn pay_for<T>(
+        &self,
+        cost: Credits,
+        run_id: &str,
+        work: impl FnOnce() -> Result<T>,
+    ) -> Result<(T, Balance)> {
         let hold = self.with_wallet(None, |w, a| {
             w.reserve(
                 a,
@@ -140,8 +168,8 @@ impl Core {
             )
         })?;
         let hold_id = hold.entry.id;
-        match summarize(csv) {
-            Ok(report) => {
+        match work() {
+            Ok(done) => {
                 let receipt = self.with_wallet(None, |w, a| {
                     w.capture(
                         a,
@@ -151,11 +179,7 @@ impl Core {
                         Some("analytics run"),
                     )
                 })?;
-                Ok(Run {
-                    report,
-                    cost: cost.get(),
-                    balance: receipt.balance,
-                })
+                Ok((done, receipt.balance))
             }
             Err(e) => {
                 self.with_wallet(None, |w, a| {

@@ -1,0 +1,362 @@
+//! The analytics engine behind the core: each account's datasets, profiles, previews, paid
+//! analyses and saved results, in `<data dir>/analytics.sqlite` (the engine's own file, beside
+//! the wallet). The store is opened at its first use and kept behind a mutex: the engine's
+//! `Store` is one SQLite connection, not `Sync`.
+//!
+//! Importing and looking (list, profile, preview, saved results) are free. An analysis costs
+//! its kind's price ([`Core::analysis_price`]), paid like the CSV run: reserve before the work,
+//! capture when the result is saved, release when anything fails.
+
+use super::engine::{self as analytics, Analysis, AnalysisResult, Dataset, ImportOptions};
+use super::engine::{Imported, Preview, Profile, SavedResult, Store};
+use crate::core::Core;
+use crate::error::{Code, Error, Result};
+use latchkey_wallet::{Balance, Credits};
+use serde::Serialize;
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+/// The kinds of analysis, as `Analysis` names them (`{"kind": ...}`).
+pub const ANALYSIS_KINDS: &[&str] = &["timeseries", "breakdown", "compare", "trend"];
+
+/// The lazily opened analytics store of a [`Core`].
+#[derive(Default)]
+pub(crate) struct AnalyticsSlot(Mutex<Option<Store>>);
+
+/// A finished, paid analysis.
+#[derive(Debug, Clone, Serialize)]
+pub struct PaidResult {
+    /// The result as saved (its id, parameters, cost and the whole result).
+    pub saved: SavedResult,
+    /// The wallet's balance after paying.
+    pub balance: Balance,
+}
+
+impl From<analytics::Error> for Error {
+    fn from(e: analytics::Error) -> Self {
+        use analytics::Error as A;
+        let code = match &e {
+            A::Io { .. }
+            | A::TooLarge { .. }
+            | A::Empty
+            | A::NotATable { .. }
+            | A::TooManyColumns { .. }
+            | A::LineTooLong { .. }
+            | A::Ragged { .. }
+            | A::BadValue { .. }
+            | A::Csv { .. }
+            | A::UnknownColumn(_)
+            | A::WrongKind { .. }
+            | A::BadParameter(_)
+            | A::NotFound { .. } => Code::InvalidInput,
+            A::NotAnAnalyticsFile { .. } | A::Db(_) => Code::Storage,
+            _ => Code::Internal,
+        };
+        Error::new(code, e.to_string())
+    }
+}
+
+impl Core {
+    /// The analytics database: `<data dir>/analytics.sqlite`.
+    pub fn analytics_path(&self) -> std::path::PathBuf {
+        self.data_dir().join("analytics.sqlite")
+    }
+
+    /// The account key the analytics store files the active account's datasets under.
+    fn analytics_account(&self) -> Result<String> {
+        let key = self.wallet_account(None)?;
+        Ok(format!("{} {}", key.issuer, key.subject))
+    }
+
+    fn open_analytics(&self) -> Result<MutexGuard<'_, Option<Store>>> {
+        let mut guard = self
+            .analytics_slot()
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if guard.is_none() {
+            std::fs::create_dir_all(self.data_dir()).map_err(|e| {
+                Error::new(Code::Storage, format!("{}: {e}", self.data_dir().display()))
+            })?;
+            *guard = Some(Store::open(&self.analytics_path())?);
+        }
+        Ok(guard)
+    }
+
+    /// Runs `op` on the analytics store for the active account.
+    fn with_analytics<T>(
+        &self,
+        op: impl FnOnce(&mut Store, &str) -> analytics::Result<T>,
+    ) -> Result<T> {
+        let account = self.analytics_account()?;
+        let mut guard = self.open_analytics()?;
+        let store = guard
+            .as_mut()
+            .ok_or_else(|| Error::new(Code::Internal, "analytics store not open"))?;
+        Ok(op(store, &account)?)
+    }
+
+    /// Imports the CSV or TSV file at `path` as a dataset of the active account, named `name`
+    /// (default: the file name). Free. The same file imported again is recognised
+    /// (`existing: true`) and not stored twice.
+    ///
+    /// # Errors
+    /// [`Code::InvalidInput`] for a file that cannot be read or is not a table, with the file
+    /// name, the line and, for a bad value, the column; nothing is stored then.
+    pub fn dataset_import(&self, path: &Path, name: Option<&str>) -> Result<Imported> {
+        let options = ImportOptions {
+            name: name.map(str::to_owned),
+            ..ImportOptions::default()
+        };
+        let now = self.now().timestamp();
+        self.with_analytics(|s, a| s.import(a, path, &options, now))
+            .map_err(|e| match e.code {
+                Code::InvalidInput => {
+                    let file = path.file_name().unwrap_or(path.as_os_str());
+                    Error::new(
+                        Code::InvalidInput,
+                        format!(
+                            "{}: {}; nothing imported",
+                            file.to_string_lossy(),
+                            e.message
+                        ),
+                    )
+                }
+                _ => e,
+            })
+    }
+
+    /// The active account's datasets, oldest first.
+    pub fn datasets(&self) -> Result<Vec<Dataset>> {
+        self.with_analytics(|s, a| s.datasets(a))
+    }
+
+    /// The dataset named by its id or its name.
+    ///
+    /// # Errors
+    /// [`Code::InvalidInput`] when no dataset has that id or name, or several have that name.
+    pub fn dataset_find(&self, id_or_name: &str) -> Result<Dataset> {
+        let all = self.datasets()?;
+        if let Ok(id) = id_or_name.parse::<i64>() {
+            if let Some(d) = all.iter().find(|d| d.id == id) {
+                return Ok(d.clone());
+            }
+        }
+        let named: Vec<&Dataset> = all.iter().filter(|d| d.name == id_or_name).collect();
+        match named.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => Err(Error::new(
+                Code::InvalidInput,
+                format!("no dataset with the id or name `{id_or_name}`"),
+            )),
+            many => Err(Error::new(
+                Code::InvalidInput,
+                format!(
+                    "{} datasets are named `{id_or_name}` (ids {}); name one by its id",
+                    many.len(),
+                    many.iter()
+                        .map(|d| d.id.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )),
+        }
+    }
+
+    /// Renames a dataset.
+    pub fn dataset_rename(&self, id: i64, name: &str) -> Result<()> {
+        self.with_analytics(|s, a| s.rename(a, id, name))
+    }
+
+    /// Deletes a dataset, its rows and its saved results.
+    pub fn dataset_delete(&self, id: i64) -> Result<()> {
+        self.with_analytics(|s, a| s.delete(a, id))
+    }
+
+    /// The free profile of a dataset: per column its type, missing and distinct values and
+    /// the statistics of its type.
+    pub fn dataset_profile(&self, id: i64) -> Result<Profile> {
+        self.with_analytics(|s, a| s.profile(a, id))
+    }
+
+    /// A page of a dataset's rows (`limit` at most 1,000). Free.
+    pub fn dataset_preview(&self, id: i64, offset: u64, limit: u64) -> Result<Preview> {
+        self.with_analytics(|s, a| s.preview(a, id, offset, limit))
+    }
+
+    /// What an analysis of this kind (`timeseries`, `breakdown`, `compare`, `trend`) costs,
+    /// to show before running it. Every kind costs `[wallet] analytics_cost` today; the price
+    /// is asked per kind so kinds can be priced apart without changing the faces.
+    ///
+    /// # Errors
+    /// [`Code::InvalidInput`] for another kind.
+    pub fn analysis_price(&self, kind: &str) -> Result<Credits> {
+        if !ANALYSIS_KINDS.contains(&kind) {
+            return Err(Error::new(
+                Code::InvalidInput,
+                format!(
+                    "no analysis kind `{kind}`; expected {}",
+                    ANALYSIS_KINDS.join(", ")
+                ),
+            ));
+        }
+        Ok(Credits(self.config.wallet.analytics_cost))
+    }
+
+    /// Runs a paid analysis of dataset `id` for the active account and saves the result with
+    /// its parameters and cost. The price is reserved before any work (refused at once when
+    /// the credits are not there), captured once the result is saved, and released when the
+    /// analysis fails (a column that does not exist or has the wrong type...), so a failed
+    /// run costs nothing and saves nothing. `run_id` makes the charge idempotent.
+    ///
+    /// # Errors
+    /// [`Code::InsufficientCredits`] before any work; [`Code::InvalidInput`] for an unknown
+    /// dataset or parameters that do not fit it; the wallet's and the store's errors.
+    pub fn analysis_run(&self, id: i64, analysis: &Analysis, run_id: &str) -> Result<PaidResult> {
+        let cost = self.analysis_price(kind_of(analysis))?;
+        // Looking the dataset up is free: an unknown id is refused before anything is held.
+        self.with_analytics(|s, a| s.dataset(a, id))?;
+        let now = self.now().timestamp();
+        let (saved, balance) = self.pay_for(cost, run_id, || {
+            self.with_analytics(|s, a| {
+                let result: AnalysisResult = s.run(a, id, analysis)?;
+                s.save_result(a, id, &result, cost.get(), now)
+            })
+        })?;
+        Ok(PaidResult { saved, balance })
+    }
+
+    /// The active account's saved results (of one dataset, or all), newest first, without
+    /// their bodies. Free.
+    pub fn analysis_results(&self, dataset: Option<i64>) -> Result<Vec<SavedResult>> {
+        self.with_analytics(|s, a| s.results(a, dataset))
+    }
+
+    /// One saved result, whole. Free and offline: it reads only the local file.
+    pub fn analysis_result(&self, id: i64) -> Result<SavedResult> {
+        self.with_analytics(|s, a| s.open_result(a, id))
+    }
+}
+
+/// The `kind` tag of an analysis.
+fn kind_of(analysis: &Analysis) -> &'static str {
+    match analysis {
+        Analysis::Timeseries(_) => "timeseries",
+        Analysis::Breakdown(_) => "breakdown",
+        Analysis::Compare(_) => "compare",
+        Analysis::Trend(_) => "trend",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{signed_in, Rig};
+    use analytics::{Agg, Period, TimeSeriesParams};
+    use chrono::Utc;
+
+    fn monthly(split: Option<&str>) -> Analysis {
+        Analysis::Timeseries(TimeSeriesParams {
+            date: None,
+            measure: Some("amount".into()),
+            agg: Agg::Sum,
+            by: Period::Month,
+            split: split.map(str::to_owned),
+            top: 5,
+            window: 3,
+        })
+    }
+
+    fn available(app: &Core) -> i64 {
+        app.with_wallet(None, |w, a| w.balance(a))
+            .unwrap()
+            .available
+            .get()
+    }
+
+    #[test]
+    fn import_look_for_free_run_paid_reopen_free() {
+        let rig = Rig::new();
+        let mut app = rig.at(Utc::now());
+        app.config.wallet.analytics_cost = 3;
+        app.store_session("p", signed_in("ann")).unwrap();
+        app.with_wallet(None, |w, a| w.grant(a, "g", Credits(5), None))
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("spend.csv");
+        std::fs::write(
+            &file,
+            "date,amount,shop\n2026-01-03,2,a\n2026-01-20,4.5,b\n2026-02-01,-1,a\n",
+        )
+        .unwrap();
+
+        let imported = app.dataset_import(&file, Some("spend")).unwrap();
+        assert!(!imported.existing);
+        let id = imported.dataset.id;
+        assert_eq!(app.dataset_find("spend").unwrap().id, id, "found by name");
+        assert_eq!(app.dataset_find(&id.to_string()).unwrap().id, id);
+        assert_eq!(app.dataset_profile(id).unwrap().rows, 3);
+        assert_eq!(app.dataset_preview(id, 0, 10).unwrap().rows.len(), 3);
+        assert!(
+            app.dataset_import(&file, None).unwrap().existing,
+            "the same file is recognised"
+        );
+        assert_eq!(available(&app), 5, "importing and looking are free");
+        assert_eq!(app.analysis_price("trend").unwrap(), Credits(3));
+        assert_eq!(
+            app.analysis_price("pie").unwrap_err().code,
+            Code::InvalidInput
+        );
+
+        let bad = app
+            .analysis_run(id, &monthly(Some("nope")), "r-1")
+            .unwrap_err();
+        assert_eq!(bad.code, Code::InvalidInput, "{}", bad.message);
+        assert!(bad.message.contains("nope"), "{}", bad.message);
+        assert_eq!(available(&app), 5, "a refused analysis costs nothing");
+        assert!(app.analysis_results(None).unwrap().is_empty());
+
+        let paid = app.analysis_run(id, &monthly(None), "r-2").unwrap();
+        assert_eq!(paid.saved.cost, 3);
+        assert_eq!(paid.balance.available.get(), 2);
+        assert_eq!(available(&app), 2, "the price, once");
+        let listed = app.analysis_results(None).unwrap();
+        assert_eq!(listed.len(), 1);
+        let again = app.analysis_result(listed[0].id).unwrap();
+        assert_eq!(again.result, paid.saved.result, "reopened whole");
+        assert_eq!(available(&app), 2, "reopening is free");
+
+        let broke = app.analysis_run(id, &monthly(None), "r-3").unwrap_err();
+        assert_eq!(broke.code, Code::InsufficientCredits);
+        assert_eq!(
+            app.analysis_results(None).unwrap().len(),
+            1,
+            "nothing saved"
+        );
+        let holds = app.with_wallet(None, |w, a| w.holds(a)).unwrap();
+        assert!(holds.is_empty(), "no hold is left open");
+    }
+
+    #[test]
+    fn a_malformed_file_names_file_and_line_and_imports_nothing() {
+        let rig = Rig::new();
+        let app = rig.at(Utc::now());
+        app.store_session("p", signed_in("ann")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bad.csv");
+        let mut text = String::from("date,amount\n");
+        for day in 1..=10 {
+            text.push_str(&format!("2026-01-{day:02},{day}\n"));
+        }
+        text.push_str("2026-01-11,3,9\n");
+        std::fs::write(&file, text).unwrap();
+        let e = app.dataset_import(&file, None).unwrap_err();
+        assert_eq!(e.code, Code::InvalidInput);
+        assert!(
+            e.message.starts_with("bad.csv: line 12:"),
+            "names the file and line: {}",
+            e.message
+        );
+        assert!(app.datasets().unwrap().is_empty(), "nothing half-imported");
+    }
+}
