@@ -38,26 +38,30 @@ pub struct ProviderConfig {
     pub client_ids: Vec<String>,
 }
 
-/// The PostgreSQL connection URL. It may carry a password: `Debug` and `Display` redact it.
+/// A secret (a database URL that may carry a password, an API key): `Debug` prints
+/// `[redacted]`, and nothing here displays it.
 #[derive(Clone)]
-pub struct DatabaseUrl(String);
+pub struct Secret(String);
 
-impl DatabaseUrl {
-    /// Wraps a URL (never shown by `Debug`).
-    pub fn new(url: impl Into<String>) -> Self {
-        DatabaseUrl(url.into())
+impl Secret {
+    /// Wraps a secret (never shown by `Debug`).
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
     }
-    /// The URL itself, for the driver only. Never log it.
+    /// The value, for the driver, the HTTP client or the HMAC only. Never log it.
     pub fn expose(&self) -> &str {
         &self.0
     }
 }
 
-impl fmt::Debug for DatabaseUrl {
+impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("[redacted]")
     }
 }
+
+/// The PostgreSQL connection URL. It may carry a password: a [`Secret`].
+pub type DatabaseUrl = Secret;
 
 /// A configuration that cannot be used. The message names the file, the line and the key.
 #[derive(Debug, thiserror::Error)]

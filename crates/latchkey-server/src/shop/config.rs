@@ -1,9 +1,9 @@
 //! `[[packs]]`, `[payment]` and `welcome_credits` in the server's TOML.
 
 use crate::config::ConfigError;
+pub use crate::config::Secret;
 use crate::ledger::MAX_AMOUNT;
 use serde::{Deserialize, Serialize};
-use std::fmt;
 use std::ops::Range;
 use toml::Spanned;
 use url::Url;
@@ -25,27 +25,6 @@ pub struct Pack {
     pub currency: String,
     /// What the buyer sees.
     pub label: String,
-}
-
-/// A secret from the environment or a file: `Debug` shows `[redacted]`, never the value.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret value.
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
-    }
-    /// The value, for the HTTP client or the HMAC only. Never log it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
 }
 
 /// Which payment provider takes the money.
@@ -289,7 +268,7 @@ fn secret(
     if value.is_empty() {
         return Err(at(table, key, "the secret is empty"));
     }
-    Ok(Secret(value))
+    Ok(Secret::new(value))
 }
 
 #[cfg(test)]

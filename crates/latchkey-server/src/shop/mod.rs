@@ -386,12 +386,7 @@ impl Shop {
         id: &str,
         now: DateTime<Utc>,
     ) -> Result<CheckoutStatus, ShopError> {
-        let row = self
-            .row(ledger, id, now)
-            .await?
-            .filter(|r| r.owner == *who)
-            .ok_or(ShopError::NotFound)?;
-        Ok(status_of(row))
+        self.find(ledger, id, Some(who), now).await
     }
 
     /// The checkout behind a browser page (the unguessable id is the page's only key).
@@ -401,9 +396,20 @@ impl Shop {
         id: &str,
         now: DateTime<Utc>,
     ) -> Result<CheckoutStatus, ShopError> {
+        self.find(ledger, id, None, now).await
+    }
+
+    async fn find(
+        &self,
+        ledger: &Ledger,
+        id: &str,
+        owner: Option<&Account>,
+        now: DateTime<Utc>,
+    ) -> Result<CheckoutStatus, ShopError> {
         let row = self
             .row(ledger, id, now)
             .await?
+            .filter(|r| owner.is_none_or(|o| r.owner == *o))
             .ok_or(ShopError::NotFound)?;
         Ok(status_of(row))
     }
