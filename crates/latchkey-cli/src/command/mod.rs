@@ -1,3 +1,4 @@
+mod analytics;
 mod credits;
 mod login;
 mod logout;
@@ -29,6 +30,9 @@ pub enum Command {
     /// Credit packs at the credit service: list them, buy one.
     #[command(subcommand)]
     Credits(credits::CreditsCommand),
+    /// Your datasets and the paid analyses over them.
+    #[command(subcommand)]
+    Analytics(analytics::AnalyticsCommand),
 }
 
 impl Command {
@@ -46,6 +50,7 @@ impl Command {
             Command::Providers(c) => c.run(app, out).await,
             Command::Wallet(c) => c.run(app, out).await,
             Command::Credits(c) => c.run(app, out).await,
+            Command::Analytics(c) => c.run(app, out),
         }
     }
 }

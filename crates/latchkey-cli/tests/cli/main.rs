@@ -2,6 +2,7 @@
 //! oidc-provider on loopback), a real keychain (gnome-keyring's Secret Service, via
 //! scripts/with-keyring.sh) and scripted browsers.
 
+mod analytics;
 mod entra;
 mod harness;
 mod service;
