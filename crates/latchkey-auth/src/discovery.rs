@@ -92,6 +92,14 @@ impl ProviderInfo {
         document_issuer_fits(&issuer_from_metadata_url(metadata_url), self.issuer())
     }
 
+    /// Whether an ID token naming issuer `iss` may come from this provider: `iss` is the
+    /// document's issuer, or for a Microsoft multi-tenant document (`{tenantid}` template or the
+    /// consumer tenant) a tenant issuer it admits. Only a routing hint (e.g. which configured
+    /// provider's keys to try for a bearer token): verification still checks everything.
+    pub fn may_issue(&self, iss: &str) -> bool {
+        self.issuer_rule().fits(iss)
+    }
+
     /// How ID tokens of this provider must name their issuer.
     pub(crate) fn issuer_rule(&self) -> IssuerRule {
         IssuerRule::of(self.issuer())
@@ -163,4 +171,36 @@ async fn get_json(
     resp.json()
         .await
         .map_err(|e| AuthError::from_reqwest(what, &e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(issuer: &str) -> ProviderInfo {
+        ProviderInfo {
+            metadata: serde_json::json!({ "issuer": issuer }),
+            jwks: serde_json::Value::Null,
+            fetched_at: DateTime::<Utc>::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn a_multi_tenant_document_may_issue_for_its_tenants_only() {
+        let ms = "https://login.microsoftonline.com";
+        let tenant = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+        let common = info(&format!("{ms}/{{tenantid}}/v2.0"));
+        assert!(common.may_issue(&format!("{ms}/{tenant}/v2.0")));
+        assert!(!common.may_issue(&format!("{ms}/{{tenantid}}/v2.0")));
+        assert!(!common.may_issue(&format!("https://evil.example/{tenant}/v2.0")));
+        let exact = info("https://accounts.google.com");
+        assert!(exact.may_issue("https://accounts.google.com"));
+        assert!(!exact.may_issue("https://accounts.google.com/x"));
+        let url = Url::parse(&format!(
+            "{ms}/common/v2.0/.well-known/openid-configuration"
+        ))
+        .unwrap();
+        assert!(common.is_for(&url), "a cached common document is reused");
+        assert!(!exact.is_for(&url));
+    }
 }
