@@ -31,6 +31,8 @@
  * @property {string} issuer
  * @property {string} subject
  * @property {string | null} email
+ * @property {string | null} username The provider's preferred_username (Microsoft accounts
+ *   often have no email): shown where there is no email.
  * @property {string | null} name
  * @property {string | null} picture
  * @property {boolean} active

@@ -163,14 +163,15 @@ function renderAvatar(a) {
 /** @param {Account} a */
 function renderAccount(a) {
   $('account-name').textContent = a.display_name;
-  $('account-email').textContent = a.email || '';
+  $('account-email').textContent = a.email || a.username || '';
   renderAvatar(a);
   const sel = $('account-switcher');
   sel.replaceChildren();
   for (const acc of state.accounts) {
     const o = document.createElement('option');
     o.value = acc.subject;
-    o.textContent = `${acc.display_name}${acc.email && acc.email !== acc.display_name ? `, ${acc.email}` : ''} (${acc.provider})`;
+    const contact = acc.email || acc.username;
+    o.textContent = `${acc.display_name}${contact && contact !== acc.display_name ? `, ${contact}` : ''} (${acc.provider})`;
     o.selected = acc.active;
     sel.append(o);
   }
