@@ -267,4 +267,65 @@ fn a_malformed_file_names_the_line_imports_and_charges_nothing() {
     );
     assert_exit(&out, 24, "an unknown dataset");
     assert_eq!(available(&m), 5, "nothing charged for it either");
+
+    // A good file, then an analysis whose measure is not a number: the hold is given back.
+    let good = m.dir.path().join("good.csv");
+    let mut csv = String::from("date,amount,shop\n");
+    for day in 1..=20 {
+        let shop = if day % 3 == 0 { "market" } else { "corner" };
+        csv.push_str(&format!("2026-01-{day:02},{day}.50,{shop}\n"));
+    }
+    std::fs::write(&good, csv).unwrap();
+    let out = m.latchkey("-", &["analytics", "import", good.to_str().unwrap()]);
+    assert_exit(&out, 0, "a good file imports");
+    let run = |measure: &str| {
+        m.latchkey(
+            "-",
+            &[
+                "analytics",
+                "run",
+                "good.csv",
+                "--kind",
+                "breakdown",
+                "--measure",
+                measure,
+                "--split",
+                "shop",
+            ],
+        )
+    };
+    let out = run("shop");
+    assert_exit(&out, 24, "a category is not a measure");
+    assert!(
+        text(&out.stderr).contains("`shop`"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(available(&m), 5, "a refused analysis costs nothing");
+    assert_eq!(
+        m.json(&["wallet", "balance", "--json"])["held"],
+        0,
+        "its hold was released"
+    );
+    let results = m.json(&["analytics", "results", "--json"]);
+    assert!(
+        results["results"].as_array().unwrap().is_empty(),
+        "nothing saved"
+    );
+
+    let out = run("amount");
+    assert_exit(&out, 0, "a paid breakdown");
+    let table = text(&out.stdout);
+    // corner: days not divisible by 3 (14 of them); market: 3, 6, ..., 18 (6 of them).
+    let market: f64 = (1..=20)
+        .filter(|d| d % 3 == 0)
+        .map(|d| d as f64 + 0.5)
+        .sum();
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("market") && l.contains(&format!("{market}"))),
+        "a plain table with market's total {market}: {table}"
+    );
+    assert_eq!(available(&m), 5 - PRICE);
 }
