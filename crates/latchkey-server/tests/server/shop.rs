@@ -666,3 +666,34 @@ async fn one_event_delivered_many_times_at_once_credits_once() {
     );
     assert_eq!(available(&s, &alice).await, 100);
 }
+
+#[tokio::test]
+async fn an_expired_session_closes_its_checkout_and_unpaid_sessions_credit_nothing() {
+    let (s, _) = stripe_server(None).await;
+    let alice = token("alice").await;
+    let id = start_stripe_checkout(&s, &alice, "k1").await;
+    let unpaid = completed("evt_a", "cs_test_1", &id, "small", 500, "eur").replace(
+        "\"payment_status\":\"paid\"",
+        "\"payment_status\":\"unpaid\"",
+    );
+    assert!(unpaid.contains("\"unpaid\""), "{unpaid}");
+    let (status, json) = deliver(&s, &unpaid, &signed_now(&unpaid)).await;
+    assert_eq!((status, json["outcome"].as_str()), (200, Some("ignored")));
+    assert_eq!(
+        available(&s, &alice).await,
+        0,
+        "not paid yet: nothing credited"
+    );
+
+    let expired = completed("evt_b", "cs_test_1", &id, "small", 500, "eur")
+        .replace("checkout.session.completed", "checkout.session.expired");
+    let (status, json) = deliver(&s, &expired, &signed_now(&expired)).await;
+    assert_eq!(
+        (status, json["outcome"].as_str()),
+        (200, Some("expired")),
+        "{json}"
+    );
+    let st = s.get(&format!("/v1/checkout/{id}"), Some(&alice)).await;
+    assert_eq!(st.json["status"], "expired");
+    assert_eq!(available(&s, &alice).await, 0);
+}
