@@ -149,8 +149,7 @@ fn show_result(saved: &SavedResult) -> Result<(), Error> {
                         r.category.clone(),
                         num(r.value),
                         r.count.to_string(),
-                        r.share
-                            .map_or("-".into(), |s| format!("{}%", num(Some(s * 100.0)))),
+                        r.share.map_or("-".into(), |s| format!("{:.1}%", s * 100.0)),
                     ]
                 })
                 .collect();
@@ -164,8 +163,7 @@ fn show_result(saved: &SavedResult) -> Result<(), Error> {
                     num(ch.previous),
                     num(ch.current),
                     num(ch.change),
-                    ch.change_pct
-                        .map_or("-".into(), |p| format!("{}%", num(Some(p)))),
+                    ch.change_pct.map_or("-".into(), |p| format!("{p:.1}%")),
                 ]
             };
             let mut rows: Vec<Vec<String>> = c.rows.iter().map(line).collect();
