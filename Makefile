@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: deps npm build run test e2e package package-test check bench bench-app clean
+.PHONY: deps npm build run test e2e package package-test check bench bench-app api-fuzz bench-server clean
 
 deps:
 	@command -v $(CARGO) >/dev/null || { echo "Rust is missing: install it from https://rustup.rs, then run this again."; exit 1; }
@@ -36,6 +36,7 @@ run: deps build
 # The whole test suite, with a real keychain and a real OpenID Provider on loopback.
 test: deps
 	scripts/with-keyring.sh $(CARGO) test --workspace --no-fail-fast
+	$(MAKE) --no-print-directory api-fuzz
 	cd tests/idp && npm test
 	$(MAKE) --no-print-directory e2e
 	$(MAKE) --no-print-directory package-test
@@ -76,6 +77,21 @@ bench-app: deps
 	npx tauri build --bundles deb
 	$(CARGO) build --release --example floor --features bench-floor,tauri/custom-protocol
 	$(IN_DESKTOP) node scripts/bench-app.mjs
+
+# Schema-driven fuzzing of the credit service's API: schemathesis (pinned, in a venv) against the
+# real latchkey-server over a throwaway PostgreSQL, with a real ID token; no 5xx, every answer
+# matches /v1/openapi.json. ~2 minutes.
+api-fuzz: npm
+	CARGO=$(CARGO) crates/latchkey-server/scripts/api-fuzz.sh
+
+# The credit service's durable spends/s and p50/p99 (64 signed-in users, HTTP, fsync on) beside
+# pgbench on the same cluster. Optimised build without LTO (quicker to build); panics unwind so
+# the cluster, provider and server are always cleaned up. Prints figures.
+BENCH_PROFILE = CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+	CARGO_PROFILE_RELEASE_OPT_LEVEL=3 CARGO_PROFILE_RELEASE_PANIC=unwind
+bench-server: npm
+	$(BENCH_PROFILE) $(CARGO) build --release -p latchkey-server --bin latchkey-server --example bench_server
+	LATCHKEY_SERVER_BIN=target/release/latchkey-server target/release/examples/bench_server
 
 clean:
 	$(CARGO) clean

@@ -10,6 +10,7 @@ PKGS=(
   xvfb xauth dbus dbus-x11 dbus-user-session webkit2gtk-driver xdg-utils desktop-file-utils
   gnome-keyring libsecret-tools chromium imagemagick xdotool
   postgresql-15  # latchkey-server's tests make throwaway clusters with its initdb/pg_ctl
+  python3-venv  # `make api-fuzz` installs schemathesis (PyPI) into a venv
 )
 # Node.js (with npm) runs the test OpenID Provider and the scripted browser; keep an existing install.
 command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)

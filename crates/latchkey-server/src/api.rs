@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
+use utoipa::{IntoParams, ToSchema};
 
 /// What every route shares.
 #[derive(Clone)]
@@ -53,6 +54,7 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .route("/v1/reserve", post(reserve))
         .route("/v1/capture", post(capture))
         .route("/v1/release", post(release))
+        .route("/v1/openapi.json", get(crate::openapi::openapi_json))
         .merge(crate::shop::routes::routes())
         .merge(crate::vouchers::routes::routes())
         .fallback(not_found)
@@ -70,7 +72,7 @@ pub fn router(state: AppState, limits: Limits) -> Router {
 
 /// The API's error vocabulary: the same snake_case words the desktop's `Code` uses where the
 /// meaning is the same.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// 400: the request is malformed or a parameter is out of range; nothing changed.
@@ -143,7 +145,7 @@ impl ErrorCode {
 }
 
 /// `{"code": "...", "message": "..."}` with the code's status.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ApiError {
     /// What went wrong, for programs.
     pub code: ErrorCode,
@@ -348,31 +350,48 @@ async fn not_found() -> ApiError {
     ApiError::new(ErrorCode::NotFound, "no such endpoint")
 }
 
-#[derive(Serialize)]
-struct Health {
+/// `/healthz`'s answer.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Health {
+    /// Always `ok` (an unhealthy server answers 503 with an error).
     status: &'static str,
 }
 
-async fn healthz(State(s): State<AppState>) -> Result<Json<Health>, ApiError> {
+/// Whether the server and its database answer.
+#[utoipa::path(get, path = "/healthz", tag = "service", security(),
+    responses((status = 200, body = Health), (status = "default", body = ApiError)))]
+pub(crate) async fn healthz(State(s): State<AppState>) -> Result<Json<Health>, ApiError> {
     s.ledger.ping().await.map_err(|e| db_error(&e))?;
     Ok(Json(Health { status: "ok" }))
 }
 
-async fn balance(
+/// The caller's balance.
+#[utoipa::path(get, path = "/v1/balance", tag = "ledger",
+    responses((status = 200, body = Balance), (status = "default", body = ApiError)))]
+pub(crate) async fn balance(
     State(s): State<AppState>,
     Caller(who): Caller,
 ) -> Result<Json<Balance>, ApiError> {
     Ok(Json(s.ledger.balance(&who, (s.clock)()).await?))
 }
 
-#[derive(Deserialize)]
+/// `/v1/history`'s query.
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct HistoryQuery {
+#[into_params(parameter_in = Query)]
+pub(crate) struct HistoryQuery {
+    /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
+    /// Only entries with a larger `seq` (default 0): the previous page's `next_after`.
+    #[param(minimum = 0)]
     after: Option<i64>,
 }
 
-async fn history(
+/// The caller's entries, oldest first, one page at a time (keyset pagination on `seq`).
+#[utoipa::path(get, path = "/v1/history", tag = "ledger", params(HistoryQuery),
+    responses((status = 200, body = HistoryPage), (status = "default", body = ApiError)))]
+pub(crate) async fn history(
     State(s): State<AppState>,
     Caller(who): Caller,
     q: Result<Query<HistoryQuery>, QueryRejection>,
@@ -381,35 +400,47 @@ async fn history(
     Ok(Json(s.ledger.history(&who, q.after, q.limit).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct SpendBody {
+pub(crate) struct SpendBody {
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_i64)]
     amount: i64,
+    #[schema(min_length = 1, max_length = 255, pattern = "^[!-~]+$")]
     idempotency_key: String,
+    #[schema(max_length = 200)]
     memo: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ReserveBody {
+pub(crate) struct ReserveBody {
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_i64)]
     amount: i64,
+    #[schema(min_length = 1, max_length = 255, pattern = "^[!-~]+$")]
     idempotency_key: String,
+    #[schema(minimum = 1, maximum = 86400)]
     ttl_secs: Option<i64>,
+    #[schema(max_length = 200)]
     memo: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CaptureBody {
+pub(crate) struct CaptureBody {
+    #[schema(minimum = 1)]
     hold: i64,
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_i64)]
     amount: i64,
+    #[schema(min_length = 1, max_length = 255, pattern = "^[!-~]+$")]
     idempotency_key: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ReleaseBody {
+pub(crate) struct ReleaseBody {
+    #[schema(minimum = 1)]
     hold: i64,
+    #[schema(min_length = 1, max_length = 255, pattern = "^[!-~]+$")]
     idempotency_key: String,
 }
 
@@ -424,7 +455,10 @@ async fn write(
     ))
 }
 
-async fn spend(
+/// Spends credits at once; 402 unless `amount` is available.
+#[utoipa::path(post, path = "/v1/spend", tag = "ledger", request_body = SpendBody,
+    responses((status = 200, body = Receipt), (status = "default", body = ApiError)))]
+pub(crate) async fn spend(
     State(s): State<AppState>,
     Caller(who): Caller,
     Body(b): Body<SpendBody>,
@@ -436,7 +470,10 @@ async fn spend(
     write(&s, &who, &b.idempotency_key, op).await
 }
 
-async fn reserve(
+/// Sets credits aside until `ttl_secs` pass; the receipt's first entry is the hold.
+#[utoipa::path(post, path = "/v1/reserve", tag = "ledger", request_body = ReserveBody,
+    responses((status = 200, body = Receipt), (status = "default", body = ApiError)))]
+pub(crate) async fn reserve(
     State(s): State<AppState>,
     Caller(who): Caller,
     Body(b): Body<ReserveBody>,
@@ -449,7 +486,10 @@ async fn reserve(
     write(&s, &who, &b.idempotency_key, op).await
 }
 
-async fn capture(
+/// Uses `amount` of an open hold and releases the rest.
+#[utoipa::path(post, path = "/v1/capture", tag = "ledger", request_body = CaptureBody,
+    responses((status = 200, body = Receipt), (status = "default", body = ApiError)))]
+pub(crate) async fn capture(
     State(s): State<AppState>,
     Caller(who): Caller,
     Body(b): Body<CaptureBody>,
@@ -461,7 +501,10 @@ async fn capture(
     write(&s, &who, &b.idempotency_key, op).await
 }
 
-async fn release(
+/// Gives a whole open hold back.
+#[utoipa::path(post, path = "/v1/release", tag = "ledger", request_body = ReleaseBody,
+    responses((status = 200, body = Receipt), (status = "default", body = ApiError)))]
+pub(crate) async fn release(
     State(s): State<AppState>,
     Caller(who): Caller,
     Body(b): Body<ReleaseBody>,

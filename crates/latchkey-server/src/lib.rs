@@ -9,6 +9,7 @@
 //! - [`shop`]: packs, checkout, the payment providers (Stripe, demo), welcome credits.
 //! - [`vouchers`]: vouchers signed with the service's keys, and their redemption.
 //! - [`report`]: who paid and who spent, per user and per day.
+//! - [`openapi`]: the API's OpenAPI document, generated from the routes.
 
 #![warn(missing_docs)]
 
@@ -17,6 +18,7 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod ledger;
+pub mod openapi;
 pub mod report;
 pub mod shop;
 pub mod vouchers;

@@ -13,6 +13,7 @@ pub use pg::{Credit, Credited, Ledger, Source};
 use crate::db::DbError;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// The largest amount one entry may carry (and so, one request).
 pub const MAX_AMOUNT: i64 = 1_000_000_000_000;
@@ -41,7 +42,7 @@ pub struct Account {
 }
 
 /// What an entry did. Amounts are always positive; the kind says which way they move.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EntryKind {
     /// Credits given by an operator (`latchkey-server grant`): posted +.
@@ -87,7 +88,7 @@ impl EntryKind {
 }
 
 /// One ledger entry, as stored and as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Entry {
     /// The entry's place in the whole ledger (all users): increasing, never reused.
     pub seq: i64,
@@ -109,7 +110,7 @@ pub struct Entry {
 }
 
 /// A user's balance. `available = posted - held`, never negative.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Balance {
     /// Credits received minus credits used.
     pub posted: i64,
@@ -132,7 +133,7 @@ impl Balance {
 
 /// What a write did: the entries it appended and the balance after them. This whole value is
 /// what an idempotent replay returns.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Receipt {
     /// The entries the write appended, in order.
     pub entries: Vec<Entry>,
@@ -141,7 +142,7 @@ pub struct Receipt {
 }
 
 /// One page of history, oldest first; `next_after` is the cursor of the next page, if any.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct HistoryPage {
     /// The page's entries, oldest first.
     pub entries: Vec<Entry>,

@@ -12,7 +12,7 @@ use url::Url;
 pub const STRIPE_API_BASE: &str = "https://api.stripe.com";
 
 /// A credit pack users can buy.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Pack {
     /// Stable id (`[a-z0-9_-]`, 1 to 64), what clients send to `/v1/checkout`.

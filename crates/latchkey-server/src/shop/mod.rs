@@ -72,7 +72,7 @@ impl From<deadpool_postgres::PoolError> for ShopError {
 }
 
 /// `POST /v1/checkout`'s answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CheckoutStarted {
     /// Poll `GET /v1/checkout/{checkout_id}` with it.
     pub checkout_id: String,
@@ -81,7 +81,7 @@ pub struct CheckoutStarted {
 }
 
 /// Where a checkout stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckoutState {
     /// Waiting for the payment.
@@ -107,7 +107,7 @@ impl CheckoutState {
 }
 
 /// `GET /v1/checkout/{id}`'s answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CheckoutStatus {
     /// The checkout.
     pub checkout_id: String,
@@ -124,7 +124,7 @@ pub struct CheckoutStatus {
 }
 
 /// What a webhook delivery did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum WebhookOutcome {
     /// The payment's credits were added now.

@@ -11,6 +11,27 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use url::Url;
+use utoipa::{OpenApi, ToSchema};
+
+/// The shop's part of the OpenAPI document (merged into [`crate::openapi`]'s).
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        packs,
+        checkout,
+        status,
+        stripe_webhook,
+        demo_page,
+        demo_pay,
+        done_page,
+        cancel_page
+    ),
+    tags(
+        (name = "shop", description = "Credit packs and buying them"),
+        (name = "pages", description = "Browser pages of the checkout (HTML)"),
+    )
+)]
+pub struct ShopApi;
 
 /// The shop's routes, merged into the API's router.
 pub fn routes() -> Router<AppState> {
@@ -25,22 +46,29 @@ pub fn routes() -> Router<AppState> {
         .route("/checkout/{id}/cancel", get(cancel_page))
 }
 
-#[derive(Serialize)]
-struct Packs<'a> {
-    packs: &'a [Pack],
+/// `GET /v1/packs`'s answer.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Packs {
+    /// The packs on sale, in the configured order.
+    packs: Vec<Pack>,
 }
 
-async fn packs(State(s): State<AppState>) -> Response {
+/// The credit packs on sale. No authentication.
+#[utoipa::path(get, path = "/v1/packs", tag = "shop", security(),
+    responses((status = 200, body = Packs), (status = "default", body = ApiError)))]
+pub(crate) async fn packs(State(s): State<AppState>) -> Json<Packs> {
     Json(Packs {
-        packs: s.shop.packs(),
+        packs: s.shop.packs().to_vec(),
     })
-    .into_response()
 }
 
-#[derive(Deserialize)]
+/// `POST /v1/checkout`'s body.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CheckoutBody {
+pub(crate) struct CheckoutBody {
+    /// The pack's id.
     pack: String,
+    /// The same key and pack again return the same checkout.
     idempotency_key: String,
 }
 
@@ -55,7 +83,10 @@ fn request_base(headers: &HeaderMap) -> Option<Url> {
         .flatten()
 }
 
-async fn checkout(
+/// Starts buying a pack: the answer's `url` is for the system browser.
+#[utoipa::path(post, path = "/v1/checkout", tag = "shop", request_body = CheckoutBody,
+    responses((status = 200, body = CheckoutStarted), (status = "default", body = ApiError)))]
+pub(crate) async fn checkout(
     State(s): State<AppState>,
     Caller(who): Caller,
     headers: HeaderMap,
@@ -70,7 +101,11 @@ async fn checkout(
     ))
 }
 
-async fn status(
+/// Where the caller's checkout stands (someone else's answers 404).
+#[utoipa::path(get, path = "/v1/checkout/{id}", tag = "shop",
+    params(("id" = String, Path, description = "The checkout id")),
+    responses((status = 200, body = CheckoutStatus), (status = "default", body = ApiError)))]
+pub(crate) async fn status(
     State(s): State<AppState>,
     Caller(who): Caller,
     Path(id): Path<String>,
@@ -79,13 +114,22 @@ async fn status(
     Ok(Json(s.shop.status(&s.ledger, &who, &id, now).await?))
 }
 
-#[derive(Serialize)]
-struct Received {
+/// The webhook's answer.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Received {
+    /// Always true.
     received: bool,
+    /// What the event did.
     outcome: WebhookOutcome,
 }
 
-async fn stripe_webhook(
+/// Stripe's webhook: authenticated by `Stripe-Signature`, not by an ID token.
+#[utoipa::path(post, path = "/v1/webhooks/stripe", tag = "shop", security(),
+    params(("Stripe-Signature" = String, Header, description = "t=TIMESTAMP,v1=HMAC-SHA256")),
+    request_body(content = Object, content_type = "application/json",
+        description = "A Stripe event, exactly as Stripe sent it"),
+    responses((status = 200, body = Received), (status = "default", body = ApiError)))]
+pub(crate) async fn stripe_webhook(
     State(s): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
@@ -104,7 +148,12 @@ async fn stripe_webhook(
     }))
 }
 
-async fn demo_page(
+/// The DEMO checkout page (demo provider only).
+#[utoipa::path(get, path = "/demo/checkout/{id}", tag = "pages", security(),
+    params(("id" = String, Path, description = "The checkout id")),
+    responses((status = 200, description = "The DEMO checkout page", content_type = "text/html",
+        body = String), (status = "default", body = ApiError)))]
+pub(crate) async fn demo_page(
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
@@ -115,13 +164,26 @@ async fn demo_page(
     Ok(pages::demo_checkout(&c))
 }
 
-async fn demo_pay(State(s): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+/// The DEMO page's "Pay (DEMO)" button: pays once, then redirects to the success page.
+#[utoipa::path(post, path = "/demo/checkout/{id}/pay", tag = "pages", security(),
+    params(("id" = String, Path, description = "The checkout id")),
+    responses((status = 303, description = "To /checkout/{id}/done"),
+        (status = "default", body = ApiError)))]
+pub(crate) async fn demo_pay(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     s.shop.demo_pay(&s.ledger, &id, (s.clock)()).await?;
     // POST-redirect-GET: reloading the success page pays nothing again.
     Ok(Redirect::to(&format!("/checkout/{id}/done")).into_response())
 }
 
-async fn done_page(
+/// The success page both providers send the browser to.
+#[utoipa::path(get, path = "/checkout/{id}/done", tag = "pages", security(),
+    params(("id" = String, Path, description = "The checkout id")),
+    responses((status = 200, description = "The success page", content_type = "text/html",
+        body = String), (status = "default", body = ApiError)))]
+pub(crate) async fn done_page(
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
@@ -129,7 +191,12 @@ async fn done_page(
     Ok(pages::done(&c, s.shop.is_demo()))
 }
 
-async fn cancel_page(
+/// The cancel page: a pending checkout is closed as cancelled.
+#[utoipa::path(get, path = "/checkout/{id}/cancel", tag = "pages", security(),
+    params(("id" = String, Path, description = "The checkout id")),
+    responses((status = 200, description = "The cancel page", content_type = "text/html",
+        body = String), (status = "default", body = ApiError)))]
+pub(crate) async fn cancel_page(
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {

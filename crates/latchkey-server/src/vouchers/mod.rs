@@ -56,7 +56,7 @@ impl From<deadpool_postgres::PoolError> for VoucherError {
 }
 
 /// One published key, as `/.well-known/latchkey-keys` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PublishedKey {
     /// The key id vouchers name (`kid`).
     pub kid: String,
@@ -75,7 +75,7 @@ pub struct PublishedKey {
 }
 
 /// `/.well-known/latchkey-keys`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct KeySet {
     /// Every key ever used, oldest first (old vouchers stay verifiable).
     pub keys: Vec<PublishedKey>,

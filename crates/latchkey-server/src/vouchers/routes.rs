@@ -7,6 +7,15 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
+use utoipa::{OpenApi, ToSchema};
+
+/// The vouchers' part of the OpenAPI document (merged into [`crate::openapi`]'s).
+#[derive(OpenApi)]
+#[openapi(
+    paths(redeem, keys),
+    tags((name = "vouchers", description = "Vouchers signed by this service"))
+)]
+pub struct VoucherApi;
 
 /// The voucher routes, merged into the API's router.
 pub fn routes() -> Router<AppState> {
@@ -31,14 +40,20 @@ impl From<VoucherError> for ApiError {
     }
 }
 
-#[derive(Deserialize)]
+/// `POST /v1/redeem`'s body.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RedeemBody {
+pub(crate) struct RedeemBody {
+    /// The voucher token, `LKV1.…`.
     voucher: String,
+    /// The same key and voucher again replay the first receipt.
     idempotency_key: String,
 }
 
-async fn redeem(
+/// Redeems a voucher: once across all users and machines.
+#[utoipa::path(post, path = "/v1/redeem", tag = "vouchers", request_body = RedeemBody,
+    responses((status = 200, body = Receipt), (status = "default", body = ApiError)))]
+pub(crate) async fn redeem(
     State(s): State<AppState>,
     Caller(who): Caller,
     Body(b): Body<RedeemBody>,
@@ -49,6 +64,9 @@ async fn redeem(
     ))
 }
 
-async fn keys(State(s): State<AppState>) -> Result<Json<KeySet>, ApiError> {
+/// The voucher public keys, with the rotation signatures. No authentication.
+#[utoipa::path(get, path = "/.well-known/latchkey-keys", tag = "vouchers", security(),
+    responses((status = 200, body = KeySet), (status = "default", body = ApiError)))]
+pub(crate) async fn keys(State(s): State<AppState>) -> Result<Json<KeySet>, ApiError> {
     Ok(Json(super::published(&s.ledger).await?))
 }

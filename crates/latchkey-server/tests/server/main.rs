@@ -3,9 +3,12 @@
 
 mod api;
 mod cli;
+mod crash;
+mod fleet;
 mod ledger;
 mod migrations;
 mod model;
+mod openapi;
 mod operator;
 mod report;
 mod shop;
