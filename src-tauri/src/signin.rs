@@ -352,6 +352,7 @@ mod tests {
                     issuer: "http://127.0.0.1:1".into(),
                     subject: subject.into(),
                     email: None,
+                    username: None,
                     name: None,
                     picture: None,
                     active: true,

@@ -1,11 +1,11 @@
 //! The credit wallet and the paid analytics, for the active account.
 
-use latchkey_core::new_key;
 use crate::shell::Shell;
 use latchkey_core::analytics::Run;
 use latchkey_core::latchkey_wallet::{
     voucher, Balance, HistoryPage, HistoryQuery, Receipt, Voucher,
 };
+use latchkey_core::new_key;
 use latchkey_core::{Code, Error};
 use tauri::State;
 
