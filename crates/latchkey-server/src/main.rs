@@ -2,8 +2,10 @@
 
 use chrono::Utc;
 use clap::{Parser, Subcommand};
-use latchkey_server::config::Config;
-use latchkey_server::ledger::{Account, Ledger, Operation};
+use latchkey_server::config::{Config, ConfigError};
+use latchkey_server::db::DbError;
+use latchkey_server::ledger::{Account, Ledger, LedgerError, Operation};
+use latchkey_server::vouchers::VoucherError;
 use latchkey_server::{db, report, vouchers, DB_TIMEOUT};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -102,9 +104,31 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> Result<(), String> {
-    let config = Config::load(cli.config.as_deref()).map_err(|e| e.to_string())?;
-    let pool = db::pool(&config.database_url, 2, DB_TIMEOUT).map_err(|e| e.to_string())?;
+/// Why a subcommand failed: printed as one `error:` line (each source's own message), exit 1.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Voucher(#[from] VoucherError),
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    let config = Config::load(cli.config.as_deref())?;
+    let pool = db::pool(&config.database_url, 2, DB_TIMEOUT)?;
     match cli.command {
         Command::Migrate => {
             let version = migrate(&pool).await?;
@@ -128,12 +152,8 @@ async fn run(cli: Cli) -> Result<(), String> {
                     },
                     Utc::now(),
                 )
-                .await
-                .map_err(|e| e.to_string())?;
-            println!(
-                "{}",
-                serde_json::to_string(&receipt).map_err(|e| e.to_string())?
-            );
+                .await?;
+            println!("{}", serde_json::to_string(&receipt)?);
             Ok(())
         }
         Command::Voucher(VoucherCommand::Issue { credits, bound_to }) => {
@@ -142,32 +162,22 @@ async fn run(cli: Cli) -> Result<(), String> {
                 issuer: v[0].clone(),
                 subject: v[1].clone(),
             });
-            let token = vouchers::issue(&ledger, credits, account.as_ref(), Utc::now())
-                .await
-                .map_err(|e| e.to_string())?;
+            let token = vouchers::issue(&ledger, credits, account.as_ref(), Utc::now()).await?;
             println!("{token}");
             Ok(())
         }
         Command::Keys(KeysCommand::Rotate) => {
             let ledger = Ledger::new(pool.clone());
-            let key = vouchers::rotate(&ledger, Utc::now())
-                .await
-                .map_err(|e| e.to_string())?;
-            println!(
-                "{}",
-                serde_json::to_string(&key).map_err(|e| e.to_string())?
-            );
+            let key = vouchers::rotate(&ledger, Utc::now()).await?;
+            println!("{}", serde_json::to_string(&key)?);
             Ok(())
         }
         Command::Report { json } => {
             let ledger = Ledger::new(pool.clone());
-            let lines = report::report(&ledger).await.map_err(|e| e.to_string())?;
+            let lines = report::report(&ledger).await?;
             if json {
                 let doc = serde_json::json!({ "lines": lines });
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?
-                );
+                println!("{}", serde_json::to_string_pretty(&doc)?);
             } else {
                 print!("{}", report::table(&lines));
             }
@@ -176,29 +186,29 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Serve => {
             let version = migrate(&pool).await?;
             drop(pool);
-            let app =
-                latchkey_server::app(&config, Arc::new(Utc::now)).map_err(|e| e.to_string())?;
-            let listener = tokio::net::TcpListener::bind(config.listen)
-                .await
-                .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-            let addr = listener.local_addr().map_err(|e| e.to_string())?;
+            let app = latchkey_server::app(&config, Arc::new(Utc::now))?;
+            let listener =
+                tokio::net::TcpListener::bind(config.listen)
+                    .await
+                    .map_err(|source| Failure::Listen {
+                        addr: config.listen,
+                        source,
+                    })?;
+            let addr = listener.local_addr()?;
             tracing::info!(%addr, schema_version = version, "latchkey-server listening");
             // One line on stdout for whoever started us (tests, scripts): the bound address.
             println!("{{\"listen\":\"{addr}\"}}");
             axum::serve(listener, app)
                 .with_graceful_shutdown(shutdown())
-                .await
-                .map_err(|e| e.to_string())
+                .await?;
+            Ok(())
         }
     }
 }
 
-async fn migrate(pool: &deadpool_postgres::Pool) -> Result<i64, String> {
-    let mut client = pool
-        .get()
-        .await
-        .map_err(|e| db::DbError::from(e).to_string())?;
-    db::migrate(&mut client).await.map_err(|e| e.to_string())
+async fn migrate(pool: &deadpool_postgres::Pool) -> Result<i64, DbError> {
+    let mut client = pool.get().await.map_err(DbError::from)?;
+    db::migrate(&mut client).await
 }
 
 async fn shutdown() {
