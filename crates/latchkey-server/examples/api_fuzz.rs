@@ -15,7 +15,7 @@ use chrono::Utc;
 use latchkey_server::ledger::{Account, Operation};
 use latchkey_testkit::server::Service;
 use std::process::{Command, ExitCode};
-use support::idp::{idp, PUBLIC_CLIENT};
+use support::idp::{idp, IdTokens, PUBLIC_CLIENT};
 
 const LOGIN: &str = "fuzz";
 

@@ -14,6 +14,7 @@
 #[allow(dead_code)]
 mod idp;
 
+use idp::IdTokens;
 use latchkey_testkit::pg::{self, Cluster};
 use latchkey_testkit::server::Service;
 use std::process::{Command, Stdio};
@@ -28,7 +29,7 @@ async fn main() {
     let cluster = Cluster::start_durable();
     create_db(&cluster, "ledger").await;
     create_db(&cluster, "pgbench").await;
-    let provider = idp::Idp::start();
+    let provider = idp::Idp::start(&[]);
     let server = Service::start(&cluster.url("ledger"), &provider.issuer, "");
 
     let started = Instant::now();

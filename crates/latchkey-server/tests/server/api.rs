@@ -1,6 +1,6 @@
 //! The HTTP API with REAL ID tokens from the test OpenID Provider.
 
-use crate::support::idp::{idp, rogue_idp, CONFIDENTIAL_CLIENT, PUBLIC_CLIENT};
+use crate::support::idp::{idp, rogue_idp, IdTokens, CONFIDENTIAL_CLIENT, PUBLIC_CLIENT};
 use crate::support::{server, server_with, Options, Server};
 use chrono::{Duration, Utc};
 use latchkey_server::ledger::{Account, Operation};
@@ -592,7 +592,7 @@ async fn a_client_that_stalls_mid_body_gets_a_408_json_answer() {
 
 #[tokio::test]
 async fn keys_rotated_at_the_provider_are_fetched_again_once() {
-    let mut own = crate::support::idp::Idp::start();
+    let mut own = crate::support::idp::Idp::start(&[]);
     let s = server_with(Options {
         issuer: Some(own.issuer.clone()),
         ..Options::default()

@@ -3,7 +3,7 @@
 //! sum of the entries. A client's retries (same idempotency key) after the restart then land
 //! each remaining spend exactly once and replay the acknowledged ones byte for byte.
 
-use crate::support::idp::{idp, PUBLIC_CLIENT};
+use crate::support::idp::{idp, IdTokens, PUBLIC_CLIENT};
 use crate::support::{self, pg};
 use chrono::Utc;
 use latchkey_server::ledger::{Account, Operation};

@@ -1,7 +1,7 @@
 //! Two server processes over one database keep the same ledger as one: the server holds no
 //! state, so which server a request reaches changes nothing.
 
-use crate::support::idp::{idp, PUBLIC_CLIENT};
+use crate::support::idp::{idp, IdTokens, PUBLIC_CLIENT};
 use crate::support::{self, pg};
 use chrono::Utc;
 use latchkey_server::ledger::{Account, Operation};

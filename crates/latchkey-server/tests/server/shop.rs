@@ -3,7 +3,7 @@
 //! answers its documented request/response shapes, and webhooks are signed by the test exactly
 //! as Stripe signs them (HMAC-SHA256 over `t.body`).
 
-use crate::support::idp::{idp, PUBLIC_CLIENT};
+use crate::support::idp::{idp, IdTokens, PUBLIC_CLIENT};
 use crate::support::{pg, server_with, Options, Server};
 use axum::http::HeaderMap;
 use chrono::Utc;

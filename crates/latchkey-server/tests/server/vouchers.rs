@@ -1,7 +1,7 @@
 //! Vouchers issued by the service: redemption once across all users, bindings, forgeries, key
 //! rotation and the published keys.
 
-use crate::support::idp::{idp, PUBLIC_CLIENT};
+use crate::support::idp::{idp, IdTokens, PUBLIC_CLIENT};
 use crate::support::{server, Server};
 use chrono::Utc;
 use latchkey_server::ledger::Account;

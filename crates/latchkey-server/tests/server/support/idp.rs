@@ -1,78 +1,31 @@
-//! The test OpenID Provider (tests/idp/provider.mjs, panva's oidc-provider) on an ephemeral
-//! loopback port, and REAL ID tokens from it: a genuine sign-in through latchkey-auth with the
-//! scripted HTTP browser (tests/idp/browser-http.mjs) logging in and consenting.
+//! The test OpenID Provider (latchkey-testkit's: tests/idp/provider.mjs, panva's
+//! oidc-provider, on an ephemeral loopback port) and REAL ID tokens from it: a genuine sign-in
+//! through latchkey-auth with the scripted HTTP browser (tests/idp/browser-http.mjs) logging in
+//! and consenting.
 
 use chrono::Utc;
 use latchkey_auth::{PendingSignIn, Provider, ProviderInfo, Redirect, Secret, SignInOptions};
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+pub use latchkey_testkit::idp::{Idp, PUBLIC_CLIENT};
+use latchkey_testkit::repo;
+use std::future::Future;
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-/// The provider's public test client.
-pub const PUBLIC_CLIENT: &str = "desktop-public";
 /// The provider's confidential test client (not listed in the server's config: "another
 /// audience").
 pub const CONFIDENTIAL_CLIENT: &str = "desktop-confidential";
 const CONFIDENTIAL_SECRET: &str = "throwaway-local-test-secret";
 
-pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("repo root")
-}
-
-/// A running provider. It exits when its stdin closes, so it never outlives this process.
-pub struct Idp {
-    child: Child,
-    _stdin: ChildStdin,
-    pub issuer: String,
-}
-
-impl Idp {
-    pub fn start() -> Idp {
-        Idp::start_with(&[])
-    }
-
-    /// Starts it again on the same port (the same issuer) with NEW signing keys: what a
-    /// provider's key rotation looks like to the server.
-    pub fn restart(&mut self) {
-        let port = self.issuer.rsplit(':').next().unwrap().to_string();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let fresh = Idp::start_with(&["--port", &port]);
-        assert_eq!(fresh.issuer, self.issuer, "the same issuer after a restart");
-        *self = fresh;
-    }
-
-    fn start_with(args: &[&str]) -> Idp {
-        let mut child = Command::new("node")
-            .arg(repo().join("tests/idp/provider.mjs"))
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("node runs tests/idp/provider.mjs (run `make npm` first)");
-        let stdin = child.stdin.take().expect("stdin");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("the provider prints its issuer");
-        let v: serde_json::Value = serde_json::from_str(&line)
-            .unwrap_or_else(|e| panic!("the provider's first line is JSON ({e}): {line:?}"));
-        Idp {
-            child,
-            _stdin: stdin,
-            issuer: v["issuer"].as_str().expect("issuer").to_string(),
-        }
-    }
-
+/// ID tokens from the test provider.
+pub trait IdTokens {
     /// Signs `login` in with `client_id` (a genuine authorization-code + PKCE sign-in) and
     /// returns the ID token the provider issued.
-    pub async fn id_token(&self, client_id: &str, login: &str) -> String {
+    fn id_token(&self, client_id: &str, login: &str) -> impl Future<Output = String>;
+}
+
+impl IdTokens for Idp {
+    async fn id_token(&self, client_id: &str, login: &str) -> String {
         let provider = Provider {
             name: "test".into(),
             metadata_url: format!("{}/.well-known/openid-configuration", self.issuer)
@@ -123,21 +76,14 @@ impl Idp {
     }
 }
 
-impl Drop for Idp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// The test binary's provider (the one the server's configuration lists).
 pub fn idp() -> &'static Idp {
     static IDP: OnceLock<Idp> = OnceLock::new();
-    IDP.get_or_init(Idp::start)
+    IDP.get_or_init(|| Idp::start(&[]))
 }
 
 /// A second provider, NOT listed in the server's configuration.
 pub fn rogue_idp() -> &'static Idp {
     static IDP: OnceLock<Idp> = OnceLock::new();
-    IDP.get_or_init(Idp::start)
+    IDP.get_or_init(|| Idp::start(&[]))
 }
