@@ -17,6 +17,7 @@
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
+use crate::cancel::CancelFlag;
 use crate::error::{Error, Result};
 use crate::frame::{date_of_day, day_of, ColumnData, Frame, MISSING};
 use crate::types::{Column, ColumnKind};
@@ -434,11 +435,22 @@ impl Analysis {
 
 /// Runs any analysis over a frame holding its columns.
 pub fn run(frame: &Frame, analysis: &Analysis) -> Result<AnalysisResult> {
+    run_cancellable(frame, analysis, &CancelFlag::new())
+}
+
+/// [`run`], stopping with [`Error::Cancelled`] once `cancel` is set (checked before the work
+/// and every few thousand rows of every pass).
+pub fn run_cancellable(
+    frame: &Frame,
+    analysis: &Analysis,
+    cancel: &CancelFlag,
+) -> Result<AnalysisResult> {
+    cancel.check()?;
     Ok(match analysis {
-        Analysis::Timeseries(p) => AnalysisResult::Timeseries(timeseries(frame, p)?),
-        Analysis::Breakdown(p) => AnalysisResult::Breakdown(breakdown(frame, p)?),
-        Analysis::Compare(p) => AnalysisResult::Compare(compare(frame, p)?),
-        Analysis::Trend(p) => AnalysisResult::Trend(trend(frame, p)?),
+        Analysis::Timeseries(p) => AnalysisResult::Timeseries(timeseries_in(frame, p, cancel)?),
+        Analysis::Breakdown(p) => AnalysisResult::Breakdown(breakdown_in(frame, p, cancel)?),
+        Analysis::Compare(p) => AnalysisResult::Compare(compare_in(frame, p, cancel)?),
+        Analysis::Trend(p) => AnalysisResult::Trend(trend_in(frame, p, cancel)?),
     })
 }
 
@@ -521,11 +533,13 @@ fn rank_categories(
     agg: Agg,
     top: usize,
     include: impl Fn(usize) -> bool,
-) -> Groups {
+    cancel: &CancelFlag,
+) -> Result<Groups> {
     // Slot values.len() is the missing category.
     let mut weight = vec![0.0f64; values.len() + 1];
     let mut seen = vec![false; values.len() + 1];
     for (row, &code) in codes.iter().enumerate() {
+        cancel.check_row(row)?;
         if !include(row) {
             continue;
         }
@@ -565,11 +579,11 @@ fn rank_categories(
     if order.len() > kept {
         names.push(OTHER.to_owned());
     }
-    Groups {
+    Ok(Groups {
         of_missing: group[values.len()],
         of_code: group[..values.len()].to_vec(),
         names,
-    }
+    })
 }
 
 impl Groups {
@@ -603,6 +617,10 @@ fn rolling(values: &[Option<f64>], window: usize) -> Vec<Option<f64>> {
 
 /// A measure aggregated per period, optionally one series per top category.
 pub fn timeseries(frame: &Frame, p: &TimeSeriesParams) -> Result<TimeSeries> {
+    timeseries_in(frame, p, &CancelFlag::new())
+}
+
+fn timeseries_in(frame: &Frame, p: &TimeSeriesParams, cancel: &CancelFlag) -> Result<TimeSeries> {
     let (date_name, dates) = date_column(frame, &p.date)?;
     let measure = measure_column(frame, &p.measure, p.agg)?;
     let split = p
@@ -610,14 +628,25 @@ pub fn timeseries(frame: &Frame, p: &TimeSeriesParams) -> Result<TimeSeries> {
         .as_deref()
         .map(|s| category_column(frame, s))
         .transpose()?;
-    let groups = split.map(|(codes, values)| {
-        rank_categories(codes, values, measure, p.agg, p.top, |r| dates[r].is_some())
-    });
+    let groups = split
+        .map(|(codes, values)| {
+            rank_categories(
+                codes,
+                values,
+                measure,
+                p.agg,
+                p.top,
+                |r| dates[r].is_some(),
+                cancel,
+            )
+        })
+        .transpose()?;
     let n_series = groups.as_ref().map_or(1, |g| g.names.len().max(1));
     let mut keys: Vec<i64> = Vec::with_capacity(dates.len());
     let (mut lo, mut hi) = (i64::MAX, i64::MIN);
     let mut skipped = 0u64;
-    for d in dates {
+    for (row, d) in dates.iter().enumerate() {
+        cancel.check_row(row)?;
         match d {
             Some(t) => {
                 let k = p.by.key(day_of(*t));
@@ -639,6 +668,7 @@ pub fn timeseries(frame: &Frame, p: &TimeSeriesParams) -> Result<TimeSeries> {
     let n_periods = check_periods(lo, hi)?;
     let mut acc = vec![Acc::EMPTY; n_periods * n_series];
     for (row, &k) in keys.iter().enumerate() {
+        cancel.check_row(row)?;
         if k == i64::MIN {
             continue;
         }
@@ -695,11 +725,16 @@ fn check_periods(lo: i64, hi: i64) -> Result<usize> {
 
 /// A measure per category: top N by value and `other`, with shares of the total.
 pub fn breakdown(frame: &Frame, p: &BreakdownParams) -> Result<Breakdown> {
+    breakdown_in(frame, p, &CancelFlag::new())
+}
+
+fn breakdown_in(frame: &Frame, p: &BreakdownParams, cancel: &CancelFlag) -> Result<Breakdown> {
     let (codes, values) = category_column(frame, &p.by)?;
     let measure = measure_column(frame, &p.measure, p.agg)?;
     let mut per = vec![Acc::EMPTY; values.len() + 1];
     let mut total = Acc::EMPTY;
     for (row, &code) in codes.iter().enumerate() {
+        cancel.check_row(row)?;
         let slot = if code == MISSING {
             values.len()
         } else {
@@ -774,6 +809,10 @@ pub fn breakdown(frame: &Frame, p: &BreakdownParams) -> Result<Breakdown> {
 
 /// The period holding the anchor against the one before, in total and per category.
 pub fn compare(frame: &Frame, p: &CompareParams) -> Result<Comparison> {
+    compare_in(frame, p, &CancelFlag::new())
+}
+
+fn compare_in(frame: &Frame, p: &CompareParams, cancel: &CancelFlag) -> Result<Comparison> {
     let (date_name, dates) = date_column(frame, &p.date)?;
     let measure = measure_column(frame, &p.measure, p.agg)?;
     let period = match p.period {
@@ -809,13 +848,25 @@ pub fn compare(frame: &Frame, p: &CompareParams) -> Result<Comparison> {
         p.by.as_deref()
             .map(|s| category_column(frame, s))
             .transpose()?;
-    let groups = split.map(|(codes, values)| {
-        rank_categories(codes, values, measure, p.agg, p.top, |r| which[r] < 2)
-    });
+    cancel.check()?;
+    let groups = split
+        .map(|(codes, values)| {
+            rank_categories(
+                codes,
+                values,
+                measure,
+                p.agg,
+                p.top,
+                |r| which[r] < 2,
+                cancel,
+            )
+        })
+        .transpose()?;
     let n_groups = groups.as_ref().map_or(0, |g| g.names.len());
     // Slot 0..n_groups per category, n_groups for the total; [current, previous].
     let mut acc = vec![[Acc::EMPTY; 2]; n_groups + 1];
     for (row, &w) in which.iter().enumerate() {
+        cancel.check_row(row)?;
         if w == 2 {
             continue;
         }
@@ -886,7 +937,11 @@ fn median(v: &mut [f64]) -> Option<f64> {
 /// The measure per period with a fitted trend, a forecast of the next periods and the periods
 /// whose robust z-score is over 3.5.
 pub fn trend(frame: &Frame, p: &TrendParams) -> Result<Trend> {
-    let ts = timeseries(
+    trend_in(frame, p, &CancelFlag::new())
+}
+
+fn trend_in(frame: &Frame, p: &TrendParams, cancel: &CancelFlag) -> Result<Trend> {
+    let ts = timeseries_in(
         frame,
         &TimeSeriesParams {
             date: p.date.clone(),
@@ -897,6 +952,7 @@ pub fn trend(frame: &Frame, p: &TrendParams) -> Result<Trend> {
             top: 0,
             window: 0,
         },
+        cancel,
     )?;
     let values = ts.series[0].values.clone();
     let n = values.len();
@@ -1043,6 +1099,94 @@ mod tests {
     fn rolling_average_needs_a_full_window() {
         let r = rolling(&[Some(1.0), Some(2.0), Some(3.0), None, Some(5.0)], 2);
         assert_eq!(r, vec![None, Some(1.5), Some(2.5), None, None]);
+    }
+
+    #[test]
+    fn every_pass_looks_at_the_cancel_flag() {
+        use crate::types::{Column, ColumnKind};
+        let col = |index, name: &str, kind| Column {
+            index,
+            name: name.into(),
+            kind,
+            date_order: None,
+            date_order_decided_by: None,
+            decimal_mark: None,
+        };
+        let rows = 3 * crate::cancel::CHECK_EVERY;
+        let frame = Frame {
+            rows,
+            columns: vec![
+                (
+                    col(0, "d", ColumnKind::Date),
+                    ColumnData::Times((0..rows as i64).map(|i| Some(i * 86_400)).collect()),
+                ),
+                (
+                    col(1, "x", ColumnKind::Number),
+                    ColumnData::Numbers(vec![1.0; rows]),
+                ),
+                (
+                    col(2, "c", ColumnKind::Category),
+                    ColumnData::Texts {
+                        codes: (0..rows as u32).map(|i| i % 2).collect(),
+                        values: vec!["a".into(), "b".into()],
+                    },
+                ),
+            ],
+        };
+        let set = CancelFlag::new();
+        set.cancel();
+        let ts = TimeSeriesParams {
+            date: None,
+            measure: Some("x".into()),
+            agg: Agg::Sum,
+            by: Period::Year,
+            split: Some("c".into()),
+            top: 5,
+            window: 0,
+        };
+        // The inner functions, past the entry check of `run_cancellable`: the loops look.
+        assert!(matches!(
+            timeseries_in(&frame, &ts, &set),
+            Err(Error::Cancelled)
+        ));
+        let bd = BreakdownParams {
+            by: "c".into(),
+            measure: Some("x".into()),
+            agg: Agg::Sum,
+            top: 5,
+        };
+        assert!(matches!(
+            breakdown_in(&frame, &bd, &set),
+            Err(Error::Cancelled)
+        ));
+        let cp = CompareParams {
+            date: None,
+            measure: Some("x".into()),
+            agg: Agg::Sum,
+            period: ComparePeriod::Year,
+            anchor: None,
+            by: None,
+            top: 5,
+        };
+        assert!(matches!(
+            compare_in(&frame, &cp, &set),
+            Err(Error::Cancelled)
+        ));
+        let tr = TrendParams {
+            date: None,
+            measure: Some("x".into()),
+            agg: Agg::Sum,
+            by: Period::Year,
+            horizon: 1,
+            method: TrendMethod::Linear,
+        };
+        assert!(matches!(trend_in(&frame, &tr, &set), Err(Error::Cancelled)));
+        let free = CancelFlag::new();
+        assert!(
+            timeseries_in(&frame, &ts, &free).is_ok(),
+            "an unset flag changes nothing"
+        );
+        assert!(compare_in(&frame, &cp, &free).is_ok());
     }
 
     #[test]

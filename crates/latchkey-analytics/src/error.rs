@@ -83,4 +83,7 @@ pub enum Error {
     /// A stored parameter or result could not be (de)serialised.
     #[error("stored JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// The run's [`crate::CancelFlag`] was set: the analysis stopped and nothing was saved.
+    #[error("the analysis was cancelled")]
+    Cancelled,
 }

@@ -21,6 +21,7 @@
 //! ```
 
 pub mod analysis;
+mod cancel;
 mod chunks;
 mod db;
 pub mod error;
@@ -36,6 +37,7 @@ pub use analysis::{
     Agg, Analysis, AnalysisResult, BreakdownParams, CompareParams, ComparePeriod, Period,
     TimeSeriesParams, TrendMethod, TrendParams,
 };
+pub use cancel::CancelFlag;
 pub use db::{APPLICATION_ID, SCHEMA_VERSION};
 pub use error::{Error, Result};
 pub use infer::Overrides;

@@ -8,6 +8,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::{self, Analysis, AnalysisResult};
+use crate::cancel::CancelFlag;
 use crate::chunks::{self, ChunkWriter};
 use crate::db;
 use crate::error::{Error, Result};
@@ -472,11 +473,24 @@ impl Store {
 
     /// Runs an analysis over a dataset (loading only the columns it needs). Saves nothing.
     pub fn run(&self, account: &str, id: i64, analysis: &Analysis) -> Result<AnalysisResult> {
+        self.run_cancellable(account, id, analysis, &CancelFlag::new())
+    }
+
+    /// [`Store::run`], stopping with [`Error::Cancelled`] once `cancel` is set: checked before
+    /// the columns are loaded, after, and every few thousand rows of the analysis.
+    pub fn run_cancellable(
+        &self,
+        account: &str,
+        id: i64,
+        analysis: &Analysis,
+        cancel: &CancelFlag,
+    ) -> Result<AnalysisResult> {
+        cancel.check()?;
         let d = self.dataset(account, id)?;
         let names = analysis.columns(&d.columns)?;
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         let frame = self.frame(account, id, &refs)?;
-        analysis::run(&frame, analysis)
+        analysis::run_cancellable(&frame, analysis, cancel)
     }
 
     /// Saves a result with what it cost, at `now`.

@@ -2,7 +2,8 @@
 
 use latchkey_analytics::analysis::AnalysisResult;
 use latchkey_analytics::{
-    Agg, Analysis, Error, ImportOptions, Period, Store, TimeSeriesParams, SCHEMA_VERSION,
+    Agg, Analysis, CancelFlag, Error, ImportOptions, Period, Store, TimeSeriesParams,
+    SCHEMA_VERSION,
 };
 
 use crate::{breakdown, file_store, import, stored_datasets, timeseries, vega, write, ACCOUNT};
@@ -289,5 +290,34 @@ fn large_files_cross_the_column_chunks_correctly() {
             Some(count(366, 731)),
             Some(count(731, 1000))
         ]
+    );
+}
+
+#[test]
+fn a_cancelled_run_stops_and_saves_nothing() {
+    let (_dir, mut store, _db) = file_store();
+    let d = import(&mut store, &vega("seattle-weather.csv"));
+    let monthly = Analysis::Timeseries(TimeSeriesParams {
+        date: None,
+        measure: Some("precipitation".into()),
+        agg: Agg::Sum,
+        by: Period::Month,
+        split: Some("weather".into()),
+        top: 5,
+        window: 3,
+    });
+    let flag = CancelFlag::new();
+    let run = |flag: &CancelFlag| store.run_cancellable(ACCOUNT, d.id, &monthly, flag);
+    assert!(run(&flag).is_ok(), "a flag nobody set changes nothing");
+    let handle = flag.clone();
+    handle.cancel();
+    assert!(flag.is_cancelled(), "clones share the switch");
+    assert!(
+        matches!(run(&flag), Err(Error::Cancelled)),
+        "a set flag stops the run"
+    );
+    assert!(
+        store.results(ACCOUNT, None).expect("results").is_empty(),
+        "running saves nothing by itself; a cancelled run is never saved"
     );
 }
