@@ -117,6 +117,25 @@ pub(crate) fn page(
     })
 }
 
+/// The captures settling any of `holds` (`settlements_by_hold` makes it one lookup per hold).
+pub(crate) fn captures_of(
+    conn: &Connection,
+    account_id: i64,
+    holds: &[EntryId],
+) -> Result<Vec<(EntryId, EntryId)>> {
+    let mut out = Vec::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT id FROM entries WHERE related = ?1 AND kind = 'capture' AND account_id = ?2",
+    )?;
+    for hold in holds {
+        let mut rows = stmt.query(rusqlite::params![hold.0, account_id])?;
+        if let Some(row) = rows.next()? {
+            out.push((*hold, EntryId(row.get(0)?)));
+        }
+    }
+    Ok(out)
+}
+
 /// Visits every entry of the account, oldest first, from one consistent snapshot (a single
 /// statement).
 fn each_entry(

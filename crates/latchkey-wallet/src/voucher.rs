@@ -34,6 +34,10 @@ fn decode_32(text: &str) -> Option<[u8; 32]> {
     URL_SAFE_NO_PAD.decode(text.trim()).ok()?.try_into().ok()
 }
 
+/// What a key-rotation signature signs, before the new key's `LKVP1.` text (the credit
+/// service's `keys rotate`: the previous key signs its successor).
+pub const ROTATION_CONTEXT: &str = "latchkey-key-rotation:v1:";
+
 /// A voucher signing key. Secret: `Debug` prints `[redacted]` and it is not `Clone`.
 pub struct PrivateKey(SigningKey);
 
@@ -51,6 +55,13 @@ impl PrivateKey {
     /// The public half, for `[wallet] voucher_keys`.
     pub fn public_key(&self) -> PublicKey {
         PublicKey(self.0.verifying_key())
+    }
+
+    /// Signs `new` as this key's successor (a service's key rotation): base64url of
+    /// Ed25519 over [`ROTATION_CONTEXT`] + `new`'s `LKVP1.` text.
+    pub fn sign_rotation(&self, new: &PublicKey) -> String {
+        let message = format!("{ROTATION_CONTEXT}{}", new.to_text());
+        URL_SAFE_NO_PAD.encode(self.0.sign(message.as_bytes()).to_bytes())
     }
 
     /// `LKVS1.<base64url seed>`: write it to a file only the seller can read.
@@ -94,6 +105,24 @@ impl PublicKey {
             "{PUBLIC_PREFIX}{}",
             URL_SAFE_NO_PAD.encode(self.0.as_bytes())
         )
+    }
+
+    /// Whether `signature` (base64url) is this key's signature of `new` as its successor
+    /// ([`PrivateKey::sign_rotation`]): how a desktop that pinned this key comes to trust
+    /// the next one.
+    pub fn verifies_rotation(&self, new: &PublicKey, signature: &str) -> bool {
+        use ed25519_dalek::Verifier as _;
+        let Some(sig) = URL_SAFE_NO_PAD
+            .decode(signature.trim())
+            .ok()
+            .and_then(|b| <[u8; 64]>::try_from(b).ok())
+        else {
+            return false;
+        };
+        let message = format!("{ROTATION_CONTEXT}{}", new.to_text());
+        self.0
+            .verify(message.as_bytes(), &Signature::from_bytes(&sig))
+            .is_ok()
     }
 
     /// Short id carried in each token to pick the key: base64url of the first 8 bytes.
@@ -453,5 +482,24 @@ mod tests {
             verify(&token, &[seller().public_key()], &alice(), NOW).is_ok(),
             "the bound account may redeem before expiry"
         );
+    }
+
+    #[test]
+    fn a_rotation_is_trusted_only_with_the_previous_keys_signature() {
+        let old = PrivateKey::from_seed([1; 32]);
+        let new = PrivateKey::from_seed([2; 32]).public_key();
+        let other = PrivateKey::from_seed([3; 32]);
+        let sig = old.sign_rotation(&new);
+        assert!(old.public_key().verifies_rotation(&new, &sig));
+        assert!(
+            !other.public_key().verifies_rotation(&new, &sig),
+            "another key's signature proves nothing"
+        );
+        assert!(
+            !old.public_key()
+                .verifies_rotation(&other.public_key(), &sig),
+            "the signature names one successor"
+        );
+        assert!(!old.public_key().verifies_rotation(&new, "not base64!"));
     }
 }

@@ -264,6 +264,20 @@ impl Wallet {
         }
     }
 
+    /// Which of these holds were settled by a capture: `(hold, capture)` pairs. A history
+    /// view shows such a hold and its capture as one line ("held then paid"), not as two
+    /// spends. Ids that are not this account's holds are ignored.
+    pub fn captures_of(
+        &self,
+        account: &AccountKey,
+        holds: &[EntryId],
+    ) -> Result<Vec<(EntryId, EntryId)>> {
+        let Some(id) = self.read().account_id(account)? else {
+            return Ok(Vec::new());
+        };
+        history::captures_of(&self.conn, id, holds)
+    }
+
     /// Writes the account's whole history, oldest first, as CSV with a header row.
     pub fn export_csv(&self, account: &AccountKey, out: impl Write) -> Result<()> {
         history::export_csv(&self.conn, self.read().account_id(account)?, out)

@@ -685,3 +685,33 @@ fn verify_reports_a_forged_entry(empty_wallet: Wallet) {
         "an overdraft anywhere in the ledger is reported: {problems:?}"
     );
 }
+
+#[rstest]
+fn captures_of_names_the_capture_of_each_captured_hold_only(empty_wallet: Wallet) {
+    let w = empty_wallet;
+    w.grant(&alice(), "g", Credits(10), None).expect("grant"); // 1
+    w.reserve(&alice(), "r1", Credits(2), 60, None)
+        .expect("hold"); // 2
+    w.reserve(&alice(), "r2", Credits(3), 60, None)
+        .expect("hold"); // 3
+    w.capture(&alice(), "c1", EntryId(2), Credits(2), None)
+        .expect("capture"); // 4
+    w.release(&alice(), "x2", EntryId(3), None)
+        .expect("release"); // 5
+    w.reserve(&alice(), "r3", Credits(1), 60, None)
+        .expect("open hold"); // 6
+    let found = w
+        .captures_of(&alice(), &[EntryId(2), EntryId(3), EntryId(6), EntryId(1)])
+        .expect("lookup");
+    assert_eq!(
+        found,
+        vec![(EntryId(2), EntryId(4))],
+        "only the captured hold: a released or open hold, or a grant, has no capture"
+    );
+    assert!(
+        w.captures_of(&bob(), &[EntryId(2)])
+            .expect("lookup")
+            .is_empty(),
+        "another account's holds are not found through this one"
+    );
+}
