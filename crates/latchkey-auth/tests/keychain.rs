@@ -66,6 +66,9 @@ fn the_vault_round_trips_a_long_refresh_token_through_the_keychain() {
     assert_eq!(back.id_token.unwrap().expose(), "id-value");
 
     vault.forget(&id).unwrap();
-    assert!(store.get(&id).unwrap().is_none(), "the key left the keychain");
+    assert!(
+        store.get(&id).unwrap().is_none(),
+        "the key left the keychain"
+    );
     assert!(vault.load(&id).unwrap().is_none(), "and the tokens with it");
 }
