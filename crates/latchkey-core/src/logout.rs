@@ -12,7 +12,7 @@ pub enum LogoutTarget {
     Active,
     /// Every account signed in here.
     All,
-    /// The account with this subject or email.
+    /// The account with this subject, email, or (with no email) username.
     Subject(String),
 }
 

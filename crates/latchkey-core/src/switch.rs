@@ -1,9 +1,20 @@
-//! Switching the active account, and finding an account by subject or email.
+//! Switching the active account, and finding an account by subject, email or (for accounts
+//! with no email, as Microsoft's often are) `preferred_username`.
 
 use crate::accounts::AccountRecord;
 use crate::core::Core;
 use crate::error::{Code, Error, Result};
 use crate::views::{view, AccountView};
+
+/// Whether `who` names this identity: its subject, its email, or, when it has no email, the
+/// `preferred_username` faces show in the email's place (`AccountView::contact`).
+fn names(identity: &latchkey_auth::Identity, who: &str) -> bool {
+    identity.subject == who
+        || match &identity.email {
+            Some(email) => email == who,
+            None => identity.username.as_deref() == Some(who),
+        }
+}
 
 impl Core {
     pub(crate) fn find_account(&self, subject: &str) -> Result<AccountRecord> {
@@ -11,9 +22,7 @@ impl Core {
         let matches: Vec<_> = accounts
             .accounts
             .iter()
-            .filter(|a| {
-                a.identity.subject == subject || a.identity.email.as_deref() == Some(subject)
-            })
+            .filter(|a| names(&a.identity, subject))
             .collect();
         match matches.as_slice() {
             [one] => Ok((*one).clone()),
@@ -30,7 +39,7 @@ impl Core {
         }
     }
 
-    /// Makes the account with this subject (or email) the active one.
+    /// Makes the account with this subject (or email, or username) the active one.
     pub fn switch(&self, subject: &str) -> Result<AccountView> {
         let record = self.find_account(subject)?;
         self.accounts.update(|a| {
@@ -64,5 +73,37 @@ mod tests {
             "exactly one active account"
         );
         assert_eq!(app.switch("zed").unwrap_err().code, Code::UnknownAccount);
+    }
+
+    #[tokio::test]
+    async fn an_account_without_email_is_found_by_its_username() {
+        let rig = Rig::new();
+        let app = rig.at(t0());
+        let mut ms = signed_in("m");
+        ms.identity.email = None;
+        ms.identity.username = Some("m@contoso.example".into());
+        app.store_session("ms", ms).unwrap();
+        let mut g = signed_in("g");
+        g.identity.username = Some("g-handle".into());
+        app.store_session("p", g).unwrap();
+        assert_eq!(
+            app.switch("m@contoso.example").unwrap().subject,
+            "m",
+            "with no email, the preferred_username shown in its place finds the account"
+        );
+        assert_eq!(
+            app.switch("g-handle").unwrap_err().code,
+            Code::UnknownAccount,
+            "an account with an email is named by it, not by its username"
+        );
+        let report = app
+            .logout(
+                crate::logout::LogoutTarget::Subject("m@contoso.example".into()),
+                false,
+            )
+            .await
+            .unwrap();
+        assert_eq!(report.signed_out[0].subject, "m", "logout --account too");
+        assert_eq!(app.status_local().unwrap().len(), 1);
     }
 }
