@@ -4,6 +4,7 @@
 
 mod analytics;
 mod entra;
+mod exit_codes;
 mod harness;
 mod service;
 mod wallet;
