@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: deps npm build run test e2e package package-test check bench bench-app api-fuzz bench-server clean
+.PHONY: deps npm build run test e2e package package-test check bench bench-app api-fuzz bench-server fuzz clean
 
 deps:
 	@command -v $(CARGO) >/dev/null || { echo "Rust is missing: install it from https://rustup.rs, then run this again."; exit 1; }
@@ -92,6 +92,20 @@ BENCH_PROFILE = CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UN
 bench-server: npm
 	$(BENCH_PROFILE) $(CARGO) build --release -p latchkey-server --bin latchkey-server --example bench_server
 	LATCHKEY_SERVER_BIN=target/release/latchkey-server target/release/examples/bench_server
+
+# Coverage-guided fuzzing (cargo-fuzz, stable toolchain, no sanitizer) of every parser that reads
+# what others send: the sign-in callback, the configuration, vouchers (fuzz/), and the analytics
+# CSV reader (crates/latchkey-analytics/fuzz). FUZZ_SECONDS per target; the corpora grow in
+# fuzz/corpus/ (not committed; the seeds are). A crash stops the run and leaves its input in
+# fuzz/artifacts/: make it a regression test.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = callback config voucher
+fuzz:
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	cd fuzz && for t in $(FUZZ_TARGETS); do mkdir -p corpus/$$t && \
+		$(CARGO) fuzz run -s none $$t corpus/$$t seeds/$$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; done
+	cd crates/latchkey-analytics/fuzz && mkdir -p corpus/import && \
+		$(CARGO) fuzz run -s none import corpus/import seeds/import -- -max_total_time=$(FUZZ_SECONDS)
 
 clean:
 	$(CARGO) clean
