@@ -6,7 +6,7 @@
 //!
 //! [`Core`] is built in `core.rs`; each of its ideas has a file: `discovery.rs` (the discovery
 //! cache), `signin.rs`, `sessions.rs` (status, session end, locked refresh), `tokens.rs`,
-//! `switch.rs`, `logout.rs`, `wallet.rs`, `service.rs` (the credit service) and `analytics.rs`.
+//! `switch.rs`, `logout.rs`, `wallet.rs`, `service/` (the credit service) and `analytics.rs`.
 
 #![warn(missing_docs)]
 
@@ -45,3 +45,4 @@ pub use service::{
 pub use signin::{Completed, SignIn};
 pub use tokens::{Token, TokenKind};
 pub use views::{AccountView, ProviderView};
+pub use wallet::{HistoryLine, HistoryLines};

@@ -158,6 +158,11 @@ impl Core {
         run_id: &str,
         work: impl FnOnce() -> Result<T>,
     ) -> Result<(T, Balance)> {
+        // With a credit service the credits are held and spent there (service/pay.rs), and a
+        // service that cannot be reached refuses the run; `offline_only` keeps this wallet.
+        if self.wallet_uses_service() {
+            return self.pay_at_service(cost, run_id, work);
+        }
         let hold = self.with_wallet(None, |w, a| {
             w.reserve(
                 a,

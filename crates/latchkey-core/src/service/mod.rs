@@ -21,14 +21,18 @@ use latchkey_wallet::{Credits, HistoryQuery, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
+mod keys;
+mod pay;
+mod purchase;
+pub use keys::{trusted_voucher_keys, KeyTrust};
+pub use purchase::{Checkout, Pack, PurchaseState};
+
 /// The largest answer read from the service; past it the answer is refused.
 pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
 /// How long one request to the service may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// The service's history page size (its maximum).
 const HISTORY_PAGE: usize = 500;
-/// How often [`Core::wait_for_purchase`] asks about a checkout.
-const POLL_EVERY: Duration = Duration::from_millis(500);
 
 /// Credits as the service counts them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,6 +84,10 @@ pub struct LedgerEntry {
     pub expires_at: Option<Timestamp>,
     /// When the service wrote it.
     pub created_at: Timestamp,
+    /// For a hold (`reserve`) that was captured: the capture's id. History views show the
+    /// two as one line ("held then paid"), not as two spends.
+    #[serde(default)]
+    pub captured_by: Option<i64>,
 }
 
 /// A page of history, newest first, in the local wallet's shape.
@@ -102,47 +110,6 @@ pub struct ServiceReceipt {
     /// The service answers a retry with the first answer byte for byte; a receipt is taken
     /// as a replay when its entry is more than 2 s older than the service's `Date`.
     pub replayed: bool,
-}
-
-/// A credit pack on sale.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Pack {
-    /// What `--pack` names.
-    pub id: String,
-    /// Credits it gives.
-    pub credits: i64,
-    /// Its price in minor units (cents).
-    pub amount: i64,
-    /// ISO 4217, lower case.
-    pub currency: String,
-    /// What people see.
-    #[serde(default)]
-    pub label: String,
-}
-
-/// A purchase started at the service: open `url` in the browser, then wait on `id`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Checkout {
-    /// The checkout's id (`GET /v1/checkout/{id}`).
-    pub id: String,
-    /// The payment page.
-    pub url: String,
-    /// The pack being bought.
-    pub pack: Pack,
-}
-
-/// Where a purchase stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PurchaseState {
-    /// Waiting for payment (the service's `pending`).
-    Open,
-    /// Paid: the pack's credits are in the balance.
-    Paid,
-    /// Cancelled at the payment page.
-    Cancelled,
-    /// Not paid in time.
-    Expired,
 }
 
 /// The service's `{code, message}`.
@@ -177,22 +144,6 @@ struct WireReceipt {
 struct WireHistory {
     entries: Vec<WireEntry>,
     next_after: Option<i64>,
-}
-
-#[derive(Deserialize)]
-struct WirePacks {
-    packs: Vec<Pack>,
-}
-
-#[derive(Deserialize)]
-struct WireCheckout {
-    checkout_id: String,
-    url: String,
-}
-
-#[derive(Deserialize)]
-struct WireCheckoutStatus {
-    status: String,
 }
 
 /// What the last contact with the service showed, kept per account.
@@ -237,7 +188,55 @@ fn entry_from_wire(w: WireEntry, after: (i64, i64), key: Option<&str>) -> Ledger
         related: w.hold,
         expires_at: w.expires_at.map(Timestamp::from),
         created_at: Timestamp::from(w.created_at),
+        captured_by: None,
     }
+}
+
+/// Marks each captured hold with its capture (entries in any order).
+fn mark_captured(entries: &mut [LedgerEntry]) {
+    let captures: std::collections::HashMap<i64, i64> = entries
+        .iter()
+        .filter(|e| e.kind == "capture")
+        .filter_map(|e| Some((e.related?, e.id)))
+        .collect();
+    for e in entries.iter_mut().filter(|e| e.kind == "reserve") {
+        e.captured_by = captures.get(&e.id).copied();
+    }
+}
+
+/// The page `query` asks for, from every entry newest first (the local wallet's filters and
+/// cursor `before:ID`).
+fn page_of(entries: Vec<LedgerEntry>, query: &HistoryQuery) -> Result<LedgerPage> {
+    let before = match query.cursor.as_deref() {
+        None => None,
+        Some(c) => Some(
+            c.strip_prefix("before:")
+                .and_then(|n| n.parse::<i64>().ok())
+                .ok_or_else(|| {
+                    Error::new(
+                        Code::InvalidInput,
+                        format!("{c} is not a history cursor of the credit service"),
+                    )
+                })?,
+        ),
+    };
+    let kinds: Vec<&str> = query.kinds.iter().map(|k| k.as_str()).collect();
+    let mut matching = entries.into_iter().filter(|e| {
+        before.is_none_or(|b| e.id < b)
+            && (kinds.is_empty() || kinds.contains(&e.kind.as_str()))
+            && query.since.is_none_or(|t| e.created_at >= t)
+            && query.until.is_none_or(|t| e.created_at < t)
+    });
+    let limit = query.limit.clamp(1, 1000);
+    let page: Vec<LedgerEntry> = matching.by_ref().take(limit).collect();
+    let next_cursor = match (matching.next(), page.last()) {
+        (Some(_), Some(last)) => Some(format!("before:{}", last.id)),
+        _ => None,
+    };
+    Ok(LedgerPage {
+        entries: page,
+        next_cursor,
+    })
 }
 
 /// The `exp` of a JWT, read WITHOUT verifying it: only to decide when to refresh our own
@@ -471,6 +470,9 @@ impl Core {
         {
             Ok(balance) => {
                 self.remember_balance(&record, balance);
+                // The service's voucher keys: pinned on first contact, rotations followed
+                // once per run (best effort: the balance stands either way).
+                self.check_service_keys_once().await;
                 Ok(Known {
                     value: balance,
                     stale: false,
@@ -516,6 +518,7 @@ impl Core {
             })
             .collect();
         out.reverse();
+        mark_captured(&mut out);
         Ok(out)
     }
 
@@ -530,19 +533,8 @@ impl Core {
         subject: Option<&str>,
         query: &HistoryQuery,
     ) -> Result<Known<LedgerPage>> {
-        let before = match query.cursor.as_deref() {
-            None => None,
-            Some(c) => Some(
-                c.strip_prefix("before:")
-                    .and_then(|n| n.parse::<i64>().ok())
-                    .ok_or_else(|| {
-                        Error::new(
-                            Code::InvalidInput,
-                            format!("{c} is not a history cursor of the credit service"),
-                        )
-                    })?,
-            ),
-        };
+        // A bad cursor is refused before any request.
+        page_of(Vec::new(), query)?;
         let record = self.account_record(subject)?;
         let (entries, stale, as_of) = match self.service_entries(&record).await {
             Ok(entries) => {
@@ -579,27 +571,56 @@ impl Core {
             },
             Err(e) => return Err(e),
         };
-        let kinds: Vec<&str> = query.kinds.iter().map(|k| k.as_str()).collect();
-        let mut matching = entries.into_iter().filter(|e| {
-            before.is_none_or(|b| e.id < b)
-                && (kinds.is_empty() || kinds.contains(&e.kind.as_str()))
-                && query.since.is_none_or(|t| e.created_at >= t)
-                && query.until.is_none_or(|t| e.created_at < t)
-        });
-        let limit = query.limit.clamp(1, 1000);
-        let page: Vec<LedgerEntry> = matching.by_ref().take(limit).collect();
-        let next_cursor = match (matching.next(), page.last()) {
-            (Some(_), Some(last)) => Some(format!("before:{}", last.id)),
-            _ => None,
-        };
         Ok(Known {
-            value: LedgerPage {
-                entries: page,
-                next_cursor,
-            },
+            value: page_of(entries, query)?,
             stale,
             as_of,
         })
+    }
+
+    /// The last balance read from the service, marked `stale`, without asking it (the
+    /// window's first screen, from local files only); `None` before the first contact.
+    ///
+    /// # Errors
+    /// [`Code::NotSignedIn`] and the other account errors.
+    pub fn service_balance_cached(
+        &self,
+        subject: Option<&str>,
+    ) -> Result<Option<Known<ServiceBalance>>> {
+        let record = self.account_record(subject)?;
+        Ok(self.read_cache(&record).map(|c| Known {
+            value: c.balance,
+            stale: true,
+            as_of: c.balance_at,
+        }))
+    }
+
+    /// The last history read from the service, paged as `query` asks, marked `stale`,
+    /// without asking it; `None` before the first contact.
+    ///
+    /// # Errors
+    /// As [`Core::service_balance_cached`]; [`Code::InvalidInput`] for a bad cursor.
+    pub fn service_history_cached(
+        &self,
+        subject: Option<&str>,
+        query: &HistoryQuery,
+    ) -> Result<Option<Known<LedgerPage>>> {
+        let record = self.account_record(subject)?;
+        match self.read_cache(&record) {
+            Some(Cache {
+                entries: Some(mut entries),
+                entries_at: Some(at),
+                ..
+            }) => {
+                mark_captured(&mut entries);
+                Ok(Some(Known {
+                    value: page_of(entries, query)?,
+                    stale: true,
+                    as_of: at,
+                }))
+            }
+            _ => Ok(None),
+        }
     }
 
     async fn service_write(
@@ -718,150 +739,6 @@ impl Core {
     ) -> Result<ServiceReceipt> {
         let body = serde_json::json!({"voucher": voucher, "idempotency_key": key});
         self.service_write(subject, "v1/redeem", key, body).await
-    }
-
-    /// The credit packs on sale at the service.
-    ///
-    /// # Errors
-    /// [`Code::ServiceUnavailable`]; [`Code::Config`] without `[service]`.
-    pub async fn credit_packs(&self) -> Result<Vec<Pack>> {
-        // Sent with the active account's token when there is one (the service may ask).
-        let record = self.account_record(None).ok();
-        let packs: WirePacks = self.get(record.as_ref(), "v1/packs").await?;
-        Ok(packs.packs)
-    }
-
-    /// Starts buying `pack` (or the only pack on sale) for the active account: the service
-    /// answers with its payment page, to open in the browser, then [`Core::wait_for_purchase`].
-    ///
-    /// # Errors
-    /// [`Code::InvalidInput`] for an unknown pack or, with no pack named, several on sale;
-    /// [`Code::ServiceUnavailable`]; [`Code::NotSignedIn`].
-    pub async fn begin_purchase(&self, pack: Option<&str>) -> Result<Checkout> {
-        let record = self.account_record(None)?;
-        let packs = self.credit_packs().await?;
-        let ids = || {
-            packs
-                .iter()
-                .map(|p| p.id.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let chosen = match pack {
-            Some(id) => packs.iter().find(|p| p.id == id).ok_or_else(|| {
-                Error::new(
-                    Code::InvalidInput,
-                    format!("no pack `{id}` is on sale; the packs are: {}", ids()),
-                )
-            })?,
-            None => match packs.as_slice() {
-                [only] => only,
-                [] => {
-                    return Err(Error::new(
-                        Code::InvalidInput,
-                        "the credit service has no packs on sale",
-                    ))
-                }
-                _ => {
-                    return Err(Error::new(
-                        Code::InvalidInput,
-                        format!("several packs are on sale ({}); choose one", ids()),
-                    ))
-                }
-            },
-        }
-        .clone();
-        // One key per attempt: a retry of this request (same key) starts no second checkout.
-        let key = crate::ids::new_key("buy")?;
-        let body = serde_json::json!({"pack": chosen.id, "idempotency_key": key});
-        let (bytes, _) = self
-            .call(
-                Some(&record),
-                reqwest::Method::POST,
-                "v1/checkout",
-                Some(body),
-            )
-            .await?;
-        let wire: WireCheckout =
-            serde_json::from_slice(&bytes).map_err(|e| malformed("v1/checkout", e))?;
-        Ok(Checkout {
-            id: wire.checkout_id,
-            url: wire.url,
-            pack: chosen,
-        })
-    }
-
-    /// Where the purchase `checkout_id` stands.
-    ///
-    /// # Errors
-    /// [`Code::UnknownEntry`] for a checkout the service does not know (for this account);
-    /// [`Code::ServiceUnavailable`].
-    pub async fn purchase_state(&self, checkout_id: &str) -> Result<PurchaseState> {
-        let record = self.account_record(None)?;
-        if checkout_id.is_empty()
-            || !checkout_id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        {
-            return Err(Error::new(
-                Code::InvalidInput,
-                format!("{checkout_id:?} is not a checkout id"),
-            ));
-        }
-        let path = format!("v1/checkout/{checkout_id}");
-        let status: WireCheckoutStatus = self.get(Some(&record), &path).await?;
-        Ok(match status.status.as_str() {
-            "paid" | "complete" | "completed" => PurchaseState::Paid,
-            "cancelled" | "canceled" => PurchaseState::Cancelled,
-            "expired" => PurchaseState::Expired,
-            _ => PurchaseState::Open,
-        })
-    }
-
-    /// Waits until the purchase is paid (then answers the new balance), cancelled or expired,
-    /// or `timeout` passes. A moment when the service cannot be reached is waited out.
-    ///
-    /// # Errors
-    /// [`Code::PurchaseNotCompleted`] when cancelled or expired; [`Code::PurchaseTimedOut`].
-    pub async fn wait_for_purchase(
-        &self,
-        checkout_id: &str,
-        timeout: Duration,
-    ) -> Result<ServiceBalance> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            match self.purchase_state(checkout_id).await {
-                Ok(PurchaseState::Paid) => {
-                    let b = self.service_balance(None).await?;
-                    return Ok(b.value);
-                }
-                Ok(state @ (PurchaseState::Cancelled | PurchaseState::Expired)) => {
-                    let how = if state == PurchaseState::Cancelled {
-                        "was cancelled"
-                    } else {
-                        "expired"
-                    };
-                    return Err(Error::new(
-                        Code::PurchaseNotCompleted,
-                        format!("the purchase {how} before it was paid; nothing was charged"),
-                    ));
-                }
-                Ok(PurchaseState::Open) => {}
-                Err(e) if unreachable(&e) => {}
-                Err(e) => return Err(e),
-            }
-            if tokio::time::Instant::now() + POLL_EVERY > deadline {
-                return Err(Error::new(
-                    Code::PurchaseTimedOut,
-                    format!(
-                        "the purchase was not paid within {} s; if it is paid later, the \
-                         credits still arrive",
-                        timeout.as_secs()
-                    ),
-                ));
-            }
-            tokio::time::sleep(POLL_EVERY).await;
-        }
     }
 }
 
