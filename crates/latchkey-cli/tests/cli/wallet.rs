@@ -253,15 +253,31 @@ fn vouchers_redeem_once_and_only_for_their_owner() {
         23,
         "expired",
     );
-    let mut forged = voucher.clone();
-    forged.pop();
-    forged.push(if voucher.ends_with('A') { 'B' } else { 'A' });
-    assert_exit(
-        &m.latchkey("-", &["wallet", "redeem", &forged]),
-        23,
-        "bad signature",
+    assert!(
+        text(&wrong.stderr).contains("another account"),
+        "{}",
+        text(&wrong.stderr)
+    );
+    // A fresh voucher (never redeemed, so only its signature can be wrong) with one character
+    // in the middle of its signature changed: every byte there is significant.
+    let fresh = issue(&[]);
+    let cut = fresh.rfind('.').unwrap() + 20;
+    let mut forged = fresh.clone();
+    let swap = if &fresh[cut..cut + 1] == "A" { "B" } else { "A" };
+    forged.replace_range(cut..cut + 1, swap);
+    let refused = m.latchkey("-", &["wallet", "redeem", &forged]);
+    assert_exit(&refused, 23, "bad signature");
+    assert!(
+        text(&refused.stderr).contains("signature does not match"),
+        "{}",
+        text(&refused.stderr)
     );
     assert_eq!(available(&m), 50, "refused vouchers change nothing");
+    let genuine = m.json(&["wallet", "redeem", &fresh, "--json"]);
+    assert_eq!(
+        genuine["balance"]["available"], 100,
+        "the unaltered voucher is good: the refusal was its signature"
+    );
 }
 
 #[test]
