@@ -263,7 +263,11 @@ fn vouchers_redeem_once_and_only_for_their_owner() {
     let fresh = issue(&[]);
     let cut = fresh.rfind('.').unwrap() + 20;
     let mut forged = fresh.clone();
-    let swap = if &fresh[cut..cut + 1] == "A" { "B" } else { "A" };
+    let swap = if &fresh[cut..cut + 1] == "A" {
+        "B"
+    } else {
+        "A"
+    };
     forged.replace_range(cut..cut + 1, swap);
     let refused = m.latchkey("-", &["wallet", "redeem", &forged]);
     assert_exit(&refused, 23, "bad signature");
@@ -288,4 +292,95 @@ fn no_wallet_without_a_sign_in() {
         4,
         "signed out: exit 4",
     );
+}
+
+#[test]
+fn a_hold_and_its_capture_read_as_one_line_and_the_json_keeps_both_entries() {
+    let (_idp, m) = signed_in(10);
+    let hold = m.json(&[
+        "wallet",
+        "reserve",
+        "--credits",
+        "2",
+        "--key",
+        "h1",
+        "--memo",
+        "analytics run",
+        "--json",
+    ]);
+    let hold_id = hold["entry"]["id"].as_i64().expect("hold id");
+    let capture = m.json(&[
+        "wallet",
+        "capture",
+        "--hold",
+        &hold_id.to_string(),
+        "--credits",
+        "2",
+        "--key",
+        "c1",
+        "--memo",
+        "analytics run",
+        "--json",
+    ]);
+    let capture_id = capture["entry"]["id"].as_i64().expect("capture id");
+    // A hold given back stays two plain lines.
+    let other = m.json(&[
+        "wallet",
+        "reserve",
+        "--credits",
+        "1",
+        "--key",
+        "h2",
+        "--json",
+    ]);
+    let other_id = other["entry"]["id"].as_i64().expect("hold id");
+    let out = m.latchkey(
+        "-",
+        &[
+            "wallet",
+            "release",
+            "--hold",
+            &other_id.to_string(),
+            "--key",
+            "x2",
+        ],
+    );
+    assert_exit(&out, 0, "release");
+
+    let page = m.json(&["wallet", "history", "--json"]);
+    let entries = page["entries"].as_array().expect("entries");
+    assert_eq!(
+        entries.len(),
+        5,
+        "the JSON keeps every ledger entry: {page}"
+    );
+    let by_id = |id: i64| {
+        entries
+            .iter()
+            .find(|e| e["id"] == id)
+            .unwrap_or_else(|| panic!("entry {id} in {page}"))
+    };
+    assert_eq!(
+        by_id(hold_id)["kind"],
+        "reserve",
+        "existing fields unchanged"
+    );
+    assert_eq!(by_id(hold_id)["captured_by"], capture_id, "the added field");
+    assert!(by_id(capture_id)["captured_by"].is_null());
+    assert!(
+        by_id(other_id)["captured_by"].is_null(),
+        "a released hold was not captured"
+    );
+
+    let shown = text(&m.latchkey("-", &["wallet", "history"]));
+    assert!(
+        shown.contains("Analytics run \u{2212}2, held then paid"),
+        "one line for the hold and its capture: {shown}"
+    );
+    let lines = shown.lines().filter(|l| !l.trim().is_empty()).count();
+    assert_eq!(
+        lines, 4,
+        "grant, held-then-paid, hold, release: the captured hold is not a second line: {shown}"
+    );
+    assert_eq!(available(&m), 8, "2 of 10 were spent, once");
 }
