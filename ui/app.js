@@ -70,6 +70,7 @@ const ERROR_WORDS = {
   service_unavailable: () => 'The credit service can’t be reached right now, so nothing was charged. The balance shown is the last one Latchkey knew. Check your connection and try again.',
   purchase_not_completed: () => 'The purchase was cancelled or expired before it was paid, so nothing was charged. Start again whenever you are ready.',
   purchase_timed_out: () => 'Nothing came back from the payment page in time. If you did pay, your credits will appear in your balance shortly; otherwise start again.',
+  cancelled: () => 'Stopped, as you asked. Nothing was charged and nothing was saved.',
 };
 
 /**

@@ -43,7 +43,7 @@ impl CancelFlag {
 
     /// Checks the flag at every [`CHECK_EVERY`]-th row.
     pub(crate) fn check_row(&self, row: usize) -> Result<()> {
-        if row % CHECK_EVERY == 0 {
+        if row.is_multiple_of(CHECK_EVERY) {
             self.check()
         } else {
             Ok(())

@@ -53,6 +53,7 @@ pub fn hint(code: Code) -> Option<&'static str> {
         Code::PurchaseTimedOut => {
             "if you paid, `latchkey wallet balance` shows the credits once they arrive"
         }
+        Code::Cancelled => "nothing was charged; start it again with `latchkey analytics run`",
         _ => return None,
     })
 }

@@ -57,6 +57,9 @@ pub enum Code {
     PurchaseNotCompleted,
     /// Nothing came back from the payment page in time (the purchase may still complete).
     PurchaseTimedOut,
+    /// The user stopped a running analysis: its hold was released, nothing was charged or
+    /// saved.
+    Cancelled,
 }
 
 impl Code {
@@ -86,6 +89,7 @@ impl Code {
         Code::ServiceUnavailable,
         Code::PurchaseNotCompleted,
         Code::PurchaseTimedOut,
+        Code::Cancelled,
     ];
 
     /// The CLI's exit code for this kind of failure (documented in README).
@@ -113,6 +117,7 @@ impl Code {
             Code::ServiceUnavailable => 27,
             Code::PurchaseNotCompleted => 28,
             Code::PurchaseTimedOut => 29,
+            Code::Cancelled => 30,
         }
     }
 }
@@ -232,13 +237,14 @@ mod tests {
             Code::ServiceUnavailable => 20,
             Code::PurchaseNotCompleted => 21,
             Code::PurchaseTimedOut => 22,
+            Code::Cancelled => 23,
         }
     }
 
     #[test]
     fn all_lists_every_code_once() {
         let positions: Vec<usize> = Code::ALL.iter().map(|c| position(*c)).collect();
-        let expected: Vec<usize> = (0..=22).collect();
+        let expected: Vec<usize> = (0..=23).collect();
         assert_eq!(
             positions, expected,
             "Code::ALL must list every variant once, in order"

@@ -7,7 +7,9 @@
 //! its kind's price ([`Core::analysis_price`]), paid like the CSV run: reserve before the work,
 //! capture when the result is saved, release when anything fails.
 
-use super::engine::{self as analytics, Analysis, AnalysisResult, Dataset, ImportOptions};
+use super::engine::{
+    self as analytics, Analysis, AnalysisResult, CancelFlag, Dataset, ImportOptions,
+};
 use super::engine::{Imported, Preview, Profile, SavedResult, Store};
 use crate::core::Core;
 use crate::error::{Code, Error, Result};
@@ -50,6 +52,7 @@ impl From<analytics::Error> for Error {
             | A::BadParameter(_)
             | A::NotFound { .. } => Code::InvalidInput,
             A::NotAnAnalyticsFile { .. } | A::Db(_) => Code::Storage,
+            A::Cancelled => Code::Cancelled,
             _ => Code::Internal,
         };
         Error::new(code, e.to_string())
@@ -213,13 +216,34 @@ impl Core {
     /// [`Code::InsufficientCredits`] before any work; [`Code::InvalidInput`] for an unknown
     /// dataset or parameters that do not fit it; the wallet's and the store's errors.
     pub fn analysis_run(&self, id: i64, analysis: &Analysis, run_id: &str) -> Result<PaidResult> {
+        self.analysis_run_cancellable(id, analysis, run_id, &CancelFlag::new())
+    }
+
+    /// [`Core::analysis_run`] that stops when `cancel` is set (from another thread: the
+    /// window's Cancel button). A cancelled run releases its hold like a failed one: nothing
+    /// is charged and nothing is saved. The flag is looked at before the work, every few
+    /// thousand rows, and once more before the result is saved.
+    ///
+    /// # Errors
+    /// Those of [`Core::analysis_run`], and [`Code::Cancelled`].
+    pub fn analysis_run_cancellable(
+        &self,
+        id: i64,
+        analysis: &Analysis,
+        run_id: &str,
+        cancel: &CancelFlag,
+    ) -> Result<PaidResult> {
         let cost = self.analysis_price(kind_of(analysis))?;
         // Looking the dataset up is free: an unknown id is refused before anything is held.
         self.with_analytics(|s, a| s.dataset(a, id))?;
         let now = self.now().timestamp();
         let (saved, balance) = self.pay_for(cost, run_id, || {
             self.with_analytics(|s, a| {
-                let result: AnalysisResult = s.run(a, id, analysis)?;
+                let result: AnalysisResult = s.run_cancellable(a, id, analysis, cancel)?;
+                // Cancelled after the last row: still nothing saved, nothing charged.
+                if cancel.is_cancelled() {
+                    return Err(analytics::Error::Cancelled);
+                }
                 s.save_result(a, id, &result, cost.get(), now)
             })
         })?;
@@ -335,6 +359,56 @@ mod tests {
         );
         let holds = app.with_wallet(None, |w, a| w.holds(a)).unwrap();
         assert!(holds.is_empty(), "no hold is left open");
+    }
+
+    #[test]
+    fn a_cancelled_analysis_releases_its_hold_and_saves_nothing() {
+        let rig = Rig::new();
+        let mut app = rig.at(Utc::now());
+        app.config.wallet.analytics_cost = 2;
+        app.store_session("p", signed_in("ann")).unwrap();
+        app.with_wallet(None, |w, a| w.grant(a, "g", Credits(5), None))
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("spend.csv");
+        std::fs::write(&file, "date,amount\n2026-01-03,2\n2026-02-01,4\n").unwrap();
+        let id = app.dataset_import(&file, None).unwrap().dataset.id;
+
+        let cancel = CancelFlag::new();
+        cancel.clone().cancel();
+        let e = app
+            .analysis_run_cancellable(id, &monthly(None), "r-c", &cancel)
+            .unwrap_err();
+        assert_eq!(e.code, Code::Cancelled, "{}", e.message);
+        assert_eq!(available(&app), 5, "a cancelled run costs nothing");
+        let holds = app.with_wallet(None, |w, a| w.holds(a)).unwrap();
+        assert!(holds.is_empty(), "its hold was released");
+        let history = app
+            .with_wallet(None, |w, a| w.history(a, &Default::default()))
+            .unwrap();
+        let kinds: Vec<String> = history
+            .entries
+            .iter()
+            .map(|e| format!("{:?}", e.kind).to_lowercase())
+            .collect();
+        assert_eq!(
+            kinds,
+            ["release", "reserve", "grant"],
+            "held, then given back; never captured"
+        );
+        assert!(
+            app.analysis_results(None).unwrap().is_empty(),
+            "nothing saved"
+        );
+
+        let paid = app
+            .analysis_run_cancellable(id, &monthly(None), "r-d", &CancelFlag::new())
+            .unwrap();
+        assert_eq!(
+            paid.balance.available.get(),
+            3,
+            "an uncancelled run is paid"
+        );
     }
 
     #[test]
