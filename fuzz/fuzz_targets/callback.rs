@@ -1,6 +1,7 @@
 //! Any query string as a redirect back from the provider: parsing never panics, a parsed
-//! callback never carries an empty or oversized value, and a callback that parses also parses
-//! the same way when it arrives as a deep link's query.
+//! callback never carries an empty code or error nor an oversized value (an empty `state` or
+//! `iss` parses, and is then refused as not matching the sign-in's), and the same parameters
+//! re-encoded parse to the same callback.
 #![no_main]
 
 use latchkey_auth::{parse_callback, Callback};
@@ -13,20 +14,15 @@ fuzz_target!(|data: &[u8]| {
     let Ok(callback) = parse_callback(query) else {
         return;
     };
-    let values: Vec<&str> = match &callback {
-        Callback::Code { code, state, iss } => [Some(code.as_str()), state.as_deref(), iss.as_deref()]
-            .into_iter()
-            .flatten()
-            .collect(),
+    let (first, state, iss) = match &callback {
+        Callback::Code { code, state, iss } => (code, state, iss),
         Callback::Error {
             error, state, iss, ..
-        } => [Some(error.as_str()), state.as_deref(), iss.as_deref()]
-            .into_iter()
-            .flatten()
-            .collect(),
+        } => (error, state, iss),
     };
-    for v in values {
-        assert!(!v.is_empty() && v.len() <= 4096, "value out of bounds: {} bytes", v.len());
+    assert!(!first.is_empty(), "an empty code or error was accepted");
+    for v in [Some(first), state.as_ref(), iss.as_ref()].into_iter().flatten() {
+        assert!(v.len() <= 4096, "a {}-byte value was accepted", v.len());
     }
     // The same parameters, re-encoded, parse to the same callback.
     let again: String = url::form_urlencoded::Serializer::new(String::new())
