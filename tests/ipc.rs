@@ -22,7 +22,9 @@ include!("../src-tauri/commands.list.rs");
 struct Harness {
     app: tauri::App<MockRuntime>,
     window: WebviewWindow<MockRuntime>,
-    _dir: tempfile::TempDir,
+    /// The core's key store, shared with the test: it reads the stored token values.
+    store: MemoryKeyStore,
+    dir: tempfile::TempDir,
 }
 
 fn harness(config_text: &str) -> Harness {
@@ -31,18 +33,22 @@ fn harness(config_text: &str) -> Harness {
 
 fn harness_with(config_text: &str, sign_in_timeout: Duration) -> Harness {
     let dir = tempfile::tempdir().unwrap();
+    let store = MemoryKeyStore::new();
     let core = config::parse(config_text, "test.toml")
         .map_err(|e| latchkey_core::Error::new(latchkey_core::Code::Config, e.to_string()))
         .and_then(|c| {
             Core::with_parts(
                 c,
                 dir.path().join("data"),
-                Arc::new(MemoryKeyStore::new()),
+                Arc::new(store.clone()),
                 Arc::new(SystemClock),
                 false,
             )
         });
     let app = mock_builder()
+        // As the real app does: the opener refusal below must come from the ACL, not from a
+        // plugin that is not there.
+        .plugin(tauri_plugin_opener::init())
         .manage(Shell::over(core))
         .manage(SignIns::new(sign_in_timeout))
         .invoke_handler(latchkey_app::app_commands!())
@@ -54,7 +60,41 @@ fn harness_with(config_text: &str, sign_in_timeout: Duration) -> Harness {
     Harness {
         app,
         window,
-        _dir: dir,
+        store,
+        dir,
+    }
+}
+
+/// The token values stored for this account (access, refresh, ID): what must never cross IPC.
+fn stored_token_values(h: &Harness, issuer: &str, subject: &str) -> Vec<String> {
+    let vault = latchkey_auth::Vault::new(
+        Arc::new(h.store.clone()),
+        h.dir.path().join("data").join("tokens"),
+    );
+    let tokens = vault
+        .load(&latchkey_auth::account_id(issuer, subject))
+        .expect("the vault opens")
+        .expect("the account's tokens are stored");
+    let mut values = vec![tokens.access_token.expose().to_string()];
+    values.extend(tokens.refresh_token.map(|t| t.expose().to_string()));
+    values.extend(tokens.id_token.map(|t| t.expose().to_string()));
+    assert!(
+        values.iter().all(|v| v.len() >= 16),
+        "real token values, long enough that finding one is no accident"
+    );
+    values
+}
+
+/// Asserts that no stored token value (nor a telling piece of one) appears in `text`.
+fn assert_no_token_in(text: &str, tokens: &[String], what: &str) {
+    for t in tokens {
+        // A JWT's middle part alone would leak its claims; check each dot-separated part.
+        for part in t.split('.').filter(|p| p.len() >= 16) {
+            assert!(
+                !text.contains(part),
+                "a token value crosses IPC in {what}: {text}"
+            );
+        }
     }
 }
 
@@ -260,7 +300,11 @@ fn every_command_is_reachable_through_the_acl() {
         "plugin:opener|open_url",
         json!({"url": "https://example.com"}),
     );
-    assert!(refused.is_err(), "the webview cannot open URLs itself");
+    let refused = refused.expect_err("the webview cannot open URLs itself");
+    assert!(
+        refused.to_string().contains("not allowed"),
+        "the opener plugin is there, and the capabilities refuse it: {refused}"
+    );
 }
 
 #[test]
@@ -441,15 +485,24 @@ impl Drop for Idp {
     }
 }
 
-/// The scripted system browser, signing in as `login` (or denying, or doing nothing).
-fn browser(login: &str, extra: &str) {
+/// Held by every test that opens the browser: `LATCHKEY_BROWSER` is process-wide, so those
+/// tests run one at a time (the others fail before opening a browser, and read no such
+/// variable).
+static BROWSER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The scripted system browser, signing in as `login` (or denying, or doing nothing); the
+/// caller holds [`BROWSER`].
+fn browser(_held: &std::sync::MutexGuard<'_, ()>, login: &str, extra: &str) {
     let cmd = format!(
         "env LATCHKEY_TEST_LOGIN={login} {extra} node {}",
         repo().join("tests/idp/browser-http.mjs").display()
     );
-    // Only this test opens a browser (the others fail before), so setting the process
-    // environment here races with nothing.
     std::env::set_var("LATCHKEY_BROWSER", cmd);
+}
+
+fn browser_lock() -> std::sync::MutexGuard<'static, ()> {
+    // A failed test poisons the lock; the next one still runs.
+    BROWSER.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Collects one event's payloads.
@@ -463,6 +516,7 @@ fn events(h: &Harness, name: &str) -> mpsc::Receiver<Value> {
 
 #[test]
 fn sign_in_add_switch_and_sign_out_with_the_real_provider() {
+    let held = browser_lock();
     let idp = Idp::start();
     let cfg = format!(
         "[auth.local]\nclient_id = \"desktop-public\"\nserver_metadata_url = \"{}/.well-known/openid-configuration\"\n[wallet]\nwelcome_credits = 7\n",
@@ -484,7 +538,7 @@ fn sign_in_add_switch_and_sign_out_with_the_real_provider() {
         .expect("the sign-in starts")
     };
 
-    browser("alice", "");
+    browser(&held, "alice", "");
     let started = start(false);
     assert_eq!(started["provider"], "local");
     assert_eq!(started["timeout_secs"], 4);
@@ -497,13 +551,21 @@ fn sign_in_add_switch_and_sign_out_with_the_real_provider() {
         "the core's one way to name a person: the name first"
     );
     assert_eq!(account["active"], true);
-    let text = account.to_string();
-    for secret in ["token", "code_verifier", "refresh"] {
-        assert!(!text.contains(secret), "no {secret} crosses IPC: {text}");
-    }
+    let tokens = stored_token_values(&h, &idp.issuer, "alice");
+    assert_no_token_in(&account.to_string(), &tokens, "the signed-in event");
+    assert_no_token_in(
+        &invoke(&h, "auth_status", json!({})).unwrap().to_string(),
+        &tokens,
+        "auth_status",
+    );
+    assert_no_token_in(
+        &invoke(&h, "app_startup", json!({})).unwrap().to_string(),
+        &tokens,
+        "app_startup",
+    );
     assert_eq!(invoke(&h, "auth_pending", json!({})), Ok(Value::Null));
 
-    browser("bob", "");
+    browser(&held, "bob", "");
     let started = start(true);
     assert!(
         started["url"]
@@ -564,7 +626,7 @@ fn sign_in_add_switch_and_sign_out_with_the_real_provider() {
     .unwrap();
     assert_eq!(report["signed_out"][0]["subject"], "bob");
     assert_eq!(report["revoked"], 1, "bob's refresh token was revoked");
-    browser("nobody", "LATCHKEY_TEST_BROWSER_NOOP=1");
+    browser(&held, "nobody", "LATCHKEY_TEST_BROWSER_NOOP=1");
     let report = invoke(
         &h,
         "auth_sign_out",
@@ -581,11 +643,11 @@ fn sign_in_add_switch_and_sign_out_with_the_real_provider() {
     );
     assert_eq!(invoke(&h, "auth_status", json!({})), Ok(json!([])));
 
-    browser("carol", "LATCHKEY_TEST_DENY=1");
+    browser(&held, "carol", "LATCHKEY_TEST_DENY=1");
     start(false);
     assert_eq!(code(wait(&failed, "failed")), "sign_in_denied");
 
-    browser("dave", "LATCHKEY_TEST_BROWSER_NOOP=1");
+    browser(&held, "dave", "LATCHKEY_TEST_BROWSER_NOOP=1");
     start(false);
     start(false); // e.g. a double click: the newer sign-in replaces the first, silently
     let pending = invoke(&h, "auth_pending", json!({})).unwrap();
@@ -606,4 +668,110 @@ fn sign_in_add_switch_and_sign_out_with_the_real_provider() {
         "nothing came back within the 4 s timeout"
     );
     assert_eq!(invoke(&h, "auth_status", json!({})), Ok(json!([])));
+}
+
+// ---------- a Microsoft Entra-shaped provider (tests/idp/tenants.mjs) ----------
+
+/// `tests/idp/tenants.mjs`: Microsoft-shaped `common`/`organizations`/`consumers` endpoints; it
+/// exits when dropped.
+struct Tenants {
+    child: Child,
+    base: String,
+}
+
+impl Tenants {
+    fn start() -> Tenants {
+        let mut child = Command::new("node")
+            .arg(repo().join("tests/idp/tenants.mjs"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("node runs tests/idp/tenants.mjs (run `make npm` first)");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .expect("the tenants print their base URL");
+        let v: Value = serde_json::from_str(&line).expect("one JSON line");
+        Tenants {
+            base: v["base"].as_str().unwrap().to_string(),
+            child,
+        }
+    }
+}
+
+impl Drop for Tenants {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn sign_in_through_microsoft_common_shows_the_tenant_and_the_username() {
+    const CONTOSO: &str = "aaaaaaaa-1111-4111-8111-aaaaaaaaaaaa";
+    let held = browser_lock();
+    let t = Tenants::start();
+    let cfg = format!(
+        "[auth.microsoft]\nclient_id = \"desktop-public\"\n\
+         server_metadata_url = \"{}/common/v2.0/.well-known/openid-configuration\"\n",
+        t.base
+    );
+    let h = harness_with(&cfg, Duration::from_secs(30));
+    let signed_in = events(&h, "auth://signed-in");
+    let failed = events(&h, "auth://sign-in-failed");
+    assert_eq!(
+        invoke(&h, "auth_providers", json!({})),
+        Ok(json!([{"name": "microsoft", "label": "Sign in with Microsoft"}]))
+    );
+    browser(&held, "alice", "");
+    let started = invoke(
+        &h,
+        "auth_sign_in",
+        json!({"provider": "microsoft", "addAccount": false}),
+    )
+    .expect("the sign-in starts");
+    assert!(
+        started["url"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{}/common/v2.0/", t.base)),
+        "the browser goes to the common endpoint: {started}"
+    );
+    let account = match signed_in.recv_timeout(Duration::from_secs(30)) {
+        Ok(a) => a,
+        Err(_) => panic!(
+            "no signed-in event; failed: {:?}",
+            failed.recv_timeout(Duration::from_secs(1))
+        ),
+    };
+    let tenant_issuer = format!("{}/{CONTOSO}/v2.0", t.base);
+    assert_eq!(
+        account["issuer"], tenant_issuer,
+        "the account is the tenant's, never the template's: {account}"
+    );
+    assert_eq!(account["subject"], "alice");
+    assert_eq!(account["email"], Value::Null, "Microsoft sent no email");
+    assert_eq!(
+        account["username"], "alice@contoso.example",
+        "the preferred_username is what the app shows beside the name"
+    );
+    assert_eq!(account["display_name"], "Test alice");
+    assert_eq!(account["active"], true);
+    let tokens = stored_token_values(&h, &tenant_issuer, "alice");
+    assert_no_token_in(&account.to_string(), &tokens, "the signed-in event");
+    assert_eq!(
+        invoke(
+            &h,
+            "auth_switch",
+            json!({"subject": "alice@contoso.example"})
+        )
+        .expect("the username finds the account")["subject"],
+        "alice"
+    );
+    let online = invoke(&h, "auth_refresh_status", json!({})).unwrap();
+    assert_eq!(
+        online[0]["offline"], false,
+        "the tenant's issuer is reachable through the common document: {online}"
+    );
 }

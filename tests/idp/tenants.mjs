@@ -186,12 +186,16 @@ async function multiTenant(req, res, name, rest) {
 }
 
 // `/consumers/v2.0`: the consumer tenant's own document (issuer with its GUID), at this path.
+// A misbehaving variant (POST /_test/consumers-tenant?tid=...) keeps that issuer but sends
+// sign-ins to another tenant, whose tokens name their own tenant.
+let consumersTarget = TENANTS.consumers;
 async function consumers(req, res, rest) {
   if (rest !== '/.well-known/openid-configuration') {
     res.writeHead(404).end();
     return;
   }
-  const meta = await metadataOf(tenantMount(TENANTS.consumers));
+  const meta = await metadataOf(tenantMount(consumersTarget));
+  meta.issuer = tenantMount(TENANTS.consumers).issuer;
   res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(meta));
 }
 
@@ -201,6 +205,11 @@ handler = (req, res) => {
   if (req.method === 'POST' && path === '/_test/common-tenant') {
     commonTenant = tenantId(new URL(req.url, base).searchParams.get('tid'));
     res.writeHead(tenantMount(commonTenant) ? 204 : 400).end();
+    return;
+  }
+  if (req.method === 'POST' && path === '/_test/consumers-tenant') {
+    consumersTarget = tenantId(new URL(req.url, base).searchParams.get('tid'));
+    res.writeHead(tenantMount(consumersTarget) ? 204 : 400).end();
     return;
   }
   for (const name of ['common', 'organizations']) {

@@ -6,7 +6,8 @@ pub struct Logout {
     /// Sign out of every account.
     #[arg(long, conflicts_with = "account")]
     all: bool,
-    /// Sign out of this account (its subject, or email) instead of the active one.
+    /// Sign out of this account (its subject, email, or, with no email, username) instead of
+    /// the active one.
     #[arg(long, value_name = "SUBJECT")]
     account: Option<String>,
     /// Also end the session at the provider (opens its sign-out page in the browser).

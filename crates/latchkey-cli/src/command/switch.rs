@@ -3,7 +3,8 @@ use latchkey_core::{Core, Error};
 
 #[derive(clap::Args, Debug)]
 pub struct Switch {
-    /// The account's subject (as `latchkey status` shows it) or email.
+    /// The account's subject (as `latchkey status` shows it), email, or (for an account with
+    /// no email) username.
     subject: String,
 }
 

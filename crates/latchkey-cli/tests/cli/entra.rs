@@ -45,11 +45,21 @@ impl Tenants {
     /// The tenant `/common/v2.0` and `/organizations/v2.0` sign people into from now on (the
     /// account the user picks at Microsoft decides it there).
     fn route_common_to(&self, tenant: &str) {
+        self.control("common-tenant", tenant);
+    }
+
+    /// Makes `/consumers/v2.0` misbehave: its document still names the consumer tenant, but
+    /// sign-ins go to `tenant`.
+    fn route_consumers_to(&self, tenant: &str) {
+        self.control("consumers-tenant", tenant);
+    }
+
+    fn control(&self, what: &str, tenant: &str) {
         let port = self.base.rsplit(':').next().unwrap();
         let mut s = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).expect("connect");
         write!(
             s,
-            "POST /_test/common-tenant?tid={tenant} HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+            "POST /_test/{what}?tid={tenant} HTTP/1.1\r\nHost: 127.0.0.1\r\n\
              Content-Length: 0\r\nConnection: close\r\n\r\n"
         )
         .unwrap();
@@ -142,6 +152,45 @@ fn common_signs_each_tenant_in_as_its_own_account() {
 }
 
 #[test]
+fn switch_and_logout_find_an_account_by_its_username() {
+    let t = Tenants::start();
+    let m = machine(&format!(
+        "\n[auth.microsoft]\nclient_id = \"desktop-public\"\nserver_metadata_url = \"{}\"\n",
+        t.metadata_url("common/v2.0")
+    ));
+    assert_exit(&m.latchkey("alice", &["login"]), 0, "alice of contoso");
+    assert_exit(&m.latchkey("bob", &["login"]), 0, "bob of contoso");
+    let out = m.latchkey("-", &["switch", "alice@contoso.example"]);
+    assert_exit(&out, 0, "switch by the username shown in the email's place");
+    assert!(
+        text(&out.stdout).contains("Test alice <alice@contoso.example>"),
+        "{}",
+        text(&out.stdout)
+    );
+    let active: Vec<_> = accounts(&m)
+        .into_iter()
+        .filter(|a| a["active"] == true)
+        .map(|a| a["subject"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(active, ["alice"], "alice is active again");
+    assert_exit(
+        &m.latchkey("-", &["logout", "--account", "bob@contoso.example"]),
+        0,
+        "logout --account by username",
+    );
+    let left: Vec<_> = accounts(&m)
+        .into_iter()
+        .map(|a| a["subject"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(left, ["alice"], "only bob was signed out");
+    assert_exit(
+        &m.latchkey("-", &["switch", "nobody@contoso.example"]),
+        12,
+        "an unknown username is an unknown account",
+    );
+}
+
+#[test]
 fn broken_tenant_tokens_are_refused_with_clear_errors() {
     let t = Tenants::start();
     let m = machine(&format!(
@@ -215,6 +264,19 @@ fn consumers_accepts_the_consumer_tenant_only() {
     let a = accounts(&m);
     assert_eq!(a[0]["issuer"], t.tenant_issuer(CONSUMERS).as_str());
     assert_eq!(a[0]["username"], "carol@consumers.example");
+
+    // A consumers endpoint that signs a work account in (a fresh machine: no cached document).
+    t.route_consumers_to(CONTOSO);
+    let m = machine(&format!(
+        "\n[auth.personal]\nclient_id = \"desktop-public\"\nserver_metadata_url = \"{}\"\n",
+        t.metadata_url("consumers/v2.0")
+    ));
+    refused(
+        &m.latchkey("dan", &["login"]),
+        &format!("`{}`", t.tenant_issuer(CONTOSO)),
+        "consumers accepts only the consumer tenant, never a work tenant",
+    );
+    assert!(accounts(&m).is_empty(), "nothing is kept");
 }
 
 #[test]
