@@ -71,10 +71,21 @@ pub fn issuer_from_metadata_url(url: &Url) -> String {
     s.strip_suffix(WELL_KNOWN).unwrap_or(s).to_string()
 }
 
-/// Whether `host` (as [`Url::host_str`] gives it) is this machine: `127.0.0.1`, `[::1]` or
-/// `localhost`, the only hosts plain HTTP may reach.
+/// Whether `host` (as [`Url::host_str`] gives it) is a loopback IP literal: an address in
+/// `127.0.0.0/8` or `[::1]`, the only hosts plain HTTP may reach. Never a name, not even
+/// `localhost`: a resolver or hosts file may send a name anywhere (RFC 8252 §8.3).
 pub fn is_loopback_host(host: Option<&str>) -> bool {
-    matches!(host, Some("127.0.0.1") | Some("[::1]") | Some("localhost"))
+    let Some(host) = host else {
+        return false;
+    };
+    match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) => v6
+            .parse::<std::net::Ipv6Addr>()
+            .is_ok_and(|ip| ip == std::net::Ipv6Addr::LOCALHOST),
+        None => host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback()),
+    }
 }
 
 /// Whether `url` is plain HTTP to a loopback host, the only place plain HTTP is allowed.
@@ -85,4 +96,39 @@ pub(crate) fn is_loopback_http(url: &Url) -> bool {
 /// Whether a provider URL is acceptable: `https`, or `http` to a loopback host.
 pub(crate) fn is_acceptable_provider_url(url: &Url) -> bool {
     url.scheme() == "https" || is_loopback_http(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_reaches_loopback_ip_literals_only() {
+        for ok in [
+            "http://127.0.0.1:9/x",
+            "http://127.8.9.10/x",
+            "http://[::1]:9/x",
+            "http://[0:0:0:0:0:0:0:1]/x",
+            "https://id.example.com/x",
+            "https://localhost/x",
+        ] {
+            assert!(is_acceptable_provider_url(&Url::parse(ok).unwrap()), "{ok}");
+        }
+        for refused in [
+            "http://localhost:9/x",
+            "http://LOCALHOST/x",
+            "http://localhost./x",
+            "http://127.0.0.1.nip.io/x",
+            "http://[::ffff:127.0.0.1]/x",
+            "http://0.0.0.0/x",
+            "http://10.0.0.1/x",
+            "http://id.example.com/x",
+            "ftp://127.0.0.1/x",
+        ] {
+            assert!(
+                !is_acceptable_provider_url(&Url::parse(refused).unwrap()),
+                "{refused}: a name may resolve anywhere; only loopback IP literals get plain http"
+            );
+        }
+    }
 }

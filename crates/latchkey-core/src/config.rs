@@ -528,7 +528,8 @@ fn parse_provider(
                 return Err(ctx.err(
                     sp,
                     &key("server_metadata_url"),
-                    "must be https (plain http only for 127.0.0.1, [::1] or localhost)",
+                    "must be https (plain http only for 127.0.0.0/8 or [::1], never a name such as \
+                     localhost)",
                 ));
             }
             if !url.path().ends_with(WELL_KNOWN) || url.query().is_some() {
@@ -698,9 +699,7 @@ fn parse_service(ctx: &Ctx<'_>, v: &Spanned<DeValue<'_>>) -> Result<ServiceConfi
                     parsed.set_path(&path);
                 }
                 // Plain HTTP only to a loopback IP literal (a name could resolve elsewhere).
-                let host = parsed.host_str();
-                let loopback_ip = is_loopback_host(host) && host != Some("localhost");
-                let http_ok = parsed.scheme() == "http" && loopback_ip;
+                let http_ok = parsed.scheme() == "http" && is_loopback_host(parsed.host_str());
                 if parsed.scheme() != "https" && !http_ok {
                     return Err(bad(
                         "must be https (plain http only for 127.0.0.1 or [::1])".into(),
@@ -902,7 +901,7 @@ server_metadata_url="http://127.0.0.1:9/.well-known/openid-configuration"
 redirect_uri="http://127.0.0.1:8765/cb"
 [auth.b]
 client_id="b"
-server_metadata_url="http://localhost:9/.well-known/openid-configuration"
+server_metadata_url="http://[::1]:9/.well-known/openid-configuration"
 redirect="deep-link"
 "#,
             "f",
@@ -927,6 +926,20 @@ server_metadata_url="http://127.0.0.1:9/.well-known/openid-configuration"
 redirect_uri="http://0.0.0.0:8765/cb"
 "#);
         assert_eq!(e.line, 4, "binding beyond 127.0.0.1 is refused");
+        let e = err(r#"[auth.a]
+client_id="a"
+server_metadata_url="http://localhost:9/.well-known/openid-configuration"
+"#);
+        assert_eq!(
+            (e.line, e.message.contains("never a name")),
+            (3, true),
+            "plain http to the name localhost is refused: {e}"
+        );
+        let c = parse(
+            "[auth.a]\nclient_id=\"a\"\nserver_metadata_url=\"http://127.0.0.2:9/.well-known/openid-configuration\"\n",
+            "f",
+        );
+        assert!(c.is_ok(), "any 127.0.0.0/8 literal is loopback");
     }
 
     #[test]
