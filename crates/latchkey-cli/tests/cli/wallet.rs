@@ -372,7 +372,7 @@ fn a_hold_and_its_capture_read_as_one_line_and_the_json_keeps_both_entries() {
         "a released hold was not captured"
     );
 
-    let shown = text(&m.latchkey("-", &["wallet", "history"]));
+    let shown = text(&m.latchkey("-", &["wallet", "history"]).stdout);
     assert!(
         shown.contains("Analytics run \u{2212}2, held then paid"),
         "one line for the hold and its capture: {shown}"

@@ -1,5 +1,5 @@
 use crate::output::{credits, Output};
-use latchkey_core::latchkey_wallet::{HistoryQuery, Kind, Timestamp};
+use latchkey_core::latchkey_wallet::{Credits, HistoryQuery, Kind, Timestamp};
 use latchkey_core::{Code, Core, Error};
 
 #[derive(clap::Args, Debug)]
@@ -21,7 +21,8 @@ pub struct History {
     #[arg(long, value_name = "TIME")]
     until: Option<String>,
     /// Print JSON: {"entries": [...], "next_cursor": "..." or null} (with a credit service,
-    /// also "stale", and "as_of" when stale).
+    /// also "stale", and "as_of" when stale). Each entry also has "captured_by": for a hold
+    /// that was captured, the capture's id (the text output shows the two as one line).
     #[arg(long)]
     json: bool,
 }
@@ -70,14 +71,16 @@ impl History {
                 println!("No entries.");
             }
             for e in &page.entries {
-                println!(
-                    "{:>6}  {}  {:<8} {:>12}  available {:>12}  {}",
+                if e.captured_by.is_some() {
+                    continue; // shown with its capture
+                }
+                line(
                     e.id,
-                    e.created_at.to_rfc3339(),
-                    e.kind,
-                    credits(e.amount),
-                    credits(e.available_after),
-                    e.memo.as_deref().unwrap_or("")
+                    e.created_at,
+                    &e.kind,
+                    e.amount,
+                    e.available_after,
+                    e.memo.as_deref(),
                 );
             }
             if let Some(c) = &page.next_cursor {
@@ -85,7 +88,7 @@ impl History {
             }
             return Ok(());
         }
-        let page = app.with_wallet(account, |w, a| w.history(a, &query))?;
+        let page = app.wallet_history(account, &query)?;
         if self.json {
             out.json(&serde_json::to_value(&page).unwrap_or_default());
             return Ok(());
@@ -93,15 +96,18 @@ impl History {
         if page.entries.is_empty() {
             println!("No entries.");
         }
-        for e in &page.entries {
-            println!(
-                "{:>6}  {}  {:<8} {:>12}  available {:>12}  {}",
-                e.id,
-                e.created_at.to_rfc3339(),
+        for l in &page.entries {
+            if l.captured_by.is_some() {
+                continue; // shown with its capture
+            }
+            let e = &l.entry;
+            line(
+                e.id.0,
+                e.created_at,
                 e.kind.as_str(),
-                credits(e.amount),
-                credits(e.available_after),
-                e.memo.as_deref().unwrap_or("")
+                e.amount,
+                e.available_after,
+                e.memo.as_deref(),
             );
         }
         if let Some(c) = &page.next_cursor {
@@ -109,4 +115,33 @@ impl History {
         }
         Ok(())
     }
+}
+
+/// One history line. A capture reads as one line with its hold ("Analytics run −2, held
+/// then paid"): the hold itself is not printed (it is not a second spend).
+fn line(
+    id: i64,
+    at: Timestamp,
+    kind: &str,
+    amount: Credits,
+    available: Credits,
+    memo: Option<&str>,
+) {
+    let note = match (kind, memo) {
+        ("capture", memo) => format!(
+            "{} \u{2212}{}, held then paid",
+            latchkey_core::capitalise_first(memo.unwrap_or("paid from a hold")),
+            credits(amount)
+        ),
+        (_, memo) => memo.unwrap_or("").to_string(),
+    };
+    println!(
+        "{:>6}  {}  {:<8} {:>12}  available {:>12}  {}",
+        id,
+        at.to_rfc3339(),
+        kind,
+        credits(amount),
+        credits(available),
+        note
+    );
 }
