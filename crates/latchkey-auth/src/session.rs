@@ -7,7 +7,7 @@ use crate::provider::Provider;
 use crate::secret::{IdToken, RefreshToken, TokenSet};
 use crate::verify::verify_id_token;
 use chrono::{DateTime, Utc};
-use openidconnect::{Nonce, TokenResponse};
+use openidconnect::{Nonce, OAuth2TokenResponse, TokenResponse};
 use url::Url;
 
 /// The outcome of a refresh: new tokens (the refresh token rotated when the provider rotates
@@ -21,6 +21,12 @@ pub struct Refreshed {
 /// Exchanges the refresh token for fresh tokens. A new ID token is validated like the first
 /// (except the nonce, which refreshed ID tokens don't carry) and must name the same subject.
 /// `invalid_grant` is [`AuthError::InvalidGrant`]: the session is over.
+///
+/// A rotated refresh token is handed to `keep_rotated` as soon as the answer arrives, before
+/// anything else in it is checked: the old one is spent at the provider by then, so the new
+/// one must be stored even when the rest of the answer is refused (a rotating provider that
+/// sees the spent one again revokes the whole family). An error from `keep_rotated` ends the
+/// refresh with that error.
 pub async fn refresh(
     http: &reqwest::Client,
     provider: &Provider,
@@ -28,6 +34,7 @@ pub async fn refresh(
     tokens: &TokenSet,
     subject: &str,
     now: DateTime<Utc>,
+    keep_rotated: impl FnOnce(&RefreshToken) -> Result<(), AuthError>,
 ) -> Result<Refreshed, AuthError> {
     let refresh_token = tokens
         .refresh_token
@@ -47,6 +54,11 @@ pub async fn refresh(
         .request_async(&transport)
         .await
         .map_err(|e| token_error("the token refresh", transport.status(), e))?;
+    if let Some(rotated) = response.refresh_token() {
+        if rotated.secret() != refresh_token.expose() {
+            keep_rotated(&RefreshToken::new(rotated.secret().clone()))?;
+        }
+    }
     if let Some(id_token) = response.id_token() {
         let any_nonce = |_: Option<&Nonce>| Ok(());
         let claims = verify_id_token(

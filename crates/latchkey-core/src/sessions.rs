@@ -167,6 +167,19 @@ impl Core {
         let p = self.provider(Some(&record.provider))?;
         let mut info = self.provider_info(p).await?;
         let provider = Self::provider_for_info(p, &info);
+        // The old refresh token is spent once the provider answers: a rotated one is stored
+        // (beside the old access and ID tokens) before the rest of the answer is checked.
+        let keep_rotated = |rotated: &latchkey_auth::RefreshToken| {
+            vault.save(
+                &record.id,
+                &TokenSet {
+                    access_token: tokens.access_token.duplicate(),
+                    access_expires_at: tokens.access_expires_at,
+                    refresh_token: Some(rotated.duplicate()),
+                    id_token: tokens.id_token.as_ref().map(|t| t.duplicate()),
+                },
+            )
+        };
         let refreshed = latchkey_auth::refresh(
             &self.http,
             &provider,
@@ -174,6 +187,7 @@ impl Core {
             &tokens,
             &record.identity.subject,
             self.now(),
+            keep_rotated,
         )
         .await;
         match refreshed {

@@ -26,6 +26,7 @@ async fn refresh_returns_the_rotated_refresh_token() {
         &first.tokens,
         SUBJECT,
         Utc::now(),
+        |_| Ok(()),
     )
     .await
     .expect("a refresh with a live refresh token succeeds");
@@ -67,6 +68,7 @@ async fn refresh_refused_with_invalid_grant_ends_the_session() {
         &first.tokens,
         SUBJECT,
         Utc::now(),
+        |_| Ok(()),
     )
     .await
     .expect_err("the provider refused the refresh token");
@@ -76,6 +78,57 @@ async fn refresh_refused_with_invalid_grant_ends_the_session() {
     );
     assert!(err.to_string().contains("sign in again"), "{err}");
     rig.assert_no_secrets("the error message", &err.to_string());
+}
+
+#[tokio::test]
+async fn a_rotated_refresh_token_is_kept_even_when_the_rest_is_refused() {
+    let mut rig = rig(Defect::None).await;
+    let first = signed_in(&rig).await;
+    rig.rogue.set_defect(Defect::RefreshOtherSub);
+    let mut kept = None;
+    let err = refresh(
+        &rig.http,
+        &rig.provider,
+        &mut rig.info,
+        &first.tokens,
+        SUBJECT,
+        Utc::now(),
+        |rt| {
+            kept = Some(rt.expose().to_string());
+            Ok(())
+        },
+    )
+    .await
+    .expect_err("the refreshed ID token names someone else");
+    assert!(matches!(err, AuthError::InvalidToken(_)), "{err:?}");
+    let kept = kept.expect("the rotated refresh token was handed over before the refusal");
+    assert!(
+        rig.rogue.refresh_token_live(&kept),
+        "what was kept is the provider's live token: the session survives the refused answer"
+    );
+    assert!(!rig
+        .rogue
+        .refresh_token_live(first.tokens.refresh_token.as_ref().unwrap().expose()));
+
+    rig.rogue.set_defect(Defect::None);
+    let live = latchkey_auth::TokenSet {
+        access_token: first.tokens.access_token.duplicate(),
+        access_expires_at: None,
+        refresh_token: Some(latchkey_auth::RefreshToken::new(kept)),
+        id_token: None,
+    };
+    let err = refresh(
+        &rig.http,
+        &rig.provider,
+        &mut rig.info,
+        &live,
+        SUBJECT,
+        Utc::now(),
+        |_| Err(AuthError::KeychainUnavailable("locked".into())),
+    )
+    .await
+    .expect_err("a rotated token that cannot be stored ends the refresh");
+    assert!(matches!(err, AuthError::KeychainUnavailable(_)), "{err:?}");
 }
 
 #[tokio::test]
@@ -90,6 +143,7 @@ async fn refreshed_id_token_for_another_subject_is_refused() {
         &first.tokens,
         SUBJECT,
         Utc::now(),
+        |_| Ok(()),
     )
     .await
     .expect_err("an ID token for someone else must not refresh this session");
