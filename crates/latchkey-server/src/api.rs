@@ -57,6 +57,9 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .route("/v1/openapi.json", get(crate::openapi::openapi_json))
         .merge(crate::shop::routes::routes())
         .merge(crate::vouchers::routes::routes())
+        .merge(crate::sync::routes::routes(
+            crate::sync::LeasePolicy::default(),
+        ))
         .fallback(not_found)
         .with_state(state)
         .layer(axum::middleware::from_fn(log_request))
@@ -115,6 +118,10 @@ pub enum ErrorCode {
     InvalidVoucher,
     /// 409: the voucher was already redeemed (by this or another account); nothing changed.
     AlreadyRedeemed,
+    /// 404: no such device registered for this caller (`PUT /v1/devices/{id}` first).
+    UnknownDevice,
+    /// 409: the device was removed as lost; it cannot sync again under this id.
+    DeviceRemoved,
 }
 
 impl ErrorCode {
@@ -124,16 +131,19 @@ impl ErrorCode {
             ErrorCode::InvalidInput => StatusCode::BAD_REQUEST,
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorCode::InsufficientCredits => StatusCode::PAYMENT_REQUIRED,
-            ErrorCode::UnknownEntry | ErrorCode::NotFound | ErrorCode::UnknownCheckout => {
-                StatusCode::NOT_FOUND
-            }
+            ErrorCode::UnknownEntry
+            | ErrorCode::NotFound
+            | ErrorCode::UnknownCheckout
+            | ErrorCode::UnknownDevice => StatusCode::NOT_FOUND,
             ErrorCode::UnknownPack
             | ErrorCode::InvalidSignature
             | ErrorCode::PaymentMismatch
             | ErrorCode::InvalidVoucher => StatusCode::BAD_REQUEST,
             ErrorCode::PaymentsNotConfigured => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::PaymentProviderError => StatusCode::BAD_GATEWAY,
-            ErrorCode::CheckoutClosed | ErrorCode::AlreadyRedeemed => StatusCode::CONFLICT,
+            ErrorCode::CheckoutClosed | ErrorCode::AlreadyRedeemed | ErrorCode::DeviceRemoved => {
+                StatusCode::CONFLICT
+            }
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::Timeout => StatusCode::REQUEST_TIMEOUT,
             ErrorCode::IdempotencyConflict => StatusCode::CONFLICT,

@@ -8,6 +8,7 @@
 //! - [`api`]: the HTTP routes, thin faces over the ledger.
 //! - [`shop`]: packs, checkout, the payment providers (Stripe, demo), welcome credits.
 //! - [`vouchers`]: vouchers signed with the service's keys, and their redemption.
+//! - [`sync`]: devices, offline leases, push and pull (issue 9).
 //! - [`report`]: who paid and who spent, per user and per day.
 //! - [`openapi`]: the API's OpenAPI document, generated from the routes.
 
@@ -21,6 +22,7 @@ pub mod ledger;
 pub mod openapi;
 pub mod report;
 pub mod shop;
+pub mod sync;
 pub mod vouchers;
 
 use std::sync::Arc;

@@ -63,6 +63,7 @@ pub fn document() -> &'static utoipa::openapi::OpenApi {
         // The shop's and the vouchers' routes are documented beside their code.
         doc.merge(crate::shop::routes::ShopApi::openapi());
         doc.merge(crate::vouchers::routes::VoucherApi::openapi());
+        doc.merge(crate::sync::routes::SyncApi::openapi());
         doc
     })
 }

@@ -13,4 +13,6 @@ mod operator;
 mod report;
 mod shop;
 mod support;
+mod sync;
+mod sync_model;
 mod vouchers;

@@ -1,0 +1,549 @@
+//! Issue 9's service side on the real stack (PostgreSQL, REAL ID tokens, the router on a
+//! loopback port; the real `serve` process for the crash test): devices, leases, push with
+//! per-entry outcomes, pull by cursor, lease limits, lost devices, replay after SIGKILL.
+
+use crate::support::idp::{idp, IdTokens, PUBLIC_CLIENT};
+use crate::support::{self, pg, server, Answer, Server};
+use chrono::Utc;
+use latchkey_server::ledger::{Account, Operation};
+use latchkey_testkit::server::Service;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+const A: &str = "device-aaaaaaaaaaaa";
+const B: &str = "device-bbbbbbbbbbbb";
+
+async fn token(login: &str) -> String {
+    idp().id_token(PUBLIC_CLIENT, login).await
+}
+
+async fn grant(s: &Server, login: &str, amount: i64) {
+    let who = Account {
+        issuer: idp().issuer.clone(),
+        subject: login.into(),
+    };
+    let op = Operation::Grant { amount, memo: None };
+    s.ledger.apply(&who, None, &op, Utc::now()).await.unwrap();
+}
+
+async fn call(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    token: &str,
+    body: Option<Value>,
+) -> Answer {
+    let mut req = http.request(method, url).bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.expect("the server answers");
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    Answer {
+        status,
+        json: serde_json::from_str(&text).unwrap_or_else(|_| panic!("JSON: {status} {text}")),
+    }
+}
+
+async fn register(s: &Server, t: &str, dev: &str) -> Answer {
+    let url = format!("{}/v1/devices/{dev}", s.base);
+    call(
+        &s.http,
+        reqwest::Method::PUT,
+        url,
+        t,
+        Some(json!({"name": dev})),
+    )
+    .await
+}
+
+async fn lease(s: &Server, t: &str, dev: &str, credits: Option<i64>) -> Answer {
+    let url = format!("{}/v1/devices/{dev}/lease", s.base);
+    let body = credits.map_or(json!({}), |c| json!({ "credits": c }));
+    call(&s.http, reqwest::Method::POST, url, t, Some(body)).await
+}
+
+async fn remove(s: &Server, t: &str, dev: &str) -> Answer {
+    let url = format!("{}/v1/devices/{dev}", s.base);
+    call(&s.http, reqwest::Method::DELETE, url, t, None).await
+}
+
+fn spend(id: &str, amount: i64, lease: i64) -> Value {
+    json!({"entry_id": id, "kind": "spend", "amount": amount, "lease_id": lease,
+           "local_time": "2026-01-01T00:00:00Z", "memo": id})
+}
+
+async fn push(base: &str, http: &reqwest::Client, t: &str, dev: &str, entries: &[Value]) -> Answer {
+    let url = format!("{base}/v1/devices/{dev}/entries");
+    let body = json!({ "entries": entries });
+    call(http, reqwest::Method::POST, url, t, Some(body)).await
+}
+
+async fn pull(s: &Server, t: &str, after: i64, limit: i64) -> Answer {
+    let url = format!("{}/v1/sync?after={after}&limit={limit}", s.base);
+    call(&s.http, reqwest::Method::GET, url, t, None).await
+}
+
+fn outcomes(a: &Answer) -> Vec<&str> {
+    a.json["outcomes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("outcomes: {a:?}"))
+        .iter()
+        .map(|o| o["outcome"].as_str().unwrap())
+        .collect()
+}
+
+async fn balance(s: &Server, t: &str) -> Value {
+    s.get("/v1/balance", Some(t)).await.json
+}
+
+#[tokio::test]
+async fn register_lease_push_replay_conflict_reject_and_pull_by_cursor() {
+    let s = server().await;
+    let t = token("sync-alice").await;
+    grant(&s, "sync-alice", 100).await;
+    let r = register(&s, &t, A).await;
+    assert_eq!((r.status, r.json["name"].as_str()), (200, Some(A)), "{r:?}");
+
+    let l = lease(&s, &t, A, None).await;
+    assert_eq!(l.status, 200, "{l:?}");
+    assert_eq!(
+        (l.json["granted"].as_i64(), l.json["remaining"].as_i64()),
+        (Some(20), Some(20)),
+        "the default lease is min(available, 20)"
+    );
+    let lid = l.json["lease_id"].as_i64().unwrap();
+    assert_eq!(
+        balance(&s, &t).await,
+        json!({"posted": 100, "held": 20, "available": 80}),
+        "a lease is a hold at the service"
+    );
+
+    let batch = [
+        spend("e1", 5, lid),
+        spend("e2", 5, lid),
+        spend("e3", 3, lid),
+    ];
+    let first = push(&s.base, &s.http, &t, A, &batch).await;
+    assert_eq!(first.status, 200, "{first:?}");
+    assert_eq!(outcomes(&first), ["applied"; 3]);
+    assert_eq!(first.json["lease"]["remaining"], 7);
+    assert_eq!(
+        first.json["balance"],
+        json!({"posted": 87, "held": 7, "available": 80}),
+        "spends come out of the lease, not out of what others may spend"
+    );
+
+    // The same batch again: nothing changes, each id answers with its first ledger entry.
+    let again = push(&s.base, &s.http, &t, A, &batch).await;
+    assert_eq!(outcomes(&again), ["already_applied"; 3]);
+    for i in 0..3 {
+        assert_eq!(
+            again.json["outcomes"][i]["server_seq"], first.json["outcomes"][i]["server_seq"],
+            "a replay names the entry that applied it"
+        );
+    }
+    assert_eq!(again.json["balance"], first.json["balance"]);
+
+    let mixed = [
+        spend("e1", 6, lid), // same id, other amount
+        spend("e4", 8, lid), // beyond the 7 left
+        json!({"entry_id": "e5", "kind": "grant", "amount": 50, "lease_id": lid,
+               "local_time": "2026-01-01T00:00:00Z"}), // a device cannot mint
+        spend("e6", 1, lid + 1000), // not its lease
+        spend("e7", 7, lid), // exactly what is left
+        spend("e7", 7, lid), // twice in one batch
+    ];
+    let m = push(&s.base, &s.http, &t, A, &mixed).await;
+    assert_eq!(
+        outcomes(&m),
+        [
+            "conflict",
+            "rejected",
+            "rejected",
+            "rejected",
+            "applied",
+            "already_applied"
+        ],
+        "{m:?}"
+    );
+    let reasons: Vec<&str> = m.json["outcomes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|o| o["reason"].as_str())
+        .collect();
+    assert_eq!(reasons, ["beyond_lease", "not_pushable", "unknown_lease"]);
+    assert_eq!(
+        m.json["balance"],
+        json!({"posted": 80, "held": 0, "available": 80}),
+        "only the 7 within the lease moved; rejections move nothing"
+    );
+    // A rejected id is used up: its replay answers the same rejection.
+    let r = push(&s.base, &s.http, &t, A, &[spend("e4", 8, lid)]).await;
+    assert_eq!(r.json["outcomes"][0], m.json["outcomes"][1]);
+
+    // Pull: everything in server_seq order, rejections included, pushed ids named.
+    let all = pull(&s, &t, 0, 1000).await;
+    assert_eq!(all.status, 200, "{all:?}");
+    assert_eq!(all.json["more"], false);
+    let entries = all.json["entries"].as_array().unwrap();
+    let seqs: Vec<i64> = entries
+        .iter()
+        .map(|e| e["server_seq"].as_i64().unwrap())
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "increasing: {seqs:?}");
+    let pushed: Vec<(&str, bool)> = entries
+        .iter()
+        .filter_map(|e| Some((e["entry_id"].as_str()?, e.get("rejected").is_some())))
+        .collect();
+    assert_eq!(
+        pushed,
+        [
+            ("e1", false),
+            ("e2", false),
+            ("e3", false),
+            ("e7", false),
+            ("e4", true),
+            ("e5", true),
+            ("e6", true)
+        ],
+        "each pushed id once, applied or rejected"
+    );
+    assert_eq!(all.json["cursor"], json!(seqs.last().unwrap()));
+    // Paged by 2 with the cursor: the same entries, nothing skipped or repeated.
+    let (mut cursor, mut paged) = (0, Vec::new());
+    loop {
+        let p = pull(&s, &t, cursor, 2).await;
+        paged.extend(p.json["entries"].as_array().unwrap().iter().cloned());
+        cursor = p.json["cursor"].as_i64().unwrap();
+        if p.json["more"] == false {
+            break;
+        }
+    }
+    assert_eq!(&paged, entries, "keyset pages add up to the whole");
+    let idle = pull(&s, &t, cursor, 50).await;
+    assert_eq!(
+        (
+            idle.json["entries"].as_array().unwrap().len(),
+            &idle.json["cursor"]
+        ),
+        (0, &json!(cursor)),
+        "nothing after the last cursor"
+    );
+}
+
+#[tokio::test]
+async fn leases_of_60_and_40_let_two_devices_spend_100_not_160() {
+    let s = server().await;
+    let t = token("sync-bob").await;
+    grant(&s, "sync-bob", 100).await;
+    register(&s, &t, A).await;
+    register(&s, &t, B).await;
+    let la = lease(&s, &t, A, Some(60)).await;
+    let lb = lease(&s, &t, B, Some(60)).await;
+    assert_eq!(la.json["granted"], 60);
+    assert_eq!(lb.json["granted"], 40, "never more than is available");
+    let online = s
+        .post(
+            "/v1/spend",
+            Some(&t),
+            &json!({"amount": 1, "idempotency_key": "k"}),
+        )
+        .await;
+    assert_eq!(
+        online.code(),
+        "insufficient_credits",
+        "both leases hold it all"
+    );
+
+    // Both offline try to spend 80 in steps of 10, then push.
+    let (ia, ib) = (
+        la.json["lease_id"].as_i64().unwrap(),
+        lb.json["lease_id"].as_i64().unwrap(),
+    );
+    let a: Vec<Value> = (0..8).map(|i| spend(&format!("a{i}"), 10, ia)).collect();
+    let b: Vec<Value> = (0..8).map(|i| spend(&format!("b{i}"), 10, ib)).collect();
+    let (pa, pb) = tokio::join!(
+        push(&s.base, &s.http, &t, A, &a),
+        push(&s.base, &s.http, &t, B, &b)
+    );
+    let applied = |p: &Answer| outcomes(p).iter().filter(|o| **o == "applied").count();
+    assert_eq!((applied(&pa), applied(&pb)), (6, 4), "{pa:?} {pb:?}");
+    assert!(outcomes(&pa)[6..].iter().all(|o| *o == "rejected"));
+    assert_eq!(
+        balance(&s, &t).await,
+        json!({"posted": 0, "held": 0, "available": 0}),
+        "100 spent, not 160; never negative"
+    );
+    let db = pg::connect(&s.db_url).await;
+    let spent = pg::scalar(
+        &db,
+        "SELECT COALESCE(sum(amount), 0)::bigint FROM entries WHERE kind = 'spend'",
+        &[],
+    )
+    .await;
+    assert_eq!(
+        spent, 100,
+        "the ledger holds exactly the spends within the leases"
+    );
+}
+
+#[tokio::test]
+async fn a_removed_device_loses_its_lease_and_its_later_pushes_are_stored_rejected() {
+    let s = server().await;
+    let t = token("sync-carol").await;
+    grant(&s, "sync-carol", 50).await;
+    register(&s, &t, A).await;
+    register(&s, &t, B).await;
+    let la = lease(&s, &t, A, Some(20)).await;
+    let ia = la.json["lease_id"].as_i64().unwrap();
+    lease(&s, &t, B, Some(10)).await;
+
+    // B removes the lost A: A's lease closes, B's stays.
+    let r = remove(&s, &t, A).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.json["removed_at"].is_string());
+    assert!(r.json.get("lease").is_none(), "the lease is closed");
+    assert_eq!(
+        balance(&s, &t).await,
+        json!({"posted": 50, "held": 10, "available": 40}),
+        "A's 20 are back; B's 10 stay held"
+    );
+    assert_eq!(
+        remove(&s, &t, A).await.status,
+        200,
+        "removing twice is fine"
+    );
+
+    // A reappears with spends made offline: stored as rejected, nothing moves.
+    let p = push(&s.base, &s.http, &t, A, &[spend("lost1", 5, ia)]).await;
+    assert_eq!(p.status, 200, "{p:?}");
+    assert_eq!(p.json["outcomes"][0]["reason"], "device_removed");
+    assert_eq!(balance(&s, &t).await["posted"], 50);
+    let rejected: Vec<Value> = pull(&s, &t, 0, 100).await.json["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e.get("rejected").is_some())
+        .cloned()
+        .collect();
+    assert_eq!(rejected.len(), 1, "every device sees the rejection");
+    assert_eq!(
+        (
+            &rejected[0]["entry_id"],
+            &rejected[0]["device_id"],
+            &rejected[0]["rejected"]
+        ),
+        (&json!("lost1"), &json!(A), &json!("device_removed"))
+    );
+
+    // A can neither lease nor re-register; the list shows it removed.
+    assert_eq!(lease(&s, &t, A, None).await.code(), "device_removed");
+    assert_eq!(register(&s, &t, A).await.code(), "device_removed");
+    let list = s.get("/v1/devices", Some(&t)).await;
+    let devices = list.json["devices"].as_array().unwrap();
+    assert_eq!(devices.len(), 2);
+    let b = devices.iter().find(|d| d["device_id"] == B).unwrap();
+    assert_eq!(b["lease"]["granted"], 10, "B's lease is untouched");
+}
+
+#[tokio::test]
+async fn unknown_and_malformed_devices_are_refused_without_changes() {
+    let s = server().await;
+    let t = token("sync-dave").await;
+    grant(&s, "sync-dave", 10).await;
+    let p = push(&s.base, &s.http, &t, A, &[spend("x", 1, 1)]).await;
+    assert_eq!((p.status, p.code()), (404, "unknown_device"));
+    assert_eq!(register(&s, &t, "short").await.code(), "invalid_input");
+    let l = lease(&s, &t, B, None).await;
+    assert_eq!((l.status, l.code()), (404, "unknown_device"));
+    assert_eq!(balance(&s, &t).await["held"], 0);
+}
+
+#[tokio::test]
+async fn the_owner_gives_its_lease_back_and_renewal_tops_it_up() {
+    let s = server().await;
+    let t = token("sync-erin").await;
+    grant(&s, "sync-erin", 30).await;
+    register(&s, &t, A).await;
+    let l = lease(&s, &t, A, Some(10)).await;
+    let id = l.json["lease_id"].as_i64().unwrap();
+    push(&s.base, &s.http, &t, A, &[spend("r1", 4, id)]).await;
+    let renewed = lease(&s, &t, A, Some(10)).await;
+    assert_eq!(renewed.json["lease_id"], id, "renewal keeps the lease");
+    assert_eq!(
+        (
+            &renewed.json["granted"],
+            &renewed.json["spent"],
+            &renewed.json["remaining"]
+        ),
+        (&json!(14), &json!(4), &json!(10)),
+        "topped up to 10 remaining"
+    );
+    let url = format!("{}/v1/devices/{A}/lease", s.base);
+    let closed = call(&s.http, reqwest::Method::DELETE, url, &t, None).await;
+    assert_eq!(closed.status, 200, "{closed:?}");
+    assert_eq!(
+        balance(&s, &t).await,
+        json!({"posted": 26, "held": 0, "available": 26})
+    );
+    let late = push(&s.base, &s.http, &t, A, &[spend("r2", 1, id)]).await;
+    assert_eq!(late.json["outcomes"][0]["reason"], "lease_closed");
+}
+
+/// Pushes from three devices at once against the real `serve` process, SIGKILLed as soon as the
+/// first push is acknowledged (so others are cut between commit and reply), five times. Then
+/// every device replays all its batches: acknowledged outcomes come back identical (as
+/// `already_applied`), the rest land once; each entry id is in the ledger at most once and the
+/// balance row equals the sum of the entries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replays_after_sigkill_between_commit_and_reply_count_each_entry_once() {
+    let (ledger, url) = support::ledger().await;
+    let who = Account {
+        issuer: idp().issuer.clone(),
+        subject: "sync-crash".into(),
+    };
+    let op = Operation::Grant {
+        amount: 10_000,
+        memo: None,
+    };
+    ledger.apply(&who, None, &op, Utc::now()).await.unwrap();
+    let t = token("sync-crash").await;
+    let http = latchkey_auth::http_client().unwrap();
+    let devices = [
+        "crash-device-0000",
+        "crash-device-1111",
+        "crash-device-2222",
+    ];
+    let mut leases = HashMap::new();
+    {
+        let server = Service::start(&url, &idp().issuer, "");
+        for d in devices {
+            let u = format!("{}/v1/devices/{d}", server.base);
+            let r = call(&http, reqwest::Method::PUT, u, &t, Some(json!({"name": d}))).await;
+            assert_eq!(r.status, 200, "{r:?}");
+            let u = format!("{}/v1/devices/{d}/lease", server.base);
+            let body = Some(json!({"credits": 1000}));
+            let l = call(&http, reqwest::Method::POST, u, &t, body).await;
+            leases.insert(d, l.json["lease_id"].as_i64().unwrap());
+        }
+    }
+    // (device, batch, the acknowledged answer)
+    let mut sent: Vec<(&str, Vec<Value>, Option<Value>)> = Vec::new();
+    for round in 0..5 {
+        let server = Service::start(&url, &idp().issuer, "");
+        let (acks, mut acked) = tokio::sync::mpsc::unbounded_channel();
+        let mut tasks = Vec::new();
+        for (n, d) in devices.iter().enumerate() {
+            for k in 0..2 {
+                let batch: Vec<Value> = (0..20)
+                    .map(|i| spend(&format!("{d}-r{round}-b{k}-{i}"), 1 + (i % 3), leases[d]))
+                    .collect();
+                let (http, base, t, acks, d) = (
+                    http.clone(),
+                    server.base.clone(),
+                    t.clone(),
+                    acks.clone(),
+                    d.to_string(),
+                );
+                let b = batch.clone();
+                tasks.push(tokio::spawn(async move {
+                    let url = format!("{base}/v1/devices/{d}/entries");
+                    let resp = http
+                        .post(url)
+                        .bearer_auth(&t)
+                        .json(&json!({ "entries": b }))
+                        .send()
+                        .await;
+                    match resp {
+                        Ok(r) if r.status() == 200 => match r.json::<Value>().await {
+                            Ok(v) => {
+                                let _ = acks.send(());
+                                Some(v)
+                            }
+                            Err(_) => None,
+                        },
+                        Ok(r) => panic!("a push is answered 200 or cut off: {}", r.status()),
+                        Err(_) => None,
+                    }
+                }));
+                sent.push((devices[n], batch, None));
+            }
+        }
+        drop(acks);
+        acked
+            .recv()
+            .await
+            .expect("one push of each round is acknowledged");
+        drop(server); // SIGKILL
+        let first = sent.len() - tasks.len();
+        for (i, task) in tasks.into_iter().enumerate() {
+            sent[first + i].2 = task.await.unwrap();
+        }
+    }
+
+    let server = Service::start(&url, &idp().issuer, "");
+    for (d, batch, ack) in &sent {
+        let replay = push(&server.base, &http, &t, d, batch).await;
+        assert_eq!(replay.status, 200, "{replay:?}");
+        for (i, o) in replay.json["outcomes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .enumerate()
+        {
+            if ack.is_none() {
+                // Cut off before or after its commit: it lands now or was already in.
+                assert!(
+                    o["outcome"] == "applied" || o["outcome"] == "already_applied",
+                    "{o}"
+                );
+            }
+            if let Some(ack) = ack {
+                assert_eq!(o["outcome"], "already_applied", "{o}");
+                assert_eq!(
+                    o["server_seq"], ack["outcomes"][i]["server_seq"],
+                    "a replay names the entry the acknowledged push applied"
+                );
+            }
+        }
+    }
+    let db = pg::connect(&url).await;
+    let total: i64 = sent.len() as i64 * 20;
+    let once = pg::scalar(
+        &db,
+        "SELECT count(*) FROM entries e JOIN device_entries d ON d.entry_seq = e.server_seq \
+         WHERE e.kind = 'spend'",
+        &[],
+    )
+    .await;
+    let spends = pg::scalar(
+        &db,
+        "SELECT count(*) FROM entries WHERE kind = 'spend'",
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (once, spends),
+        (total, total),
+        "every entry id applied exactly once"
+    );
+    let row = db
+        .query_one("SELECT posted, held FROM balances", &[])
+        .await
+        .unwrap();
+    let sum = pg::scalar(
+        &db,
+        "SELECT COALESCE(sum(CASE WHEN kind IN ('grant','purchase','voucher','refund') THEN amount \
+         WHEN kind IN ('spend','capture') THEN -amount ELSE 0 END), 0)::bigint FROM entries",
+        &[],
+    )
+    .await;
+    assert_eq!(
+        row.get::<_, i64>(0),
+        sum,
+        "the balance row equals the entries"
+    );
+}
