@@ -2,6 +2,7 @@
 
 use crate::callback::Callback;
 use crate::deeplink::DeepLinkInbox;
+use crate::device::PastedCallbacks;
 use crate::discovery::ProviderInfo;
 use crate::error::AuthError;
 use crate::loopback::LoopbackReceiver;
@@ -114,6 +115,8 @@ pub struct PendingSignIn {
     nonce: Nonce,
     verifier: Option<PkceCodeVerifier>,
     rx: mpsc::Receiver<Delivery>,
+    /// For addresses pasted back by the user ([`PendingSignIn::pasted_callbacks`]).
+    tx: mpsc::Sender<Delivery>,
     wrong_state: Arc<AtomicBool>,
     loopback: Option<LoopbackReceiver>,
     inbox: Option<DeepLinkInbox>,
@@ -166,7 +169,7 @@ impl PendingSignIn {
                     path.clone(),
                     state.secret().clone(),
                     options.app_link.clone(),
-                    tx,
+                    tx.clone(),
                     wrong_state.clone(),
                 )
                 .await
@@ -182,7 +185,12 @@ impl PendingSignIn {
                         provider.name
                     ))
                 })?;
-                inbox.arm(uri.clone(), state.secret().clone(), tx, wrong_state.clone());
+                inbox.arm(
+                    uri.clone(),
+                    state.secret().clone(),
+                    tx.clone(),
+                    wrong_state.clone(),
+                );
                 (uri.to_string(), None, Some(inbox.clone()))
             }
         };
@@ -238,6 +246,7 @@ impl PendingSignIn {
             nonce,
             verifier: Some(verifier),
             rx,
+            tx,
             wrong_state,
             loopback,
             inbox,
@@ -257,6 +266,17 @@ impl PendingSignIn {
     /// The provider information, possibly with refreshed signing keys: callers cache it.
     pub fn provider_info(&self) -> &ProviderInfo {
         &self.info
+    }
+
+    /// Where to hand the address the browser ended on, pasted back by the user when that
+    /// browser runs where this machine's loopback port is out of reach. It is checked like
+    /// any callback (redirect, `state`; then `iss` and PKCE when the sign-in finishes).
+    pub fn pasted_callbacks(&self) -> PastedCallbacks {
+        PastedCallbacks::new(
+            self.redirect_uri.url().clone(),
+            self.state.clone(),
+            self.tx.clone(),
+        )
     }
 
     /// Waits for the genuine callback (at most `timeout`, or until `cancel` resolves), then
@@ -380,34 +400,73 @@ impl PendingSignIn {
                 },
             )?;
 
-        let id_token = response
-            .id_token()
-            .ok_or_else(|| AuthError::InvalidToken("the token response has no ID token".into()))?;
         let nonce = self.nonce.clone();
-        let claims = verify_id_token(
+        let checks = ClientChecks {
+            client_id: &self.client_id,
+            secret: self.client_secret.as_ref(),
+            allowed_tenants: &self.allowed_tenants,
+            allowed_domains: &self.allowed_domains,
+        };
+        judge_token_response(
             http,
             &mut self.info,
-            &self.client_id,
-            self.client_secret.as_ref(),
-            id_token,
+            &checks,
+            &response,
             &nonce,
+            callback_iss,
             now,
         )
-        .await?;
-        check_access_token_hash(&self.info, &self.client_id, &response, id_token, &claims)?;
-        check_allow_lists(&self.allowed_tenants, &self.allowed_domains, id_token)?;
-
-        let mut identity = identity_from(&claims);
-        // A multi-tenant callback's `iss` fits the template; it must name the token's tenant.
-        if let Some(iss) = callback_iss.filter(|i| *i != identity.issuer) {
-            return Err(AuthError::InvalidToken(format!(
-                "the callback came from issuer `{iss}`, the ID token from `{}`",
-                identity.issuer
-            )));
-        }
-        merge_userinfo(http, &self.info, &response, &mut identity).await?;
-        Ok((identity, token_set(&response, now, None, None)))
+        .await
     }
+}
+
+/// This app's registration at the provider, as a token answer is judged against it.
+pub(crate) struct ClientChecks<'a> {
+    pub client_id: &'a str,
+    pub secret: Option<&'a ClientSecret>,
+    pub allowed_tenants: &'a [String],
+    pub allowed_domains: &'a [String],
+}
+
+/// The one judgement of a sign-in's token answer, whichever way the grant came (browser
+/// callback or device code): the ID token fully (signature, `iss`, `aud`, `azp`, `exp`, `iat`,
+/// `nonce` by `nonce`, `sub`), `at_hash`, the allow-lists, the callback's `iss` (when there was
+/// a callback), then userinfo, whose `sub` must match. Returns who signed in and the tokens.
+pub(crate) async fn judge_token_response(
+    http: &reqwest::Client,
+    info: &mut ProviderInfo,
+    checks: &ClientChecks<'_>,
+    response: &CoreTokenResponse,
+    nonce: impl openidconnect::NonceVerifier + Clone,
+    callback_iss: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<(Identity, TokenSet), AuthError> {
+    let id_token = response
+        .id_token()
+        .ok_or_else(|| AuthError::InvalidToken("the token response has no ID token".into()))?;
+    let claims = verify_id_token(
+        http,
+        info,
+        checks.client_id,
+        checks.secret,
+        id_token,
+        nonce,
+        now,
+    )
+    .await?;
+    check_access_token_hash(info, checks.client_id, response, id_token, &claims)?;
+    check_allow_lists(checks.allowed_tenants, checks.allowed_domains, id_token)?;
+
+    let mut identity = identity_from(&claims);
+    // A multi-tenant callback's `iss` fits the template; it must name the token's tenant.
+    if let Some(iss) = callback_iss.filter(|i| *i != identity.issuer) {
+        return Err(AuthError::InvalidToken(format!(
+            "the callback came from issuer `{iss}`, the ID token from `{}`",
+            identity.issuer
+        )));
+    }
+    merge_userinfo(http, info, response, &mut identity).await?;
+    Ok((identity, token_set(response, now, None, None)))
 }
 
 /// `CoreClient` as built from discovery: authorization endpoint set, token and userinfo

@@ -5,6 +5,8 @@
 //! - [`PendingSignIn`] runs one authorization-code + PKCE (S256) sign-in: it opens a loopback
 //!   receiver on `127.0.0.1` (or waits on a [`DeepLinkInbox`]), hands back the URL for the
 //!   browser, and on the genuine callback exchanges the code and validates the ID token fully.
+//! - [`DeviceSignIn`] (RFC 8628) and [`PastedCallbacks`] sign in where no browser can reach
+//!   the loopback port: on another device, or by pasting back the address the browser ended on.
 //! - [`refresh`], [`revoke`] and [`end_session_url`] serve an existing session.
 //! - [`verify_bearer_id_token`] checks an ID token presented to a service (the credit
 //!   service's `Authorization: Bearer`) by the same rules as a sign-in.
@@ -18,6 +20,7 @@
 
 mod callback;
 mod deeplink;
+mod device;
 mod discovery;
 mod error;
 mod flow;
@@ -34,6 +37,7 @@ mod verify;
 
 pub use callback::{parse_callback, Callback, CallbackError};
 pub use deeplink::{DeepLinkError, DeepLinkInbox};
+pub use device::{DeviceSignIn, PastedCallbacks};
 pub use discovery::ProviderInfo;
 pub use error::AuthError;
 pub use flow::{display_name, Identity, PendingSignIn, SignInOptions, SignedIn};
