@@ -41,7 +41,8 @@ fn main() {
     };
     let result = runtime.block_on(run(cli));
     if let Err(e) = result {
-        eprintln!("latchkey: {}", e.message);
+        // Error texts may quote what a provider sent (`iss`, `sub`, `hd`, names).
+        eprintln!("latchkey: {}", output::clean_text(&e.message));
         if let Some(hint) = output::hint(e.code) {
             eprintln!("hint: {hint}");
         }

@@ -22,7 +22,9 @@ impl Providers {
             let state = if p.reachable {
                 "reachable".to_string()
             } else {
-                format!("unreachable: {}", p.problem.as_deref().unwrap_or("unknown"))
+                // The problem may quote what the provider sent.
+                let problem = p.problem.as_deref().unwrap_or("unknown");
+                format!("unreachable: {}", crate::output::clean_line(problem))
             };
             println!(
                 "{}  {}  redirect {}  ({state})",

@@ -1,4 +1,4 @@
-use crate::output::{who, Output};
+use crate::output::{clean_line, who, Output};
 use latchkey_core::{Core, Error};
 
 #[derive(clap::Args, Debug)]
@@ -27,7 +27,7 @@ impl Status {
                 "{mark} {} via {} (subject {}), session until {}{offline}",
                 who(a),
                 a.provider,
-                a.subject,
+                clean_line(&a.subject),
                 a.session_expires_at.format("%Y-%m-%d %H:%M UTC")
             );
         }

@@ -1,5 +1,5 @@
 use crate::output::Output;
-use latchkey_core::{Core, Error, TokenKind};
+use latchkey_core::{Code, Core, Error, TokenKind};
 
 #[derive(clap::Args, Debug)]
 pub struct Token {
@@ -19,6 +19,14 @@ impl Token {
             TokenKind::Access
         };
         let token = app.token(self.provider.as_deref(), kind).await?;
+        if token.expose().chars().any(char::is_control) {
+            // A token is printable ASCII (RFC 6749 Appendix A); cleaning it would break it, and
+            // printing it could drive the terminal.
+            return Err(Error::new(
+                Code::Provider,
+                "the provider's token contains control characters; it was not printed",
+            ));
+        }
         out.step(|| "printing the token on stdout".into());
         // The one place a token is printed: this command exists for it.
         println!("{}", token.expose());

@@ -307,6 +307,21 @@ fn allowed_domains_judges_the_hd_claim_never_the_email() {
         "`other.example` is not among",
         "another Workspace",
     );
+    // The refusal quotes the token's `hd`: a hostile one reaches the terminal defused.
+    let out = m.latchkey(
+        "dan@evil\u{1b}]52;c;ZXZpbA==\u{7}\u{9b}2J.example",
+        &["login"],
+    );
+    refused(
+        &out,
+        "`evil\u{FFFD}]52;c;ZXZpbA==\u{FFFD}\u{FFFD}2J.example` is not among",
+        "a hostile hd",
+    );
+    let shown = text(&out.stderr);
+    assert!(
+        !shown.chars().any(|c| c.is_control() && c != '\n'),
+        "the error text prints no control character: {shown:?}"
+    );
     let a = accounts(&m);
     assert_eq!(a.len(), 1, "{a:?}");
     assert_eq!(a[0]["email"], "ann@corp.example");

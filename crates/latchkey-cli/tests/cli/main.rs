@@ -7,6 +7,7 @@ mod entra;
 mod exit_codes;
 mod harness;
 mod service;
+mod terminal;
 mod wallet;
 
 use harness::{assert_exit, repo, text, Idp, Machine};
