@@ -33,11 +33,11 @@ pub struct LeasePolicy {
 }
 
 impl Default for LeasePolicy {
-    /// min(available, 20) for 14 days, as issue 9 says; at most 1,000 on request.
+    /// min(available, 20) for 14 days, as issue 9 says; at most 100,000 on request.
     fn default() -> Self {
         LeasePolicy {
             default_credits: 20,
-            max_credits: 1000,
+            max_credits: 100_000,
             ttl: Duration::days(14),
         }
     }
@@ -308,7 +308,7 @@ mod tests {
         let p = LeasePolicy::default();
         assert_eq!(p.target(None), 20);
         assert_eq!(p.target(Some(5)), 5);
-        assert_eq!(p.target(Some(1_000_000)), 1000);
+        assert_eq!(p.target(Some(1_000_000)), 100_000);
         assert_eq!(p.target(Some(-3)), 0);
     }
 }
