@@ -25,6 +25,7 @@ mod cancel;
 mod chunks;
 mod db;
 pub mod error;
+mod export;
 pub mod frame;
 pub mod infer;
 pub mod parse;

@@ -321,3 +321,37 @@ fn a_cancelled_run_stops_and_saves_nothing() {
         "running saves nothing by itself; a cancelled run is never saved"
     );
 }
+
+#[test]
+fn a_result_as_csv() {
+    let (dir, mut store, _db) = file_store();
+    let f = write(
+        dir.path(),
+        "shop.csv",
+        b"date,amount,shop\n2026-01-03,2.5,\"Corner, Ltd\"\n2026-01-20,4,b\n2026-03-01,-1,b\n",
+    );
+    let d = import(&mut store, &f);
+    let monthly = store
+        .run(
+            ACCOUNT,
+            d.id,
+            &Analysis::Timeseries(TimeSeriesParams {
+                date: None,
+                measure: Some("amount".into()),
+                agg: Agg::Sum,
+                by: Period::Month,
+                split: Some("shop".into()),
+                top: 5,
+                window: 2,
+            }),
+        )
+        .expect("run");
+    assert_eq!(
+        monthly.to_csv().expect("csv"),
+        "period,start,b,\"Corner, Ltd\",b (rolling 2),\"Corner, Ltd (rolling 2)\"\n\
+         2026-01,2026-01-01,4,2.5,,\n\
+         2026-02,2026-02-01,0,0,2,1.25\n\
+         2026-03,2026-03-01,-1,0,-0.5,0\n",
+        "a column per series, empty months as 0 for a sum, quoted names"
+    );
+}

@@ -129,6 +129,46 @@ impl Core {
             })
     }
 
+    /// Imports a file the window read (`<input type=file>`: the page has no file system
+    /// access, so it hands over the bytes). They are written to a private folder in the data
+    /// dir under the file's own name (its last path component: it names the dataset and
+    /// errors), imported like [`Core::dataset_import`], and removed again, whatever happened.
+    ///
+    /// # Errors
+    /// Those of [`Core::dataset_import`]; [`Code::InvalidInput`] for a file name that is empty
+    /// or only dots; [`Code::Storage`] when the copy cannot be written.
+    pub fn dataset_import_bytes(
+        &self,
+        file_name: &str,
+        bytes: &[u8],
+        name: Option<&str>,
+    ) -> Result<Imported> {
+        let base = file_name
+            .rsplit(['/', '\\'])
+            .next()
+            .unwrap_or_default()
+            .trim();
+        if base.trim_matches('.').is_empty() {
+            return Err(Error::new(
+                Code::InvalidInput,
+                format!("`{file_name}` is not a file name"),
+            ));
+        }
+        let dir = self
+            .data_dir()
+            .join("imports")
+            .join(crate::new_key("import")?);
+        let storage =
+            |e: std::io::Error| Error::new(Code::Storage, format!("{}: {e}", dir.display()));
+        std::fs::create_dir_all(&dir).map_err(storage)?;
+        let path = dir.join(base);
+        let result = std::fs::write(&path, bytes)
+            .map_err(storage)
+            .and_then(|()| self.dataset_import(&path, name));
+        let _ = std::fs::remove_dir_all(&dir);
+        result
+    }
+
     /// The active account's datasets, oldest first.
     pub fn datasets(&self) -> Result<Vec<Dataset>> {
         self.with_analytics(|s, a| s.datasets(a))
@@ -260,6 +300,18 @@ impl Core {
     pub fn analysis_result(&self, id: i64) -> Result<SavedResult> {
         self.with_analytics(|s, a| s.open_result(a, id))
     }
+
+    /// A saved result as CSV text (see `AnalysisResult::to_csv`). Free.
+    pub fn analysis_result_csv(&self, id: i64) -> Result<String> {
+        let saved = self.analysis_result(id)?;
+        let result: AnalysisResult = serde_json::from_value(saved.result).map_err(|e| {
+            Error::new(
+                Code::Storage,
+                format!("saved result {id} cannot be read: {e}"),
+            )
+        })?;
+        Ok(result.to_csv()?)
+    }
 }
 
 /// The `kind` tag of an analysis.
@@ -349,6 +401,11 @@ mod tests {
         let again = app.analysis_result(listed[0].id).unwrap();
         assert_eq!(again.result, paid.saved.result, "reopened whole");
         assert_eq!(available(&app), 2, "reopening is free");
+        let csv = app.analysis_result_csv(listed[0].id).unwrap();
+        assert_eq!(
+            csv, "period,start,amount,amount (rolling 3)\n2026-01,2026-01-01,6.5,\n2026-02,2026-02-01,-1,\n",
+            "the sums per month, as written in the file"
+        );
 
         let broke = app.analysis_run(id, &monthly(None), "r-3").unwrap_err();
         assert_eq!(broke.code, Code::InsufficientCredits);
@@ -409,6 +466,46 @@ mod tests {
             3,
             "an uncancelled run is paid"
         );
+    }
+
+    #[test]
+    fn a_file_from_the_window_is_imported_under_its_own_name_and_not_kept() {
+        let rig = Rig::new();
+        let app = rig.at(Utc::now());
+        app.store_session("p", signed_in("ann")).unwrap();
+        let bytes = b"date,amount\n2026-01-03,2\n2026-02-01,4\n";
+        let d = app
+            .dataset_import_bytes("../../etc/spend.csv", bytes, None)
+            .unwrap()
+            .dataset;
+        assert_eq!(
+            (d.name.as_str(), d.rows),
+            ("spend.csv", 2),
+            "the last component only"
+        );
+        let mut broken = String::from("date,amount\n");
+        for day in 1..=10 {
+            broken.push_str(&format!("2026-01-{day:02},{day}\n"));
+        }
+        broken.push_str("2026-01-11,3,9\n");
+        let bad = app
+            .dataset_import_bytes("broken.csv", broken.as_bytes(), None)
+            .unwrap_err();
+        assert!(
+            bad.message.starts_with("broken.csv: line 12:"),
+            "{}",
+            bad.message
+        );
+        assert_eq!(
+            app.dataset_import_bytes("..", bytes, None)
+                .unwrap_err()
+                .code,
+            Code::InvalidInput
+        );
+        let left: Vec<_> = std::fs::read_dir(app.data_dir().join("imports"))
+            .unwrap()
+            .collect();
+        assert!(left.is_empty(), "no copy is kept: {left:?}");
     }
 
     #[test]
