@@ -37,6 +37,19 @@ macro_rules! app_commands {
             $crate::commands::wallet::wallet_redeem,
             $crate::commands::wallet::wallet_export_csv,
             $crate::commands::wallet::analytics_run,
+            $crate::commands::analytics::dataset_import,
+            $crate::commands::analytics::dataset_list,
+            $crate::commands::analytics::dataset_rename,
+            $crate::commands::analytics::dataset_delete,
+            $crate::commands::analytics::dataset_profile,
+            $crate::commands::analytics::dataset_preview,
+            $crate::commands::analytics::analysis_price,
+            $crate::commands::analytics::analysis_run,
+            $crate::commands::analytics::analysis_cancel,
+            $crate::commands::analytics::analysis_results,
+            $crate::commands::analytics::analysis_result,
+            $crate::commands::analytics::analysis_export_csv,
+            $crate::commands::analytics::analysis_export_chart,
         ]
     };
 }
@@ -55,6 +68,7 @@ pub fn builder(shell: Shell) -> tauri::Builder<tauri::Wry> {
         .plugin(tauri_plugin_opener::init())
         .manage(shell)
         .manage(SignIns::from_env())
+        .manage(commands::analytics::AnalysisRuns::default())
         .invoke_handler(app_commands!())
         .setup(|app| {
             let links = app.deep_link();
