@@ -23,6 +23,16 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0003_vouchers",
         include_str!("../migrations/0003_vouchers.sql"),
     ),
+    (
+        4,
+        "0004_ledger_apply",
+        include_str!("../migrations/0004_ledger_apply.sql"),
+    ),
+    (
+        5,
+        "0005_devices",
+        include_str!("../migrations/0005_devices.sql"),
+    ),
 ];
 
 /// The schema version this build expects: the last migration's number.

@@ -5,8 +5,10 @@ use super::{
     DEFAULT_PAGE, MAX_PAGE,
 };
 use crate::db::DbError;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use deadpool_postgres::{GenericClient, Pool, Transaction};
+use serde::Deserialize as _;
+use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
@@ -48,16 +50,7 @@ mod sql {
     pub const INSERT_KEY: &str = "
         INSERT INTO idempotency_keys (user_id, key, operation, params, result, created_at)
         VALUES ($1, $2, $3, $4, $5, $6)";
-    pub const LAPSED_HOLDS: &str = "
-        SELECT hold_seq, amount FROM holds
-        WHERE user_id = $1 AND settled_seq IS NULL AND expires_at <= $2
-        ORDER BY hold_seq";
-    pub const OPEN_HOLD: &str =
-        "SELECT amount FROM holds WHERE hold_seq = $1 AND user_id = $2 AND settled_seq IS NULL";
-    pub const INSERT_HOLD: &str =
-        "INSERT INTO holds (hold_seq, user_id, amount, expires_at) VALUES ($1, $2, $3, $4)";
-    pub const SETTLE_HOLD: &str =
-        "UPDATE holds SET settled_seq = $2, captured = $3 WHERE hold_seq = $1";
+    pub const APPLY: &str = "SELECT ledger_apply($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
     pub const INSERT_ENTRY: &str = "
         INSERT INTO entries (user_id, kind, amount, hold_seq, expires_at, memo, created_at)
         VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -173,157 +166,84 @@ impl Ledger {
         let params = serde_json::to_value(op).map_err(|e| {
             LedgerError::InvalidInput(format!("the request cannot be recorded: {e}"))
         })?;
-        let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
-        let user_id = ensure_user(&tx, who, now).await?;
-        // Serialises every writer of this user until commit.
-        let row = one(&tx, sql::LOCK_BALANCE, &[&user_id]).await?;
-        let (posted, mut held): (i64, i64) = (row.get(0), row.get(1));
-
-        if let Some(k) = key {
-            if let Some(prior) = opt(&tx, sql::FIND_KEY, &[&user_id, &k]).await? {
-                let prior_params: serde_json::Value = prior.get(0);
-                if prior_params != params {
-                    return Err(LedgerError::IdempotencyConflict);
-                }
-                let result: serde_json::Value = prior.get(1);
-                return serde_json::from_value(result).map_err(|e| {
-                    LedgerError::Db(DbError::Corrupt(format!("a stored result: {e}")))
-                });
+        let (amount, hold, ttl_secs, memo) = match op {
+            Operation::Grant { amount, memo } | Operation::Spend { amount, memo } => {
+                (Some(*amount), None, None, memo.as_deref())
             }
-        }
-
-        // Lapsed holds are settled first, so they neither block nor get captured.
-        let lapsed = all(&tx, sql::LAPSED_HOLDS, &[&user_id, &now]).await?;
-        for row in &lapsed {
-            let (hold, amount): (i64, i64) = (row.get(0), row.get(1));
-            let e = insert_entry(
-                &tx,
-                user_id,
-                EntryKind::Expire,
+            Operation::Reserve {
                 amount,
-                Some(hold),
-                None,
-                None,
-                now,
-            )
-            .await?;
-            settle(&tx, hold, e.seq, 0).await?;
-            held -= amount;
+                ttl_secs,
+                memo,
+            } => (Some(*amount), None, Some(*ttl_secs), memo.as_deref()),
+            Operation::Capture { hold, amount } => (Some(*amount), Some(*hold), None, None),
+            Operation::Release { hold } => (None, Some(*hold), None, None),
+        };
+        if who.issuer.is_empty() || who.subject.is_empty() {
+            return Err(LedgerError::InvalidInput("empty issuer or subject".into()));
         }
-
-        // A refused operation still leaves the lapsed holds recorded as expired.
-        if !lapsed.is_empty() {
-            tx.batch_execute("SAVEPOINT operation").await?;
-        }
-        let entries = match apply_op(&tx, user_id, op, posted - held, now).await {
-            Ok(entries) => entries,
-            Err(e) => {
-                if !lapsed.is_empty() {
-                    tx.batch_execute("ROLLBACK TO SAVEPOINT operation").await?;
-                    tx.commit().await?;
-                }
-                return Err(e);
+        // One statement, one round trip, its own transaction: the rules run in
+        // `ledger_apply` (migrations/0004_ledger_apply.sql) under the balance row's lock.
+        let client = self.pool.get().await?;
+        let outcome = opt(
+            &client,
+            sql::APPLY,
+            &[
+                &who.issuer,
+                &who.subject,
+                &key,
+                &op.name(),
+                &params,
+                &amount,
+                &hold,
+                &ttl_secs,
+                &memo,
+                &now,
+            ],
+        )
+        .await;
+        let outcome: serde_json::Value = match outcome {
+            Ok(Some(row)) => row.get(0),
+            Ok(None) => return Err(corrupt("ledger_apply returned no row")),
+            Err(LedgerError::Db(DbError::Query(e)))
+                if e.code().map(SqlState::code) == Some(REFUSED) =>
+            {
+                let message = e.as_db_error().map(|d| d.message()).unwrap_or("");
+                serde_json::from_str(message)
+                    .map_err(|_| corrupt("ledger_apply refused without saying why"))?
             }
+            Err(e) => return Err(e),
         };
-
-        // The database moved the row itself (trigger); read it back rather than trust our sums.
-        let row = one(&tx, sql::READ_BALANCE, &[&user_id]).await?;
-        let receipt = Receipt {
-            entries,
-            balance: Balance::new(row.get(0), row.get(1)),
-        };
-        if let Some(k) = key {
-            let result = serde_json::to_value(&receipt).map_err(|e| {
-                LedgerError::InvalidInput(format!("the result cannot be recorded: {e}"))
-            })?;
-            exec(
-                &tx,
-                sql::INSERT_KEY,
-                &[&user_id, &k, &op.name(), &params, &result, &now],
-            )
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(receipt)
+        outcome_of(outcome)
     }
 }
 
-/// Appends the entries of `op` (already validated) for a user whose balance row is locked and
-/// who has `available` credits (lapsed holds already expired).
-async fn apply_op(
-    tx: &Transaction<'_>,
-    user_id: i64,
-    op: &Operation,
-    available: i64,
-    now: DateTime<Utc>,
-) -> Result<Vec<Entry>, LedgerError> {
-    let enough = |amount: i64| {
-        if amount > available {
-            Err(LedgerError::InsufficientCredits {
-                available,
-                requested: amount,
-            })
-        } else {
-            Ok(())
-        }
-    };
-    let entry = |kind, amount, hold, expires_at, memo| {
-        insert_entry(tx, user_id, kind, amount, hold, expires_at, memo, now)
-    };
-    Ok(match op {
-        Operation::Grant { amount, memo } => {
-            vec![entry(EntryKind::Grant, *amount, None, None, memo.as_deref()).await?]
-        }
-        Operation::Spend { amount, memo } => {
-            enough(*amount)?;
-            vec![entry(EntryKind::Spend, *amount, None, None, memo.as_deref()).await?]
-        }
-        Operation::Reserve {
-            amount,
-            ttl_secs,
-            memo,
-        } => {
-            enough(*amount)?;
-            let expires_at = now + Duration::seconds(*ttl_secs);
-            let e = entry(
-                EntryKind::Hold,
-                *amount,
-                None,
-                Some(expires_at),
-                memo.as_deref(),
-            )
-            .await?;
-            exec(
-                tx,
-                sql::INSERT_HOLD,
-                &[&e.seq, &user_id, amount, &expires_at],
-            )
-            .await?;
-            vec![e]
-        }
-        Operation::Capture { hold, amount } => {
-            let held = open_hold(tx, user_id, *hold).await?;
-            if *amount > held {
-                return Err(LedgerError::InvalidInput(format!(
-                    "cannot capture {amount}: the hold is for {held}"
-                )));
-            }
-            let e = entry(EntryKind::Capture, *amount, Some(*hold), None, None).await?;
-            settle(tx, *hold, e.seq, *amount).await?;
-            let mut entries = vec![e];
-            if held > *amount {
-                entries
-                    .push(entry(EntryKind::Release, held - amount, Some(*hold), None, None).await?);
-            }
-            entries
-        }
-        Operation::Release { hold } => {
-            let held = open_hold(tx, user_id, *hold).await?;
-            let e = entry(EntryKind::Release, held, Some(*hold), None, None).await?;
-            settle(tx, *hold, e.seq, 0).await?;
-            vec![e]
-        }
+/// The SQLSTATE `ledger_apply` raises when it refuses an operation (nothing recorded).
+const REFUSED: &str = "LK001";
+
+fn corrupt(what: &str) -> LedgerError {
+    LedgerError::Db(DbError::Corrupt(what.into()))
+}
+
+/// `ledger_apply`'s answer: `{"receipt": ..}` or `{"error": ..}`.
+fn outcome_of(v: serde_json::Value) -> Result<Receipt, LedgerError> {
+    if let Some(receipt) = v.get("receipt") {
+        return Receipt::deserialize(receipt)
+            .map_err(|e| corrupt(&format!("a stored or returned receipt: {e}")));
+    }
+    let n = |k: &str| v.get(k).and_then(|x| x.as_i64()).unwrap_or(0);
+    Err(match v.get("error").and_then(|e| e.as_str()) {
+        Some("insufficient_credits") => LedgerError::InsufficientCredits {
+            available: n("available"),
+            requested: n("requested"),
+        },
+        Some("idempotency_conflict") => LedgerError::IdempotencyConflict,
+        Some("unknown_entry") => LedgerError::UnknownEntry,
+        Some("capture_exceeds_hold") => LedgerError::InvalidInput(format!(
+            "cannot capture {}: the hold is for {}",
+            n("requested"),
+            n("held")
+        )),
+        _ => corrupt("ledger_apply gave an unknown answer"),
     })
 }
 
@@ -350,24 +270,6 @@ async fn ensure_user(
     Ok(one(tx, sql::FIND_USER, &[&who.issuer, &who.subject])
         .await?
         .get(0))
-}
-
-/// The amount of `who`'s open hold `hold`, or `UnknownEntry` (never someone else's).
-async fn open_hold(tx: &Transaction<'_>, user_id: i64, hold: i64) -> Result<i64, LedgerError> {
-    opt(tx, sql::OPEN_HOLD, &[&hold, &user_id])
-        .await?
-        .map(|r| r.get(0))
-        .ok_or(LedgerError::UnknownEntry)
-}
-
-async fn settle(
-    tx: &Transaction<'_>,
-    hold: i64,
-    settled_by: i64,
-    captured: i64,
-) -> Result<(), LedgerError> {
-    exec(tx, sql::SETTLE_HOLD, &[&hold, &settled_by, &captured]).await?;
-    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -33,27 +33,26 @@ async fn spend(
     Ok((status, resp.text().await?))
 }
 
-/// posted and held from the balance row, and as the entries add up.
+/// posted and held from the balance row, and as the entries add up, read in ONE statement (one
+/// snapshot): a spend the killed server had already sent may still be committing.
 async fn books(db: &tokio_postgres::Client) -> ((i64, i64), (i64, i64)) {
     let row = db
-        .query_one("SELECT posted, held FROM balances", &[])
+        .query_one(
+            "SELECT b.posted, b.held,
+                    COALESCE(sum(CASE WHEN e.kind IN ('grant','purchase','voucher','refund')
+                                      THEN e.amount
+                                      WHEN e.kind IN ('spend','capture') THEN -e.amount
+                                      ELSE 0 END), 0)::bigint,
+                    COALESCE(sum(CASE WHEN e.kind = 'hold' THEN e.amount
+                                      WHEN e.kind IN ('capture','release','expire') THEN -e.amount
+                                      ELSE 0 END), 0)::bigint
+             FROM balances b LEFT JOIN entries e ON e.user_id = b.user_id
+             GROUP BY b.user_id, b.posted, b.held",
+            &[],
+        )
         .await
         .unwrap();
-    let posted = pg::scalar(
-        db,
-        "SELECT COALESCE(sum(CASE WHEN kind IN ('grant','purchase','voucher','refund') THEN amount \
-         WHEN kind IN ('spend','capture') THEN -amount ELSE 0 END), 0)::bigint FROM entries",
-        &[],
-    )
-    .await;
-    let held = pg::scalar(
-        db,
-        "SELECT COALESCE(sum(CASE WHEN kind = 'hold' THEN amount \
-         WHEN kind IN ('capture','release','expire') THEN -amount ELSE 0 END), 0)::bigint FROM entries",
-        &[],
-    )
-    .await;
-    ((row.get(0), row.get(1)), (posted, held))
+    ((row.get(0), row.get(1)), (row.get(2), row.get(3)))
 }
 
 /// How many spend entries each memo (= key) has.
