@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: deps npm build run test e2e package package-test check bench bench-app api-fuzz bench-server fuzz clean
+.PHONY: deps npm build run test e2e package package-test check bench bench-app api-fuzz bench-server bench-sync fuzz clean
 
 deps:
 	@command -v $(CARGO) >/dev/null || { echo "Rust is missing: install it from https://rustup.rs, then run this again."; exit 1; }
@@ -92,6 +92,12 @@ BENCH_PROFILE = CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UN
 bench-server: npm
 	$(BENCH_PROFILE) $(CARGO) build --release -p latchkey-server --bin latchkey-server --example bench_server
 	LATCHKEY_SERVER_BIN=target/release/latchkey-server target/release/examples/bench_server
+
+# Issue 9's sync figures: push of 10,000 offline spends, pull, idle sync p50/p99 (real server,
+# fsync on). Prints figures.
+bench-sync: npm
+	$(BENCH_PROFILE) $(CARGO) build --release -p latchkey-server --bin latchkey-server --example bench_sync
+	LATCHKEY_SERVER_BIN=target/release/latchkey-server target/release/examples/bench_sync
 
 # Coverage-guided fuzzing (cargo-fuzz, stable toolchain, no sanitizer) of every parser that reads
 # what others send: the sign-in callback, the configuration, vouchers (fuzz/), and the analytics
