@@ -15,6 +15,7 @@ pub mod analytics;
 pub mod browser;
 pub mod config;
 mod core;
+mod device;
 mod discovery;
 mod error;
 mod ids;
@@ -30,6 +31,7 @@ mod views;
 mod wallet;
 
 pub use crate::core::{default_config_path, Core, CoreOptions};
+pub use device::{DeviceSignIn, PasteBack};
 pub use error::{capitalise_first, Code, Error, Result};
 pub use ids::new_key;
 pub use latchkey_auth::{

@@ -66,11 +66,22 @@ impl Core {
             .pending
             .finish(&self.http, move || clock.now(), timeout, cancel)
             .await?;
-        if let Ok(p) = self.provider(Some(&sign_in.provider)) {
-            self.save_provider_info(p, &info);
+        self.complete_sign_in(&sign_in.provider, signed_in, &info)
+    }
+
+    /// The end every sign-in shares (browser or device): cache the provider's keys, store the
+    /// session, grant the welcome credits.
+    pub(crate) fn complete_sign_in(
+        &self,
+        provider: &str,
+        signed_in: SignedIn,
+        info: &ProviderInfo,
+    ) -> Result<Completed> {
+        if let Ok(p) = self.provider(Some(provider)) {
+            self.save_provider_info(p, info);
         }
         let callback_at = signed_in.callback_at;
-        let account = self.store_session(&sign_in.provider, signed_in)?;
+        let account = self.store_session(provider, signed_in)?;
         let after_callback = callback_at.elapsed();
         // The sign-in stands even if the wallet cannot be opened; the faces say so.
         let welcome = self.grant_welcome(&account.issuer, &account.subject);
