@@ -166,6 +166,138 @@
  */
 
 /**
+ * A column of a dataset.
+ * @typedef {object} DatasetColumn
+ * @property {number} index 0-based.
+ * @property {string} name
+ * @property {'date' | 'date_time' | 'number' | 'category' | 'text'} kind
+ * @property {'day_first' | 'month_first' | null} date_order
+ * @property {'data' | 'default' | 'user' | null} date_order_decided_by
+ * @property {'point' | 'comma' | null} decimal_mark
+ */
+
+/**
+ * An imported dataset (analytics).
+ * @typedef {object} Dataset
+ * @property {number} id
+ * @property {string} name
+ * @property {string} source_name The file it came from.
+ * @property {string} sha256
+ * @property {number} bytes
+ * @property {number} rows
+ * @property {string} encoding
+ * @property {string} delimiter
+ * @property {boolean} has_header
+ * @property {number} created_at Seconds since 1970-01-01 UTC.
+ * @property {DatasetColumn[]} columns
+ */
+
+/**
+ * @typedef {object} Imported
+ * @property {Dataset} dataset
+ * @property {boolean} existing The same file was imported before: nothing new was stored.
+ */
+
+/**
+ * @typedef {object} ColumnProfile
+ * @property {DatasetColumn} column
+ * @property {number} missing
+ * @property {number} distinct
+ * @property {number | null} min
+ * @property {number | null} max
+ * @property {number | null} mean
+ * @property {number | null} median
+ * @property {string | null} first
+ * @property {string | null} last
+ * @property {[string, number][]} top
+ */
+
+/**
+ * @typedef {object} Profile
+ * @property {number} dataset_id
+ * @property {number} rows
+ * @property {ColumnProfile[]} columns
+ */
+
+/**
+ * A page of a dataset's rows.
+ * @typedef {object} Preview
+ * @property {number} dataset_id
+ * @property {number} offset
+ * @property {number} total_rows
+ * @property {string[]} columns
+ * @property {(string | number | null)[][]} rows
+ */
+
+/** @typedef {'timeseries' | 'breakdown' | 'compare' | 'trend'} AnalysisKind */
+/** @typedef {'sum' | 'mean' | 'count' | 'min' | 'max'} Agg */
+/** @typedef {'day' | 'week' | 'month' | 'year'} PeriodName */
+
+/**
+ * What to run (the engine's `Analysis`, tagged by `kind`); unset fields take the defaults.
+ * @typedef {object} AnalysisSpec
+ * @property {AnalysisKind} kind
+ * @property {string | null} [measure]
+ * @property {Agg} [agg]
+ * @property {PeriodName} [by] timeseries, trend: the period.
+ * @property {string | null} [split] timeseries: a category column.
+ * @property {'month' | 'year'} [period] compare.
+ * @property {number} [top]
+ * @property {number} [window]
+ * @property {number} [horizon]
+ */
+
+/**
+ * @typedef {object} PeriodInfo
+ * @property {string} label `2024-03`, `2024-W10`...
+ * @property {string} start Its first day, YYYY-MM-DD.
+ */
+
+/**
+ * @typedef {object} Series
+ * @property {string} name
+ * @property {(number | null)[]} values
+ * @property {number[]} counts
+ * @property {(number | null)[]} rolling
+ */
+
+/**
+ * @typedef {object} Change
+ * @property {string | null} category
+ * @property {number | null} current
+ * @property {number | null} previous
+ * @property {number | null} change
+ * @property {number | null} change_pct
+ */
+
+/**
+ * A result (the engine's `AnalysisResult`, tagged by `kind`).
+ * @typedef {{kind: 'timeseries', params: any, date: string, periods: PeriodInfo[], series: Series[], skipped_rows: number}
+ *   | {kind: 'breakdown', params: any, rows: {category: string, value: number | null, count: number, share: number | null}[], total: number | null}
+ *   | {kind: 'compare', params: any, current: PeriodInfo, previous: PeriodInfo, total: Change, rows: Change[]}
+ *   | {kind: 'trend', params: any, method: string, periods: PeriodInfo[], values: (number | null)[], fitted: (number | null)[], slope: number | null, forecast: [PeriodInfo, number][], median: number | null, mad: number | null, outliers: {period: PeriodInfo, value: number, z: number}[]}} AnalysisResult
+ */
+
+/**
+ * A saved result; `result` is null in listings.
+ * @typedef {object} SavedResult
+ * @property {number} id
+ * @property {number} dataset_id
+ * @property {AnalysisKind} kind
+ * @property {any} params
+ * @property {AnalysisResult | null} result
+ * @property {number} cost Credits paid.
+ * @property {number} created_at Seconds since 1970-01-01 UTC.
+ */
+
+/**
+ * A finished, paid analysis.
+ * @typedef {object} PaidResult
+ * @property {SavedResult} saved
+ * @property {Balance} balance
+ */
+
+/**
  * The `deeplink://redeem` payload: a voucher from a link, checked for shape only.
  * @typedef {object} RedeemLink
  * @property {string} voucher
@@ -175,7 +307,7 @@
  * The part of Tauri's IPC this page uses (what @tauri-apps/api's `core.invoke` and
  * `event.listen` call, without its global bundle: 41 KB every start would evaluate).
  * @typedef {object} TauriInternals
- * @property {(cmd: string, args: Record<string, unknown>) => Promise<any>} invoke
+ * @property {(cmd: string, args: Record<string, unknown> | Uint8Array, options?: {headers: Record<string, string>}) => Promise<any>} invoke
  * @property {(callback: (event: {payload: any}) => void) => number} transformCallback
  */
 
@@ -185,12 +317,13 @@ const latchkeyApi = (() => {
 const tauri = /** @type {TauriInternals} */ (/** @type {any} */ (window).__TAURI_INTERNALS__);
 
 /**
- * One of the app's own commands.
+ * One of the app's own commands. Bytes (a file) go as the raw body, with `headers`.
  * @param {string} name
- * @param {Record<string, unknown>} [args]
+ * @param {Record<string, unknown> | Uint8Array} [args]
+ * @param {{headers: Record<string, string>}} [options]
  * @returns {Promise<any>}
  */
-const command = (name, args = {}) => tauri.invoke(name, args);
+const command = (name, args = {}, options) => tauri.invoke(name, args, options);
 
 /**
  * Calls `handler` with each payload of `event` from the shell.
@@ -269,6 +402,86 @@ return {
    * @returns {Promise<AnalyticsRun>}
    */
   analyticsRun: (csv) => command('analytics_run', { csv }),
+
+  // ---------- analytics: datasets, analyses, saved results ----------
+  /**
+   * Imports a file the user picked: its bytes, never a path. Free.
+   * @param {string} fileName
+   * @param {Uint8Array} bytes
+   * @param {string | null} name The dataset's name (the file's when null).
+   * @returns {Promise<Imported>}
+   */
+  datasetImport: (fileName, bytes, name) => command('dataset_import', bytes, {
+    headers: { 'x-file-name': encodeURIComponent(fileName), 'x-dataset-name': encodeURIComponent(name || '') },
+  }),
+  /** @returns {Promise<Dataset[]>} Oldest first. */
+  datasetList: () => command('dataset_list'),
+  /**
+   * @param {number} id
+   * @param {string} name
+   * @returns {Promise<Dataset>}
+   */
+  datasetRename: (id, name) => command('dataset_rename', { id, name }),
+  /**
+   * Deletes a dataset with its saved results.
+   * @param {number} id
+   * @returns {Promise<void>}
+   */
+  datasetDelete: (id) => command('dataset_delete', { id }),
+  /**
+   * @param {number} id
+   * @returns {Promise<Profile>}
+   */
+  datasetProfile: (id) => command('dataset_profile', { id }),
+  /**
+   * @param {number} id
+   * @param {number} offset
+   * @param {number} limit At most 1,000.
+   * @returns {Promise<Preview>}
+   */
+  datasetPreview: (id, offset, limit) => command('dataset_preview', { id, offset, limit }),
+  /**
+   * @param {AnalysisKind} kind
+   * @returns {Promise<number>} Credits.
+   */
+  analysisPrice: (kind) => command('analysis_price', { kind }),
+  /**
+   * Runs a paid analysis; `analysisCancel(ticket)` stops it (it then rejects with `cancelled`).
+   * @param {number} dataset
+   * @param {AnalysisSpec} analysis
+   * @param {string} ticket Letters, digits and -, unique per run.
+   * @returns {Promise<PaidResult>}
+   */
+  analysisRun: (dataset, analysis, ticket) => command('analysis_run', { dataset, analysis, ticket }),
+  /**
+   * @param {string} ticket
+   * @returns {Promise<void>}
+   */
+  analysisCancel: (ticket) => command('analysis_cancel', { ticket }),
+  /**
+   * @param {number | null} dataset All datasets' when null.
+   * @returns {Promise<SavedResult[]>} Newest first, without their bodies.
+   */
+  analysisResults: (dataset) => command('analysis_results', { dataset }),
+  /**
+   * @param {number} id
+   * @returns {Promise<SavedResult>} Free, offline.
+   */
+  analysisResult: (id) => command('analysis_result', { id }),
+  /**
+   * @param {number} id
+   * @returns {Promise<string>} The saved file's path.
+   */
+  analysisExportCsv: (id) => command('analysis_export_csv', { id }),
+  /**
+   * @param {number} id
+   * @param {'png' | 'svg'} format
+   * @param {Uint8Array} bytes
+   * @returns {Promise<string>} The saved file's path.
+   */
+  analysisExportChart: (id, format, bytes) => command('analysis_export_chart', bytes, {
+    headers: { 'x-result-id': String(id), 'x-format': format },
+  }),
 
   // ---------- events from the shell ----------
   /** @param {(account: SignedInEvent) => void} handler */
