@@ -42,7 +42,7 @@ pub use discovery::ProviderInfo;
 pub use error::AuthError;
 pub use flow::{display_name, Identity, PendingSignIn, SignInOptions, SignedIn};
 pub use http::http_client;
-pub use private_file::{write_private, Existing};
+pub use private_file::{create_private_dir, open_private, write_private, Existing};
 pub use provider::{is_loopback_host, issuer_from_metadata_url, Provider, Redirect, WELL_KNOWN};
 pub use secret::{AccessToken, ClientSecret, IdToken, RefreshToken, Secret, TokenSet};
 pub use session::{end_session_url, refresh, revoke, Refreshed};

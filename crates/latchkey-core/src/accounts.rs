@@ -6,7 +6,6 @@ use crate::error::{Code, Error, Result};
 use chrono::{DateTime, Utc};
 use latchkey_auth::Identity;
 use serde::{Deserialize, Serialize};
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 /// Where an account's token key is kept.
@@ -117,24 +116,18 @@ impl AccountStore {
     /// Read-modify-write under the lock. `change` returning an error writes nothing.
     pub fn update<T>(&self, change: impl FnOnce(&mut Accounts) -> Result<T>) -> Result<T> {
         if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| storage_error(dir, e))?;
+            // The data folder is its owner's only (0700), even when something made it wider.
+            latchkey_auth::create_private_dir(dir).map_err(|e| storage_error(dir, e))?;
         }
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&self.lock_path)
+        let lock = latchkey_auth::open_private(&self.lock_path)
             .map_err(|e| storage_error(&self.lock_path, e))?;
         lock.lock().map_err(|e| storage_error(&self.lock_path, e))?;
         let mut accounts = self.read()?;
         let out = change(&mut accounts)?;
         let bytes =
             serde_json::to_vec_pretty(&accounts).map_err(|e| storage_error(&self.path, e))?;
-        let tmp = self
-            .path
-            .with_extension(format!("json.tmp{}", std::process::id()));
-        std::fs::write(&tmp, bytes).map_err(|e| storage_error(&tmp, e))?;
-        std::fs::rename(&tmp, &self.path).map_err(|e| storage_error(&self.path, e))?;
+        latchkey_auth::write_private(&self.path, &bytes, latchkey_auth::Existing::Replace)
+            .map_err(|e| storage_error(&self.path, e))?;
         drop(lock);
         Ok(out)
     }
@@ -182,6 +175,36 @@ mod tests {
             "bob",
             "the next account becomes active"
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_data_folder_and_its_files_are_the_owners_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let store = AccountStore::new(&data);
+        store
+            .update(|a| {
+                a.upsert(record("alice", 1));
+                Ok(())
+            })
+            .unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(
+            mode(&data),
+            0o700,
+            "the data folder is narrowed to its owner"
+        );
+        for f in ["accounts.json", "accounts.lock"] {
+            assert_eq!(
+                mode(&data.join(f)),
+                0o600,
+                "{f} is readable by its owner only"
+            );
+        }
     }
 
     #[test]

@@ -41,14 +41,8 @@ impl Core {
     /// Caches discovery; a failure to cache only costs a fetch next time.
     pub(crate) fn save_provider_info(&self, p: &ProviderConfig, info: &ProviderInfo) {
         let path = self.info_cache_path(p);
-        if let Some(dir) = path.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
         if let Ok(bytes) = serde_json::to_vec(info) {
-            let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-            if std::fs::write(&tmp, bytes).is_ok() {
-                let _ = std::fs::rename(&tmp, &path);
-            }
+            let _ = latchkey_auth::write_private(&path, &bytes, latchkey_auth::Existing::Replace);
         }
     }
 

@@ -141,13 +141,9 @@ impl Core {
             .data_dir
             .join("tokens")
             .join(format!("{}.lock", record.id));
-        std::fs::create_dir_all(self.data_dir.join("tokens"))
+        latchkey_auth::create_private_dir(&self.data_dir.join("tokens"))
             .map_err(|e| Error::new(Code::Storage, e.to_string()))?;
-        let lock = std::fs::File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
+        let lock = latchkey_auth::open_private(&lock_path)
             .map_err(|e| Error::new(Code::Storage, format!("{}: {e}", lock_path.display())))?;
         lock.lock()
             .map_err(|e| Error::new(Code::Storage, e.to_string()))?;

@@ -5,6 +5,7 @@
 mod analytics;
 mod entra;
 mod exit_codes;
+mod files;
 mod harness;
 mod service;
 mod terminal;
