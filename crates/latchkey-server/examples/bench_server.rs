@@ -92,6 +92,10 @@ async fn main() {
             }
         }));
     }
+    tokio::time::sleep_until((warm_end).into()).await;
+    let cpu_start = cpu_by_process();
+    tokio::time::sleep_until(end.into()).await;
+    let cpu_spends = cpu_by_process().since(&cpu_start);
     let mut latencies = Vec::new();
     for u in users {
         latencies.extend(u.await.unwrap());
@@ -127,7 +131,9 @@ async fn main() {
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     pgbench(&["-i", "-q"]);
+    let cpu_start = cpu_by_process();
     let report = pgbench(&["-N", "-c", "64", "-j", "2", "-T", "20"]);
+    let cpu_pgbench = cpu_by_process().since(&cpu_start);
     let tps: f64 = report
         .lines()
         .find_map(|l| l.strip_prefix("tps = "))
@@ -150,6 +156,90 @@ async fn main() {
     println!("  tps              {tps:.0}");
     println!("  {pg_latency}");
     println!("ratio: {:.0}% of pgbench's tps", 100.0 * spends / tps);
+    println!("CPU used while measuring (seconds of CPU over the 20 s, 2 cores = 40 s):");
+    println!("  spends:  {cpu_spends}");
+    println!("  pgbench: {cpu_pgbench}");
+    println!(
+        "  per spend: {:.2} ms of CPU; per pgbench transaction: {:.2} ms",
+        1e3 * cpu_spends.total() / (spends * MEASURE.as_secs_f64()),
+        1e3 * cpu_pgbench.total() / (tps * 20.0)
+    );
+}
+
+/// CPU time (user + system, seconds) used so far by the processes alive now, grouped: the
+/// load generator (this process, or pgbench), latchkey-server, PostgreSQL, everything else
+/// (other work on the machine). A profile of where a spend's time goes, from /proc.
+#[derive(Debug, Default, Clone, Copy)]
+struct Cpu {
+    client: f64,
+    server: f64,
+    postgres: f64,
+    other: f64,
+}
+
+impl Cpu {
+    fn since(&self, before: &Cpu) -> Cpu {
+        Cpu {
+            client: self.client - before.client,
+            server: self.server - before.server,
+            postgres: self.postgres - before.postgres,
+            other: self.other - before.other,
+        }
+    }
+
+    fn total(&self) -> f64 {
+        self.client + self.server + self.postgres
+    }
+}
+
+impl std::fmt::Display for Cpu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "client {:.1} s, latchkey-server {:.1} s, postgres {:.1} s, other processes {:.1} s",
+            self.client, self.server, self.postgres, self.other
+        )
+    }
+}
+
+fn cpu_by_process() -> Cpu {
+    // USER_HZ is 100 on Linux.
+    let me = std::process::id().to_string();
+    let mut cpu = Cpu::default();
+    for dir in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let name = dir.file_name().to_string_lossy().into_owned();
+        if !name.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(dir.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let comm = &stat[open + 1..close];
+        let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        // Fields 14 to 17 of stat (utime, stime, and cutime, cstime: children that exited and
+        // were waited for, such as pgbench for this process and PostgreSQL's backends for the
+        // postmaster) are 11 to 14 after the comm.
+        let secs = (ticks(11) + ticks(12) + ticks(13) + ticks(14)) / 100.0;
+        if name == me || comm == "pgbench" {
+            cpu.client += secs;
+        } else if comm == "latchkey-server" || comm.starts_with("latchkey-serve") {
+            cpu.server += secs;
+        } else if comm == "postgres" {
+            cpu.postgres += secs;
+        } else {
+            cpu.other += secs;
+        }
+    }
+    cpu
 }
 
 async fn create_db(cluster: &Cluster, name: &str) {

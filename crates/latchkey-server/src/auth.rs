@@ -7,10 +7,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use latchkey_auth::{AuthError, Provider, ProviderInfo, Redirect};
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use url::Url;
 
 /// A boxed future, so [`Authenticate`] can be used as a trait object.
@@ -31,11 +32,31 @@ pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 /// Verifies ID tokens from the configured providers. Each provider's discovery document and
 /// keys are fetched at first use and kept; an unknown `kid` makes the verifier refetch the keys
 /// once, and the new keys are kept.
+///
+/// Tokens that passed verification are remembered (by their SHA-256, with the account and the
+/// token's `exp`) so a client sending the same token again costs no signature check: a
+/// remembered token is accepted only while `now < exp`; once it expires it is forgotten and
+/// verified from scratch, so `exp` is never skipped, and `iss`/`aud`/signature were checked
+/// when it was remembered (none of them can change for the same bytes). At most
+/// [`TOKEN_CACHE_SIZE`] tokens are kept.
 pub struct OidcAuthenticator {
     http: reqwest::Client,
     clock: Clock,
     providers: HashMap<String, Slot>,
+    verified: Mutex<Verified>,
 }
+
+/// Tokens that passed verification, by SHA-256, with their account and `exp`. Forgotten all at
+/// once whenever a provider's keys change (a dropped key must stop vouching for its tokens):
+/// `generation` counts those changes, so a verification that started before one is not kept.
+#[derive(Default)]
+struct Verified {
+    tokens: HashMap<[u8; 32], (Account, DateTime<Utc>)>,
+    generation: u64,
+}
+
+/// How many verified tokens are remembered (a few hundred bytes each).
+pub const TOKEN_CACHE_SIZE: usize = 10_000;
 
 struct Slot {
     client_ids: Vec<String>,
@@ -50,7 +71,7 @@ impl OidcAuthenticator {
             .iter()
             .map(|p| {
                 (
-                    p.issuer.clone(),
+                    p.issuer.trim_end_matches('/').to_string(),
                     Slot {
                         client_ids: p.client_ids.clone(),
                         info: RwLock::new(None),
@@ -62,35 +83,95 @@ impl OidcAuthenticator {
             http,
             clock,
             providers,
+            verified: Mutex::new(Verified::default()),
         }
     }
 
     async fn verify(&self, token: &str) -> Result<Account, AuthError> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let now = (self.clock)();
+        let mut generation = None;
+        if let Ok(mut cache) = self.verified.lock() {
+            match cache.tokens.get(&digest) {
+                Some((account, exp)) if now < *exp => return Ok(account.clone()),
+                Some(_) => {
+                    cache.tokens.remove(&digest);
+                }
+                None => {}
+            }
+            generation = Some(cache.generation);
+        }
+        let account = self.verify_fully(token).await?;
+        if let Some(exp) = unverified_claims(token).ok().and_then(|c| expiry(&c)) {
+            if let Ok(mut cache) = self.verified.lock() {
+                if Some(cache.generation) == generation {
+                    if cache.tokens.len() >= TOKEN_CACHE_SIZE {
+                        cache.tokens.retain(|_, (_, e)| now < *e);
+                        if cache.tokens.len() >= TOKEN_CACHE_SIZE {
+                            cache.tokens.clear();
+                        }
+                    }
+                    cache.tokens.insert(digest, (account.clone(), exp));
+                }
+            }
+        }
+        Ok(account)
+    }
+
+    /// The provider whose keys `issuer` (a token's unverified `iss`) must be checked with: the
+    /// one configured with exactly that issuer, or else a Microsoft multi-tenant one
+    /// (`.../common/...`, `.../organizations/...`, `.../consumers/...`) on the same origin whose
+    /// discovered document admits it (`ProviderInfo::may_issue`: its tenant issuers). Any other
+    /// issuer is refused without a request to anyone.
+    async fn slot_for(&self, issuer: &str) -> Result<(&Slot, ProviderInfo), AuthError> {
+        if let Some((configured, slot)) = self.providers.get_key_value(issuer.trim_end_matches('/'))
+        {
+            let info = self.info(configured, slot).await?;
+            return Ok((slot, info));
+        }
+        let refused =
+            || AuthError::InvalidToken("its issuer is not accepted by this service".into());
+        let origin = Url::parse(issuer).map_err(|_| refused())?.origin();
+        let mut unreachable = None;
+        for (configured, slot) in &self.providers {
+            let Ok(url) = Url::parse(configured) else {
+                continue;
+            };
+            if url.origin() != origin || !is_multi_tenant(&url) {
+                continue;
+            }
+            match self.info(configured, slot).await {
+                Ok(info) if info.may_issue(issuer) => return Ok((slot, info)),
+                Ok(_) => {}
+                Err(e) => unreachable = Some(e),
+            }
+        }
+        Err(unreachable.unwrap_or_else(refused))
+    }
+
+    /// The provider's discovered document and keys, fetched at first use.
+    async fn info(&self, configured: &str, slot: &Slot) -> Result<ProviderInfo, AuthError> {
+        if let Some(info) = slot.info.read().map(|g| g.clone()).unwrap_or(None) {
+            return Ok(info);
+        }
+        let info =
+            ProviderInfo::discover(&self.http, &provider_for(configured, slot)?, (self.clock)())
+                .await?;
+        if let Ok(mut g) = slot.info.write() {
+            *g = Some(info.clone());
+        }
+        Ok(info)
+    }
+
+    async fn verify_fully(&self, token: &str) -> Result<Account, AuthError> {
         // The unverified `iss` only picks which provider's keys to check the token with; the
         // verifier then checks `iss` (and everything else) against that provider.
-        let issuer = unverified_issuer(token)?;
-        let slot = self
-            .providers
-            .get(issuer.trim_end_matches('/'))
-            .ok_or_else(|| {
-                AuthError::InvalidToken("its issuer is not accepted by this service".into())
-            })?;
-        let cached = slot.info.read().map(|g| g.clone()).unwrap_or(None);
-        let mut info = match cached {
-            Some(info) => info,
-            None => {
-                let info = ProviderInfo::discover(
-                    &self.http,
-                    &provider_for(&issuer, slot)?,
-                    (self.clock)(),
-                )
-                .await?;
-                if let Ok(mut g) = slot.info.write() {
-                    *g = Some(info.clone());
-                }
-                info
-            }
-        };
+        let claims = unverified_claims(token)?;
+        let issuer = claims
+            .get("iss")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| AuthError::InvalidToken("it names no issuer".into()))?;
+        let (slot, mut info) = self.slot_for(issuer).await?;
         let before = info.jwks.clone();
         let result = latchkey_auth::verify_bearer_id_token(
             &self.http,
@@ -104,6 +185,10 @@ impl OidcAuthenticator {
             if let Ok(mut g) = slot.info.write() {
                 *g = Some(info);
             }
+            if let Ok(mut cache) = self.verified.lock() {
+                cache.tokens.clear();
+                cache.generation += 1;
+            }
         }
         let id = result?;
         Ok(Account {
@@ -111,6 +196,18 @@ impl OidcAuthenticator {
             subject: id.subject,
         })
     }
+}
+
+/// Whether a configured issuer is one of Microsoft's multi-tenant endpoints, whose tokens name
+/// the user's own tenant as `iss`.
+fn is_multi_tenant(url: &Url) -> bool {
+    url.path_segments()
+        .is_some_and(|mut s| s.any(|seg| matches!(seg, "common" | "organizations" | "consumers")))
+}
+
+/// `exp` of (already verified) claims.
+fn expiry(claims: &serde_json::Value) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(claims.get("exp")?.as_i64()?, 0)
 }
 
 impl Authenticate for OidcAuthenticator {
@@ -139,8 +236,8 @@ fn provider_for(issuer: &str, slot: &Slot) -> Result<Provider, AuthError> {
     })
 }
 
-/// The `iss` claim of a JWT, read without verifying anything.
-fn unverified_issuer(token: &str) -> Result<String, AuthError> {
+/// The claims of a JWT, read without verifying anything.
+fn unverified_claims(token: &str) -> Result<serde_json::Value, AuthError> {
     let bad = || AuthError::InvalidToken("it is not a well-formed JWT".into());
     let mut parts = token.split('.');
     let (Some(_), Some(payload), Some(_), None) =
@@ -150,7 +247,16 @@ fn unverified_issuer(token: &str) -> Result<String, AuthError> {
     };
     let bytes = B64.decode(payload).map_err(|_| bad())?;
     let claims: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| bad())?;
-    claims
+    if !claims.is_object() {
+        return Err(bad());
+    }
+    Ok(claims)
+}
+
+/// The `iss` claim of a JWT, read without verifying anything.
+#[cfg(test)]
+fn unverified_issuer(token: &str) -> Result<String, AuthError> {
+    unverified_claims(token)?
         .get("iss")
         .and_then(|v| v.as_str())
         .map(String::from)

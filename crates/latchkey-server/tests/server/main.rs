@@ -2,6 +2,7 @@
 //! OpenID Provider (real ID tokens), and the server itself on a loopback port.
 
 mod api;
+mod auth;
 mod cli;
 mod crash;
 mod fleet;

@@ -26,54 +26,60 @@ pub trait IdTokens {
 
 impl IdTokens for Idp {
     async fn id_token(&self, client_id: &str, login: &str) -> String {
-        let provider = Provider {
-            name: "test".into(),
-            metadata_url: format!("{}/.well-known/openid-configuration", self.issuer)
-                .parse()
-                .expect("metadata URL"),
-            client_id: client_id.into(),
-            client_secret: (client_id == CONFIDENTIAL_CLIENT)
-                .then(|| Secret::new(CONFIDENTIAL_SECRET)),
-            scopes: vec!["openid".into(), "profile".into(), "email".into()],
-            auth_params: vec![],
-            redirect: Redirect::default(),
-            allowed_tenants: vec![],
-            allowed_domains: vec![],
-        };
-        let http = latchkey_auth::http_client().expect("HTTP client");
-        let info = ProviderInfo::discover(&http, &provider, Utc::now())
-            .await
-            .expect("discovery of the test provider");
-        let pending = PendingSignIn::start(&provider, info, &SignInOptions::default(), None)
-            .await
-            .expect("the sign-in starts");
-        let status = Command::new("node")
-            .arg(repo().join("tests/idp/browser-http.mjs"))
-            .arg(pending.authorize_url().as_str())
-            .env("LATCHKEY_TEST_LOGIN", login)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("the scripted browser runs");
-        assert!(status.success(), "the scripted browser started");
-        let (signed, _) = pending
-            .finish(
-                &http,
-                Utc::now,
-                Duration::from_secs(30),
-                std::future::pending(),
-            )
-            .await
-            .expect("the sign-in completes");
-        signed
-            .tokens
-            .id_token
-            .as_ref()
-            .expect("the provider returned an ID token")
-            .expose()
-            .to_string()
+        sign_in(&self.issuer, client_id, login).await
     }
+}
+
+/// Signs `login` in at the provider whose discovery document is at `issuer` +
+/// `/.well-known/openid-configuration` (e.g. a Microsoft-shaped `.../common/v2.0`) and returns
+/// the ID token it issued.
+pub async fn sign_in(issuer: &str, client_id: &str, login: &str) -> String {
+    let provider = Provider {
+        name: "test".into(),
+        metadata_url: format!("{issuer}/.well-known/openid-configuration")
+            .parse()
+            .expect("metadata URL"),
+        client_id: client_id.into(),
+        client_secret: (client_id == CONFIDENTIAL_CLIENT).then(|| Secret::new(CONFIDENTIAL_SECRET)),
+        scopes: vec!["openid".into(), "profile".into(), "email".into()],
+        auth_params: vec![],
+        redirect: Redirect::default(),
+        allowed_tenants: vec![],
+        allowed_domains: vec![],
+    };
+    let http = latchkey_auth::http_client().expect("HTTP client");
+    let info = ProviderInfo::discover(&http, &provider, Utc::now())
+        .await
+        .expect("discovery of the test provider");
+    let pending = PendingSignIn::start(&provider, info, &SignInOptions::default(), None)
+        .await
+        .expect("the sign-in starts");
+    let status = Command::new("node")
+        .arg(repo().join("tests/idp/browser-http.mjs"))
+        .arg(pending.authorize_url().as_str())
+        .env("LATCHKEY_TEST_LOGIN", login)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("the scripted browser runs");
+    assert!(status.success(), "the scripted browser started");
+    let (signed, _) = pending
+        .finish(
+            &http,
+            Utc::now,
+            Duration::from_secs(30),
+            std::future::pending(),
+        )
+        .await
+        .expect("the sign-in completes");
+    signed
+        .tokens
+        .id_token
+        .as_ref()
+        .expect("the provider returned an ID token")
+        .expose()
+        .to_string()
 }
 
 /// The test binary's provider (the one the server's configuration lists).
