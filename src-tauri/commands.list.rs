@@ -32,4 +32,9 @@ const COMMANDS: &[&str] = &[
     "analysis_result",
     "analysis_export_csv",
     "analysis_export_chart",
+    "credits_packs",
+    "credits_buy",
+    "credits_pending",
+    "credits_cancel",
+    "credits_open_again",
 ];

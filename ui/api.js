@@ -71,7 +71,14 @@
  * @property {number} available Posted less held; never negative.
  */
 
-/** @typedef {'grant' | 'voucher' | 'spend' | 'refund' | 'reserve' | 'capture' | 'release' | 'expire'} EntryKind */
+/**
+ * The balance the window shows: the local wallet's, or the credit service's.
+ * @typedef {Balance & {stale: boolean, as_of: string | null, service: boolean}} WalletBalance
+ *   `service`: kept by the credit service (credits can be bought); `stale`: the service could
+ *   not be reached and this is the last known balance, read at `as_of`.
+ */
+
+/** @typedef {'grant' | 'voucher' | 'spend' | 'refund' | 'reserve' | 'capture' | 'release' | 'expire' | 'purchase'} EntryKind */
 
 /**
  * One ledger entry.
@@ -87,6 +94,8 @@
  * @property {number | null} related
  * @property {string | null} expires_at
  * @property {string} created_at RFC 3339, UTC.
+ * @property {number | null} [captured_by] For a hold that was captured: the capture's id
+ *   (shown with its capture as one line, "held then paid").
  */
 
 /**
@@ -97,9 +106,47 @@
  */
 
 /**
+ * A page of history as the window shows it.
+ * @typedef {HistoryPage & {stale: boolean, as_of: string | null}} WalletHistory
+ */
+
+/**
  * @typedef {object} WalletView
+ * @property {WalletBalance} balance
+ * @property {WalletHistory} history The newest page.
+ */
+
+/**
+ * A credit pack on sale at the credit service.
+ * @typedef {object} Pack
+ * @property {string} id
+ * @property {number} credits
+ * @property {number} amount Price in minor units (cents).
+ * @property {string} currency ISO 4217, lower case.
+ * @property {string} label
+ */
+
+/**
+ * A purchase waiting for its payment in the browser.
+ * @typedef {object} PurchaseStarted
+ * @property {string} pack
+ * @property {string} url The payment page, to open again or copy.
+ * @property {number} timeout_secs
+ * @property {number} remaining_secs
+ * @property {boolean} browser_opened
+ */
+
+/**
+ * The `credits://purchased` payload.
+ * @typedef {object} PurchasedEvent
+ * @property {Pack} pack
  * @property {Balance} balance
- * @property {HistoryPage} history The newest page.
+ */
+
+/**
+ * The `deeplink://purchase` payload: the service's link back after a payment.
+ * @typedef {object} PurchaseLink
+ * @property {string} checkout
  */
 
 /**
@@ -109,7 +156,8 @@
  * @property {ProviderChoice[]} providers
  * @property {SignInStarted | null} pending A sign-in still waiting (after a reload).
  * @property {number} analytics_cost Credits per analytics run.
- * @property {WalletView | null} wallet The active account's wallet.
+ * @property {WalletView | null} wallet The active account's wallet (with a credit service,
+ *   the last known one, stale; null before the first contact).
  * @property {CoreError | null} wallet_error Why the wallet could not be read.
  * @property {string[]} vouchers Vouchers from links that came before the page listened.
  */
@@ -377,12 +425,12 @@ return {
   authSwitch: (subject) => command('auth_switch', { subject }),
 
   // ---------- the wallet ----------
-  /** @returns {Promise<Balance>} */
+  /** @returns {Promise<WalletBalance>} */
   walletBalance: () => command('wallet_balance'),
   /**
    * @param {string | null} cursor The newest page when null.
    * @param {number} limit
-   * @returns {Promise<HistoryPage>}
+   * @returns {Promise<WalletHistory>}
    */
   walletHistory: (cursor, limit) => command('wallet_history', { cursor, limit }),
   /**
@@ -483,6 +531,22 @@ return {
     headers: { 'x-result-id': String(id), 'x-format': format },
   }),
 
+  // ---------- buying credits ----------
+  /** @returns {Promise<Pack[]>} */
+  creditsPacks: () => command('credits_packs'),
+  /**
+   * Opens the pack's payment page; the outcome arrives as `onPurchased` or `onPurchaseFailed`.
+   * @param {string} pack
+   * @returns {Promise<PurchaseStarted>}
+   */
+  creditsBuy: (pack) => command('credits_buy', { pack }),
+  /** @returns {Promise<PurchaseStarted | null>} */
+  creditsPending: () => command('credits_pending'),
+  /** @returns {Promise<void>} The purchase then fails with `purchase_not_completed`. */
+  creditsCancel: () => command('credits_cancel'),
+  /** @returns {Promise<void>} */
+  creditsOpenAgain: () => command('credits_open_again'),
+
   // ---------- events from the shell ----------
   /** @param {(account: SignedInEvent) => void} handler */
   onSignedIn: (handler) => listen('auth://signed-in', handler),
@@ -490,6 +554,12 @@ return {
   onSignInFailed: (handler) => listen('auth://sign-in-failed', handler),
   /** @param {(link: RedeemLink) => void} handler */
   onRedeemLink: (handler) => listen('deeplink://redeem', handler),
+  /** @param {(event: PurchasedEvent) => void} handler */
+  onPurchased: (handler) => listen('credits://purchased', handler),
+  /** @param {(error: CoreError) => void} handler */
+  onPurchaseFailed: (handler) => listen('credits://purchase-failed', handler),
+  /** @param {(link: PurchaseLink) => void} handler */
+  onPurchaseLink: (handler) => listen('deeplink://purchase', handler),
   /** @param {() => void} handler The CLI (another process) changed accounts or the wallet. */
   onStateChanged: (handler) => listen('state://changed', () => handler()),
 };

@@ -408,7 +408,7 @@ api.onRedeemLink((link) => wallet.askRedeem(link.voucher));
 api.onStateChanged(async () => { await loadLocal(); await wallet.refresh(); });
 window.addEventListener('focus', async () => {
   await recheck();
-  if (!state.pending) { await loadLocal(); await wallet.refresh(); }
+  if (!state.pending) { await loadLocal(); await wallet.refresh(); await wallet.recheckBuying(); }
 });
 
 // ---------- start ----------
@@ -434,6 +434,8 @@ window.addEventListener('focus', async () => {
     state.providers = first.providers;
     wallet.setCost(first.analytics_cost);
     if (first.wallet) wallet.show(first.wallet);
+    else if (first.accounts.some((a) => a.active) && !first.wallet_error) void wallet.refresh();
+    void wallet.recheckBuying();
     if (first.wallet_error) showError(first.wallet_error);
     if (first.pending) startWaiting({ ...first.pending, addAccount: false });
     else render();

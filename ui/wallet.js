@@ -28,7 +28,11 @@ const credits = (c) => grouped(c, 0);
 const num = (x) => grouped(x, Number.isInteger(x) ? 0 : 2);
 
 /** @type {Record<EntryKind, string>} */
-const KIND = { grant: 'Credits given', voucher: 'Voucher redeemed', spend: 'Spent', refund: 'Refund', reserve: 'Held', capture: 'Paid from hold', release: 'Hold released', expire: 'Hold expired' };
+const KIND = { grant: 'Credits given', purchase: 'Credits bought', voucher: 'Voucher redeemed', spend: 'Spent', refund: 'Refund', reserve: 'Held', capture: 'Paid from hold', release: 'Hold released', expire: 'Hold expired' };
+/** @param {string} text */
+const capitalised = (text) => text.charAt(0).toUpperCase() + text.slice(1);
+/** @param {string} iso */
+const shownTime = (iso) => iso.replace('T', ' ').replace(/\.\d+(Z|[+-]\d\d:\d\d)$|Z$|[+-]00:00$/, '');
 
 /**
  * What the wallet needs from app.js.
@@ -53,6 +57,12 @@ function initWallet(ui) {
     entries: [],
     /** @type {string | null} */
     pendingVoucher: null,
+    /** A credit service keeps the credits (then they can be bought). */
+    service: false,
+    /** The purchase waiting for its payment. @type {(PurchaseStarted & {deadline: number}) | null} */
+    buying: null,
+    /** The user pressed Cancel: the failure that follows is theirs, not an error. */
+    buyCancelled: false,
   };
 
   async function refresh() {
@@ -75,6 +85,14 @@ function initWallet(ui) {
     state.cursor = view.history.next_cursor;
     renderHistory();
     renderBalance(view.balance);
+    // The credit service's last known values: ask it for today's.
+    if (view.balance.stale) void refresh();
+  }
+
+  /** @param {boolean} on */
+  function setService(on) {
+    state.service = on;
+    $('buy-credits').hidden = !on || state.buying !== null;
   }
 
   /** @param {number} n */
@@ -82,10 +100,14 @@ function initWallet(ui) {
     $('analytics-cost').textContent = credits(n);
   }
 
-  /** @param {Balance} b */
+  /** @param {Balance & {stale?: boolean, as_of?: string | null, service?: boolean}} b */
   function renderBalance(b) {
+    if (b.service !== undefined) setService(b.service);
     $('balance-available').textContent = credits(b.available);
     $('balance-held').textContent = credits(b.held);
+    const stale = $('balance-stale');
+    stale.hidden = !b.stale;
+    stale.textContent = b.stale ? `Last known, as of ${shownTime(b.as_of || '')} UTC: the credit service can’t be reached right now, so nothing can be spent or bought.` : '';
   }
 
   /** @param {boolean} reset */
@@ -101,15 +123,20 @@ function initWallet(ui) {
     const body = $('history');
     body.replaceChildren();
     for (const e of state.entries) {
+      // A hold that was captured is shown with its capture, as one line (not two spends).
+      if (e.captured_by != null) continue;
       const tr = document.createElement('tr');
+      tr.dataset.kind = e.kind;
       const sign = ['spend', 'reserve', 'capture'].includes(e.kind) ? '−' : '+';
+      // "Analytics run −2, held then paid".
+      const what = e.kind === 'capture' ? `${capitalised(e.memo || 'paid from a hold')} ${sign}${credits(e.amount)}, held then paid` : KIND[e.kind] || e.kind;
       /** @type {[string, string][]} */
       const cells = [
-        [e.created_at.replace('T', ' ').replace(/\.\d+Z$|Z$/, ''), ''],
-        [KIND[e.kind] || e.kind, ''],
+        [shownTime(e.created_at), ''],
+        [what, ''],
         [`${sign}${credits(e.amount)}`, 'num'],
         [credits(e.available_after), 'num'],
-        [e.memo || '', ''],
+        [e.kind === 'capture' ? '' : e.memo || '', ''],
       ];
       for (const [text, cls] of cells) {
         const td = document.createElement('td');
@@ -119,7 +146,7 @@ function initWallet(ui) {
       }
       body.append(tr);
     }
-    $('history-empty').hidden = state.entries.length > 0;
+    $('history-empty').hidden = body.children.length > 0;
     $('load-more').hidden = !state.cursor;
     renderBalanceChart();
   }
@@ -141,7 +168,7 @@ function initWallet(ui) {
   function renderBalanceChart() {
     const svg = $('balance-chart');
     svg.replaceChildren();
-    const points = state.entries.slice().reverse().map((e) => e.available_after);
+    const points = state.entries.filter((e) => e.captured_by == null).reverse().map((e) => e.available_after);
     svg.toggleAttribute('hidden', points.length < 2);
     if (points.length < 2) { $('balance-chart-text').textContent = 'The chart of available credits appears after a few movements.'; return; }
     const max = Math.max(...points, 1);
@@ -242,7 +269,114 @@ function initWallet(ui) {
     }
   });
 
-  return { refresh, show, setCost, askRedeem };
+  // ---------- buying credits (the service's checkout, paid in the browser) ----------
+  /** @type {number | undefined} */
+  let buyTimer;
+  $('buy-credits').addEventListener('click', async () => {
+    clearError();
+    const buy = /** @type {HTMLButtonElement} */ ($('buy-credits'));
+    buy.disabled = true;
+    try {
+      const packs = await api.creditsPacks();
+      const list = $('buy-pack-list');
+      list.replaceChildren();
+      for (const p of packs) {
+        const b = document.createElement('button');
+        b.type = 'button';
+        b.dataset.testid = `buy-pack-${p.id}`;
+        const price = `${grouped(p.amount / 100, 2)} ${p.currency.toUpperCase()}`;
+        b.textContent = `${p.label || p.id}: ${credits(p.credits)} credits for ${price}`;
+        b.addEventListener('click', () => startBuying(p.id));
+        list.append(b);
+      }
+      $('buy-packs').hidden = false;
+      /** @type {HTMLButtonElement | null} */ (list.querySelector('button'))?.focus();
+    } catch (e) { showError(e); } finally { buy.disabled = false; }
+  });
+  $('buy-close').addEventListener('click', () => { $('buy-packs').hidden = true; $('buy-credits').focus(); });
+
+  /** @param {string} pack */
+  async function startBuying(pack) {
+    clearError();
+    notice('');
+    $('buy-packs').hidden = true;
+    try {
+      showBuying(await api.creditsBuy(pack));
+      $('buy-cancel').focus();
+    } catch (e) { showError(e); }
+  }
+
+  /** @param {PurchaseStarted} started */
+  function showBuying(started) {
+    state.buying = { ...started, deadline: Date.now() + started.remaining_secs * 1000 };
+    state.buyCancelled = false;
+    $('buy-waiting-text').textContent = started.browser_opened
+      ? 'We opened the payment page in your browser. Latchkey shows your new balance as soon as the payment is confirmed.'
+      : 'Your browser could not be opened. Copy the payment link below into your browser.';
+    const link = /** @type {HTMLInputElement} */ ($('buy-link'));
+    link.value = started.url;
+    link.hidden = started.browser_opened;
+    $('buy-link-label').hidden = started.browser_opened;
+    $('buy-waiting').hidden = false;
+    $('buy-credits').hidden = true;
+    clearInterval(buyTimer);
+    buyTimer = setInterval(buyTick, 1000);
+    buyTick();
+  }
+
+  function buyTick() {
+    const b = state.buying;
+    if (!b) return;
+    const left = Math.max(0, Math.ceil((b.deadline - Date.now()) / 1000));
+    $('buy-remaining').textContent = `${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')}`;
+  }
+
+  function endBuying() {
+    state.buying = null;
+    clearInterval(buyTimer);
+    $('buy-waiting').hidden = true;
+    $('buy-credits').hidden = !state.service;
+  }
+
+  /** After a reload or on focus: the purchase still waiting, if any. */
+  async function recheckBuying() {
+    if (!state.service) return;
+    try {
+      const pending = await api.creditsPending();
+      if (pending && !state.buying) showBuying(pending);
+      else if (!pending && state.buying) { endBuying(); await refresh(); }
+    } catch (e) { showError(e); }
+  }
+
+  $('buy-cancel').addEventListener('click', () => { state.buyCancelled = true; api.creditsCancel().catch(showError); });
+  $('buy-open-again').addEventListener('click', () => api.creditsOpenAgain().then(() => notice('Opened the payment page again.')).catch(showError));
+  $('buy-copy-link').addEventListener('click', async () => {
+    const link = /** @type {HTMLInputElement} */ ($('buy-link'));
+    link.hidden = false;
+    $('buy-link-label').hidden = false;
+    link.focus();
+    link.select();
+    try { await navigator.clipboard.writeText(link.value); notice('Payment link copied. Paste it into the browser you want to use.'); } catch { notice('Select the link and copy it (Ctrl+C).'); }
+  });
+
+  api.onPurchased(async (done) => {
+    endBuying();
+    clearError();
+    notice(`Bought ${credits(done.pack.credits)} credits. Available now: ${credits(done.balance.available)}.`);
+    renderBalance({ ...done.balance, stale: false, as_of: null, service: true });
+    await refresh();
+  });
+  api.onPurchaseFailed((err) => {
+    const mine = state.buyCancelled;
+    endBuying();
+    if (mine && err.code === 'purchase_not_completed') notice('Purchase cancelled here. If you paid anyway, your credits still arrive.');
+    else showError(err);
+  });
+  // The service's "Back to Latchkey" link after paying: the shell brought the window
+  // forward; show the balance now (a waiting purchase also learns it by asking the service).
+  api.onPurchaseLink(() => { void refresh(); });
+
+  return { refresh, show, setCost, askRedeem, recheckBuying };
 }
 
 return { initWallet };

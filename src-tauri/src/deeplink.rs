@@ -5,6 +5,10 @@
 //!   only on the callback matching that sign-in (path and `state`);
 //! - a bare `latchkey://` (the "Open Latchkey" link on the browser's success page) just
 //!   brings the window forward;
+//! - `latchkey://purchase?checkout=ID` (the credit service's "Back to Latchkey" after a
+//!   payment) brings the window forward and tells the UI, which shows the new balance; it
+//!   proves nothing by itself (the balance comes from the service, and a pending purchase
+//!   learns its outcome by asking the service);
 //! - anything else is ignored, and logged without its query (it may carry a code).
 
 use crate::shell::{bring_forward, lock, Shell};
@@ -27,8 +31,19 @@ pub(crate) enum Link {
     MaybeCallback(Url),
     /// `latchkey://`: show the app.
     Open,
+    /// `latchkey://purchase?checkout=ID`: show the app and its balance.
+    Purchase(String),
     Ignored,
 }
+
+/// The `deeplink://purchase` event's payload.
+#[derive(Clone, Serialize)]
+pub(crate) struct PurchaseLink {
+    pub checkout: String,
+}
+
+/// The longest checkout id accepted from a link.
+const MAX_CHECKOUT: usize = 128;
 
 /// The `deeplink://redeem` event's payload.
 #[derive(Clone, Serialize)]
@@ -56,9 +71,29 @@ pub(crate) fn classify(url: &str) -> Link {
                 _ => Link::Ignored,
             }
         }
+        Some("purchase") => {
+            let ids: Vec<String> = u
+                .query_pairs()
+                .filter(|(k, _)| k == "checkout")
+                .map(|(_, v)| v.into_owned())
+                .collect();
+            match ids.as_slice() {
+                [id] if well_formed_checkout(id) => Link::Purchase(id.clone()),
+                _ => Link::Ignored,
+            }
+        }
         None | Some("") if matches!(u.path(), "" | "/") && u.query().is_none() => Link::Open,
         _ => Link::MaybeCallback(u),
     }
+}
+
+/// A checkout id as the service makes them (`[A-Za-z0-9_-]`, short).
+fn well_formed_checkout(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_CHECKOUT
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// Length, charset (`LKV1.<base64url>.<base64url>`), then the wallet's own decoder: the
@@ -110,6 +145,10 @@ pub(crate) fn handle<R: Runtime>(app: &AppHandle<R>, urls: impl IntoIterator<Ite
                 }
             }
             Link::Open => bring_forward(app),
+            Link::Purchase(checkout) => {
+                let _ = app.emit("deeplink://purchase", PurchaseLink { checkout });
+                bring_forward(app);
+            }
             Link::Ignored => eprintln!("latchkey: ignored the link {}", shown(&url)),
         }
     }
@@ -153,6 +192,25 @@ mod tests {
         assert_eq!(classify("latchkey://"), Link::Open);
         assert_eq!(classify("not a url"), Link::Ignored);
         assert_eq!(classify("file:///etc/passwd"), Link::Ignored);
+    }
+
+    #[test]
+    fn purchase_links_carry_one_checkout_id() {
+        assert_eq!(
+            classify("latchkey://purchase?checkout=cs_demo_42-x"),
+            Link::Purchase("cs_demo_42-x".into())
+        );
+        for bad in [
+            "latchkey://purchase".to_string(),
+            "latchkey://purchase?checkout=".into(),
+            "latchkey://purchase?checkout=a&checkout=b".into(),
+            "latchkey://purchase?checkout=%3Cscript%3E".into(),
+            "latchkey://purchase?checkout=../../etc".into(),
+            format!("latchkey://purchase?checkout={}", "a".repeat(200)),
+            "https://purchase?checkout=cs_1".into(),
+        ] {
+            assert_eq!(classify(&bad), Link::Ignored, "{bad}");
+        }
     }
 
     #[test]

@@ -5,10 +5,13 @@ pub mod commands;
 mod deeplink;
 #[cfg(target_os = "linux")]
 mod handler;
+mod purchase;
 mod shell;
 mod signin;
+mod waiting;
 mod watch;
 
+pub use purchase::{Purchases, PURCHASED, PURCHASE_FAILED};
 pub use shell::Shell;
 pub use signin::{SignIns, DEFAULT_SIGN_IN_TIMEOUT, SIGNED_IN, SIGN_IN_FAILED};
 
@@ -50,6 +53,11 @@ macro_rules! app_commands {
             $crate::commands::analytics::analysis_result,
             $crate::commands::analytics::analysis_export_csv,
             $crate::commands::analytics::analysis_export_chart,
+            $crate::commands::credits::credits_packs,
+            $crate::commands::credits::credits_buy,
+            $crate::commands::credits::credits_pending,
+            $crate::commands::credits::credits_cancel,
+            $crate::commands::credits::credits_open_again,
         ]
     };
 }

@@ -1,6 +1,8 @@
 //! The shell's state: the core (or why it could not load) and voucher links that arrived
-//! before the UI was listening. The pending sign-in is [`crate::signin::SignIns`].
+//! before the UI was listening, and the pending purchase. The pending sign-in is
+//! [`crate::signin::SignIns`].
 
+use crate::purchase::Purchases;
 use latchkey_core::{Code, Core, CoreOptions, Error};
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -12,6 +14,8 @@ pub struct Shell {
     /// (cold start: the link is handled during setup, before the page listens). `None` once
     /// the UI has drained it: later links go to the UI as events only.
     pub(crate) early_vouchers: Mutex<Option<Vec<String>>>,
+    /// The purchase waiting for its payment ([`Purchases::from_env`] unless replaced).
+    pub(crate) purchases: Purchases,
 }
 
 impl Shell {
@@ -26,7 +30,14 @@ impl Shell {
         Self {
             core,
             early_vouchers: Mutex::new(Some(Vec::new())),
+            purchases: Purchases::from_env(),
         }
+    }
+
+    /// The same shell with purchases that wait as `purchases` says (tests: a short timeout).
+    pub fn with_purchases(mut self, purchases: Purchases) -> Self {
+        self.purchases = purchases;
+        self
     }
 
     /// The core, or the configuration error that kept it from loading (`{code: "config"}`).
@@ -67,4 +78,18 @@ pub(crate) fn bring_forward<R: Runtime>(app: &AppHandle<R>) {
 /// An internal error for the UI.
 pub(crate) fn internal(e: impl std::fmt::Display) -> Error {
     Error::new(Code::Internal, e.to_string())
+}
+
+/// Opens a URL in the user's browser (a sign-in, a checkout): `LATCHKEY_BROWSER`/`BROWSER`
+/// when set (tests script the browser this way, as with the CLI), else the platform's opener.
+pub(crate) fn open_browser<R: Runtime>(app: &AppHandle<R>, url: &str) -> Result<(), Error> {
+    use tauri_plugin_opener::OpenerExt;
+    let scripted = ["LATCHKEY_BROWSER", "BROWSER"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()));
+    if scripted {
+        latchkey_core::browser::open(url)
+    } else {
+        app.opener().open_url(url, None::<&str>).map_err(internal)
+    }
 }

@@ -1,5 +1,6 @@
 //! The one pending sign-in, as a managed state machine (like the deep-link plugin's managed
-//! struct): [`SignIns::start`] replaces any pending sign-in and spawns its waiter,
+//! struct; the machine itself is [`crate::waiting`], shared with purchases):
+//! [`SignIns::start`] replaces any pending sign-in and spawns its waiter,
 //! [`SignIns::pending`] is what the waiting screen shows, [`SignIns::cancel`] ends it,
 //! [`SignIns::open_again`] opens its link again.
 //!
@@ -12,15 +13,15 @@
 //! one owns the waiting screen. The UI and the E2E tests depend on these names and payloads.
 
 use crate::commands::auth::Account;
-use crate::shell::{bring_forward, lock, Shell};
+use crate::shell::{bring_forward, Shell};
+pub use crate::waiting::Cancelled;
+use crate::waiting::{Outcome, Started, Waiting, Words};
 use latchkey_core::{Code, Completed, Error, SignIn, SignInOptions};
 use serde::Serialize;
 use std::future::Future;
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tauri::async_runtime::JoinHandle;
 use tauri::{AppHandle, Emitter, Manager, Runtime};
-use tokio::sync::oneshot;
 
 /// The event a finished sign-in sends.
 pub const SIGNED_IN: &str = "auth://signed-in";
@@ -87,59 +88,49 @@ impl<R: Runtime> Report for AppHandle<R> {
     }
 }
 
-/// Why a pending sign-in stopped waiting before its outcome.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum End {
-    /// The user cancelled (or the app is closing): reported as `sign_in_cancelled`.
-    Cancelled,
-    /// A newer sign-in took its place and owns the waiting screen: reported by no one.
-    Superseded,
+/// A sign-in [`Report`] as the waiting machine's [`Outcome`].
+struct Reported<T>(T);
+
+impl<T: Report> Outcome<SignedInEvent> for Reported<T> {
+    fn done(&self, event: SignedInEvent) {
+        self.0.signed_in(event);
+    }
+    fn failed(&self, error: Error) {
+        self.0.failed(error);
+    }
 }
 
-/// A sign-in waiting for the browser.
-struct Pending {
-    id: u64,
-    provider: String,
-    /// The authorization URL: it carries `state` and the PKCE challenge, never a secret the
-    /// UI could misuse (the verifier stays in the core).
-    url: String,
-    started: Instant,
-    end: oneshot::Sender<End>,
-}
-
-#[derive(Default)]
-struct Slot {
-    pending: Option<Pending>,
-    next_id: u64,
-}
-
-/// The pending sign-in (at most one) and how long sign-ins wait. Managed by the app;
-/// cheap to clone (the waiters hold a clone).
+/// The pending sign-in (at most one) and how long sign-ins wait: the [`Waiting`] machine
+/// with sign-in words. Managed by the app; cheap to clone.
 #[derive(Clone)]
 pub struct SignIns {
-    timeout: Duration,
-    grace: Duration,
-    slot: Arc<Mutex<Slot>>,
+    wait: Waiting,
 }
 
 impl SignIns {
     /// Sign-ins that wait `timeout` for the browser.
     pub fn new(timeout: Duration) -> Self {
+        let words = Words {
+            timed_out,
+            nothing_waiting: || {
+                Error::new(
+                    Code::SignInCancelled,
+                    "No sign-in is waiting any more; start again.",
+                )
+            },
+        };
         Self {
-            timeout,
-            grace: EXCHANGE_GRACE,
-            slot: Arc::default(),
+            wait: Waiting::new(timeout, EXCHANGE_GRACE, words),
         }
     }
 
     /// [`DEFAULT_SIGN_IN_TIMEOUT`], or `LATCHKEY_SIGN_IN_TIMEOUT_SECS` when set to a positive
     /// number of seconds.
     pub fn from_env() -> Self {
-        let secs = std::env::var("LATCHKEY_SIGN_IN_TIMEOUT_SECS")
-            .ok()
-            .and_then(|s| s.trim().parse::<u64>().ok())
-            .filter(|s| *s > 0);
-        Self::new(secs.map_or(DEFAULT_SIGN_IN_TIMEOUT, Duration::from_secs))
+        Self::new(timeout_from_env(
+            "LATCHKEY_SIGN_IN_TIMEOUT_SECS",
+            DEFAULT_SIGN_IN_TIMEOUT,
+        ))
     }
 
     /// Makes the started sign-in the pending one (a pending one is superseded: it ends and
@@ -162,115 +153,55 @@ impl SignIns {
         F: FnOnce(Duration, Cancelled) -> Fut,
         Fut: Future<Output = Result<SignedInEvent, Error>> + Send + 'static,
     {
-        let (end_tx, end_rx) = oneshot::channel();
-        let id = {
-            let mut slot = lock(&self.slot);
-            slot.next_id += 1;
-            let id = slot.next_id;
-            let replaced = slot.pending.replace(Pending {
-                id,
-                provider: provider.clone(),
-                url: url.clone(),
-                started: Instant::now(),
-                end: end_tx,
-            });
-            if let Some(old) = replaced {
-                let _ = old.end.send(End::Superseded);
-            }
-            id
-        };
-        let ended = Arc::new(OnceLock::new());
-        let cancelled = Cancelled {
-            rx: end_rx,
-            ended: ended.clone(),
-        };
-        let outcome = finish(self.timeout, cancelled);
-        let backstop = self.timeout + self.grace;
-        let this = self.clone();
-        let waiter = tauri::async_runtime::spawn(async move {
-            let result = tokio::time::timeout(backstop, outcome)
-                .await
-                .unwrap_or_else(|_| Err(timed_out(backstop)));
-            this.clear(id);
-            if ended.get() == Some(&End::Superseded) {
-                return; // the newer sign-in reports for itself
-            }
-            match result {
-                Ok(event) => report.signed_in(event),
-                Err(e) => report.failed(e),
-            }
-        });
-        let browser_opened = open(&url).is_ok();
-        let started = SignInStarted {
-            provider,
-            url,
-            timeout_secs: self.timeout.as_secs(),
-            remaining_secs: self.timeout.as_secs(),
-            browser_opened,
-        };
-        (started, waiter)
+        let (started, waiter) = self
+            .wait
+            .start(provider, url, finish, Reported(report), open);
+        (started.into(), waiter)
     }
 
     /// The sign-in waiting for the browser, if any, with the time it has left.
     pub fn pending(&self) -> Option<SignInStarted> {
-        lock(&self.slot).pending.as_ref().map(|p| SignInStarted {
-            provider: p.provider.clone(),
-            url: p.url.clone(),
-            timeout_secs: self.timeout.as_secs(),
-            remaining_secs: self.timeout.saturating_sub(p.started.elapsed()).as_secs(),
-            browser_opened: true,
-        })
+        self.wait.pending().map(SignInStarted::from)
     }
 
     /// Cancels the pending sign-in; its outcome arrives as `sign_in_cancelled`. Cancelling
     /// when nothing is pending does nothing.
     pub fn cancel(&self) {
-        if let Some(p) = lock(&self.slot).pending.take() {
-            let _ = p.end.send(End::Cancelled);
-        }
+        self.wait.cancel();
     }
 
     /// Opens the pending sign-in's link again with `open`; `sign_in_cancelled` when nothing
     /// is waiting any more.
     pub fn open_again(&self, open: impl FnOnce(&str) -> Result<(), Error>) -> Result<(), Error> {
-        let url = lock(&self.slot).pending.as_ref().map(|p| p.url.clone());
-        match url {
-            Some(url) => open(&url),
-            None => Err(Error::new(
-                Code::SignInCancelled,
-                "No sign-in is waiting any more; start again.",
-            )),
-        }
+        self.wait.open_again(open)
     }
+}
 
-    /// Forgets sign-in `id` if it is still the pending one (not replaced meanwhile).
-    fn clear(&self, id: u64) {
-        let mut slot = lock(&self.slot);
-        if slot.pending.as_ref().is_some_and(|p| p.id == id) {
-            slot.pending = None;
+impl From<Started> for SignInStarted {
+    fn from(s: Started) -> Self {
+        Self {
+            provider: s.label,
+            url: s.url,
+            timeout_secs: s.timeout_secs,
+            remaining_secs: s.remaining_secs,
+            browser_opened: s.browser_opened,
         }
     }
 }
 
-/// Resolves when the sign-in should stop waiting: cancelled, superseded, or the app closing
-/// (its sender dropped, which counts as cancelled).
-pub struct Cancelled {
-    rx: oneshot::Receiver<End>,
-    ended: Arc<OnceLock<End>>,
+/// `var` as a positive number of seconds, else `default`.
+pub(crate) fn timeout_from_env(var: &str, default: Duration) -> Duration {
+    std::env::var(var)
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .filter(|s| *s > 0)
+        .map_or(default, Duration::from_secs)
 }
 
-impl Cancelled {
-    /// Waits for the end, and records why for the waiter.
-    pub async fn wait(self) {
-        let end = self.rx.await.unwrap_or(End::Cancelled);
-        let _ = self.ended.set(end);
-    }
-}
-
-fn timed_out(waited: Duration) -> Error {
+fn timed_out(secs: u64) -> Error {
     Error::new(
         Code::SignInTimedOut,
-        format!("The sign-in did not finish within {} s.", waited.as_secs()),
+        format!("The sign-in did not finish within {secs} s."),
     )
 }
 
@@ -308,8 +239,9 @@ pub(crate) fn start_with_core<R: Runtime>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shell::lock;
     use latchkey_core::{AccountView, Clock, SystemClock};
-    use std::sync::mpsc;
+    use std::sync::{mpsc, Mutex};
 
     /// Collects outcomes as `signed in: <subject>` / `failed: <code>`.
     struct Outcomes(Mutex<mpsc::Sender<String>>);
@@ -467,7 +399,7 @@ mod tests {
     #[tokio::test]
     async fn a_sign_in_that_never_finishes_times_out() {
         let mut sign_ins = SignIns::new(Duration::from_millis(20));
-        sign_ins.grace = Duration::ZERO;
+        sign_ins.wait.grace = Duration::ZERO;
         let (report, rx) = outcomes();
         let never = |_, _| std::future::pending::<Result<SignedInEvent, Error>>();
         let (started, waiter) =

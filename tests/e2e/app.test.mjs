@@ -77,7 +77,7 @@ test('sign in, redeem, pay for analytics, restart offline, sign out', async () =
     assert.match(summary, /Mean\s*1,166\.67/);
     assert.match(summary, /Max\s*1,500/);
     await s.waitForText('#balance-available', (t) => t === '48');
-    await s.waitForText('#history', 'Paid from hold');
+    await s.waitForText('#history', 'Analytics run −2, held then paid');
     await shot(s, '06-analytics.png');
 
     await s.end();

@@ -1,7 +1,7 @@
 // Real components for the desktop app's end-to-end tests: the OpenID Provider on loopback,
 // tauri-driver (+ WebKitWebDriver) on ephemeral ports, a scratch machine (HOME, data dir,
 // config), the debug app binary. Run inside scripts/with-keyring.sh and a display (Xvfb).
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { createServer } from 'node:net';
 import { mkdirSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
@@ -108,4 +108,64 @@ export function artifacts(name) {
   const dir = join(repo, 'tests/artifacts/e2e', name);
   mkdirSync(dir, { recursive: true });
   return dir;
+}
+
+/**
+ * Opt-in: the credit service for the app to use, as `make run` starts it: a throwaway
+ * PostgreSQL cluster (Debian's postgresql-15; as root through `runuser -u postgres`) on a free
+ * loopback port and the real `latchkey-server` (target/debug) over it, trusting `issuer`'s
+ * public client, with the DEMO payment provider, one pack `small` (100 credits) and
+ * `welcome` welcome credits. `stop()` ends the server and removes the cluster.
+ */
+export async function startService({ issuer, welcome = 10 }) {
+  const pgBin = '/usr/lib/postgresql/15/bin';
+  const dir = mkdtempSync(join(tmpdir(), 'latchkey-e2e-pg-'));
+  const root = process.getuid?.() === 0;
+  const asPostgres = (tool, args) => (root
+    ? ['runuser', ['-u', 'postgres', '--', join(pgBin, tool), ...args]]
+    : [join(pgBin, tool), args]);
+  const run = (tool, args) => {
+    const [cmd, argv] = asPostgres(tool, args);
+    execFileSync(cmd, argv, { stdio: 'ignore' });
+  };
+  if (root) execFileSync('chown', ['postgres', dir]);
+  const port = await freePort();
+  run('initdb', ['-D', join(dir, 'data'), '-A', 'trust', '-U', 'latchkey', '--no-sync', '-E', 'UTF8']);
+  run('pg_ctl', ['-D', join(dir, 'data'), '-l', join(dir, 'log'), '-w', '-o',
+    `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir} -c fsync=off`, 'start']);
+  const config = join(dir, 'server.toml');
+  writeFileSync(config, `listen = "127.0.0.1:0"\n`
+    + `database_url = "postgresql://latchkey@127.0.0.1:${port}/postgres"\n`
+    + `welcome_credits = ${welcome}\n\n[[packs]]\nid = "small"\ncredits = 100\namount = 500\n`
+    + `currency = "eur"\nlabel = "DEMO: 100 credits"\n\n[payment]\nprovider = "demo"\n\n`
+    + `[[providers]]\nissuer = "${issuer}"\nclient_ids = ["desktop-public"]\n`);
+  const removeCluster = () => {
+    try { run('pg_ctl', ['-D', join(dir, 'data'), '-m', 'fast', 'stop']); } catch { /* not running */ }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const child = spawn(join(repo, 'target/debug/latchkey-server'), ['serve', '--config', config], {
+    env: { ...process.env, RUST_LOG: 'warn' },
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  let line;
+  try {
+    line = await new Promise((ok, fail) => {
+      createInterface({ input: child.stdout }).once('line', ok);
+      child.once('exit', (code) => fail(new Error(`latchkey-server exited (${code})`)));
+    });
+  } catch (e) {
+    removeCluster();
+    throw e;
+  }
+  child.stdout.resume(); // keep draining its output
+  const base = `http://${JSON.parse(line).listen}`;
+  return {
+    base,
+    stop: () => new Promise((ok) => {
+      const done = () => { removeCluster(); ok(); };
+      if (child.exitCode !== null) return done();
+      child.once('exit', done);
+      child.kill('SIGTERM');
+    }),
+  };
 }

@@ -3,12 +3,11 @@
 //! or `auth://sign-in-failed` (`{code, message}`). No token ever crosses IPC: [`AccountView`]
 //! has none.
 
-use crate::shell::{internal, Shell};
+use crate::shell::{open_browser, Shell};
 use crate::signin::{sign_in_options, start_with_core, SignInStarted, SignIns};
 use latchkey_core::{AccountView, Error, LogoutReport, LogoutTarget};
 use serde::Serialize;
 use tauri::{AppHandle, Runtime, State};
-use tauri_plugin_opener::OpenerExt;
 
 /// A provider's sign-in button.
 #[derive(Serialize)]
@@ -65,19 +64,6 @@ fn label(name: &str, issuer: &str) -> String {
         .map(str::to_string)
         .unwrap_or_else(|| latchkey_core::capitalise_first(&name.replace(['-', '_'], " ")));
     format!("Sign in with {shown}")
-}
-
-/// Opens a URL in the user's browser: `LATCHKEY_BROWSER`/`BROWSER` when set (tests script
-/// the browser this way, as with the CLI), else the platform's opener.
-fn open_browser<R: Runtime>(app: &AppHandle<R>, url: &str) -> Result<(), Error> {
-    let scripted = ["LATCHKEY_BROWSER", "BROWSER"]
-        .iter()
-        .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()));
-    if scripted {
-        latchkey_core::browser::open(url)
-    } else {
-        app.opener().open_url(url, None::<&str>).map_err(internal)
-    }
 }
 
 /// Every account, from local files only (no network, no keychain): the first paint.

@@ -3,5 +3,6 @@
 
 pub mod analytics;
 pub mod auth;
+pub mod credits;
 pub mod startup;
 pub mod wallet;

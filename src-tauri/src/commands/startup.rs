@@ -2,10 +2,9 @@
 //! (no network), so the signed-in screen appears with one round trip and one render.
 
 use super::auth::{accounts, providers, Account, ProviderChoice};
-use super::wallet::history_query;
+use super::wallet::{first_view, WalletBalance, WalletHistory};
 use crate::shell::{lock, Shell};
 use crate::signin::{SignInStarted, SignIns};
-use latchkey_core::latchkey_wallet::{Balance, HistoryPage};
 use latchkey_core::Error;
 use serde::Serialize;
 use tauri::State;
@@ -19,7 +18,8 @@ pub struct Startup {
     pub pending: Option<SignInStarted>,
     /// Credits per analytics run (`[wallet] analytics_cost`).
     pub analytics_cost: i64,
-    /// The active account's wallet; `None` when no one is signed in or it could not be read.
+    /// The active account's wallet; `None` when no one is signed in, it could not be read,
+    /// or the credit service was never reached yet (the UI then asks `wallet_balance`).
     pub wallet: Option<WalletView>,
     /// Why the wallet could not be read (the rest of the screen still shows).
     pub wallet_error: Option<Error>,
@@ -31,9 +31,10 @@ pub struct Startup {
 
 #[derive(Serialize)]
 pub struct WalletView {
-    pub balance: Balance,
+    /// With a credit service, the last one read from it (`stale`).
+    pub balance: WalletBalance,
     /// The newest page of history.
-    pub history: HistoryPage,
+    pub history: WalletHistory,
 }
 
 /// A configuration error is the one failure: `{code: "config"}`, which the UI shows.
@@ -45,14 +46,11 @@ pub fn app_startup(
     let core = shell.core()?;
     let views = core.status_local()?;
     let (wallet, wallet_error) = if views.iter().any(|a| a.active) {
-        let first = history_query(None, None);
-        match core.with_wallet(None, |w, a| {
-            Ok(WalletView {
-                balance: w.balance(a)?,
-                history: w.history(a, &first)?,
-            })
-        }) {
-            Ok(view) => (Some(view), None),
+        match first_view(core) {
+            Ok(view) => (
+                view.map(|(balance, history)| WalletView { balance, history }),
+                None,
+            ),
             Err(e) => (None, Some(e)),
         }
     } else {

@@ -1,12 +1,15 @@
-//! The credit wallet and the paid analytics, for the active account.
+//! The credit wallet and the paid analytics, for the active account: on the credit service
+//! when `[service] url` is set (through the same core functions as the CLI's `wallet`
+//! commands), else in the local wallet.
 
 use crate::shell::Shell;
 use latchkey_core::analytics::Run;
-use latchkey_core::latchkey_wallet::{
-    voucher, Balance, HistoryPage, HistoryQuery, Receipt, Voucher,
+use latchkey_core::latchkey_wallet::{voucher, Balance, HistoryQuery, Receipt, Voucher};
+use latchkey_core::{
+    new_key, Code, Core, Error, HistoryLine, HistoryLines, Known, LedgerEntry, LedgerPage,
+    ServiceBalance, ServiceReceipt,
 };
-use latchkey_core::new_key;
-use latchkey_core::{Code, Error};
+use serde::Serialize;
 use tauri::State;
 
 /// A page of history: `HISTORY_PAGE` entries unless the UI asks for another size, from
@@ -21,20 +24,148 @@ pub(crate) fn history_query(cursor: Option<String>, limit: Option<usize>) -> His
 
 const HISTORY_PAGE: usize = 20;
 
-#[tauri::command(async)]
-pub fn wallet_balance(shell: State<'_, Shell>) -> Result<Balance, Error> {
-    shell.core()?.with_wallet(None, |w, a| w.balance(a))
+/// The balance as the window shows it: the local wallet's, or the credit service's (the last
+/// known one, `stale` with its `as_of`, while the service cannot be reached).
+#[derive(Debug, Clone, Serialize)]
+pub struct WalletBalance {
+    pub posted: i64,
+    pub held: i64,
+    pub available: i64,
+    /// The service could not be reached: this is the last known balance.
+    pub stale: bool,
+    /// When a service balance was read from the service (RFC 3339); `None` for the local one.
+    pub as_of: Option<String>,
+    /// Kept by the credit service (then credits can be bought), not by the local wallet.
+    pub service: bool,
 }
 
-/// One page of history, newest first; pass `next_cursor` back for the next page.
+impl From<Balance> for WalletBalance {
+    fn from(b: Balance) -> Self {
+        Self {
+            posted: b.posted.get(),
+            held: b.held.get(),
+            available: b.available.get(),
+            stale: false,
+            as_of: None,
+            service: false,
+        }
+    }
+}
+
+impl From<Known<ServiceBalance>> for WalletBalance {
+    fn from(k: Known<ServiceBalance>) -> Self {
+        Self {
+            posted: k.value.posted,
+            held: k.value.held,
+            available: k.value.available,
+            stale: k.stale,
+            as_of: Some(k.as_of.to_rfc3339()),
+            service: true,
+        }
+    }
+}
+
+/// History entries in the one JSON shape of both ledgers (each with `captured_by`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum HistoryEntries {
+    Local(Vec<HistoryLine>),
+    Service(Vec<LedgerEntry>),
+}
+
+/// A page of history, newest first, as the window shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct WalletHistory {
+    pub entries: HistoryEntries,
+    pub next_cursor: Option<String>,
+    /// The service could not be reached: these are the last entries read.
+    pub stale: bool,
+    pub as_of: Option<String>,
+}
+
+impl From<HistoryLines> for WalletHistory {
+    fn from(page: HistoryLines) -> Self {
+        Self {
+            entries: HistoryEntries::Local(page.entries),
+            next_cursor: page.next_cursor,
+            stale: false,
+            as_of: None,
+        }
+    }
+}
+
+impl From<Known<LedgerPage>> for WalletHistory {
+    fn from(k: Known<LedgerPage>) -> Self {
+        Self {
+            entries: HistoryEntries::Service(k.value.entries),
+            next_cursor: k.value.next_cursor,
+            stale: k.stale,
+            as_of: Some(k.as_of.to_rfc3339()),
+        }
+    }
+}
+
+/// What a redemption did, at the service or in the local wallet (`{entry, balance,
+/// replayed}` either way).
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Redeemed {
+    Local(Receipt),
+    Service(ServiceReceipt),
+}
+
+/// The balance and the newest page of history from local files only (no network): the
+/// first screen. With a credit service, the last ones read from it (stale); `None` before
+/// the first contact.
+pub(crate) fn first_view(core: &Core) -> Result<Option<(WalletBalance, WalletHistory)>, Error> {
+    let first = history_query(None, None);
+    if core.wallet_uses_service() {
+        let balance = core.service_balance_cached(None)?;
+        let history = core.service_history_cached(None, &first)?;
+        return Ok(balance.map(|b| {
+            let b = WalletBalance::from(b);
+            let history = history.map_or(
+                WalletHistory {
+                    entries: HistoryEntries::Service(Vec::new()),
+                    next_cursor: None,
+                    stale: true,
+                    as_of: b.as_of.clone(),
+                },
+                WalletHistory::from,
+            );
+            (b, history)
+        }));
+    }
+    let balance = core.with_wallet(None, |w, a| w.balance(a))?;
+    let history = core.wallet_history(None, &first)?;
+    Ok(Some((balance.into(), history.into())))
+}
+
+/// The active account's balance: at the credit service when one is configured (the last
+/// known one, marked `stale`, while it cannot be reached), else the local wallet's.
 #[tauri::command(async)]
-pub fn wallet_history(
+pub async fn wallet_balance(shell: State<'_, Shell>) -> Result<WalletBalance, Error> {
+    let core = shell.core()?;
+    if core.wallet_uses_service() {
+        return Ok(core.service_balance(None).await?.into());
+    }
+    Ok(core.with_wallet(None, |w, a| w.balance(a))?.into())
+}
+
+/// One page of history, newest first; pass `next_cursor` back for the next page. A hold
+/// that was captured carries `captured_by`: the window shows it with its capture, as one line.
+#[tauri::command(async)]
+pub async fn wallet_history(
     shell: State<'_, Shell>,
     cursor: Option<String>,
     limit: Option<usize>,
-) -> Result<HistoryPage, Error> {
+) -> Result<WalletHistory, Error> {
+    let core = shell.core()?;
     let query = history_query(cursor, limit);
-    shell.core()?.with_wallet(None, |w, a| w.history(a, &query))
+    if core.wallet_uses_service() {
+        return Ok(core.service_history(None, &query).await?.into());
+    }
+    Ok(core.wallet_history(None, &query)?.into())
 }
 
 /// What a voucher claims, before the user confirms redeeming it (not yet verified).
@@ -48,12 +179,20 @@ pub fn wallet_voucher_preview(voucher: String) -> Result<Voucher, Error> {
     })
 }
 
+/// Redeems a voucher: at the credit service when one is configured (once for the account on
+/// every machine), else into the local wallet.
 #[tauri::command(async)]
-pub fn wallet_redeem(shell: State<'_, Shell>, voucher: String) -> Result<Receipt, Error> {
+pub async fn wallet_redeem(shell: State<'_, Shell>, voucher: String) -> Result<Redeemed, Error> {
     let key = new_key("app-redeem")?;
-    shell
-        .core()?
-        .with_wallet(None, |w, a| w.redeem_voucher(a, &key, voucher.trim()))
+    let core = shell.core()?;
+    if core.wallet_uses_service() {
+        return Ok(Redeemed::Service(
+            core.service_redeem(None, &key, voucher.trim()).await?,
+        ));
+    }
+    Ok(Redeemed::Local(core.with_wallet(None, |w, a| {
+        w.redeem_voucher(a, &key, voucher.trim())
+    })?))
 }
 
 /// Writes the whole history as CSV to the Downloads folder (else the data folder) and
@@ -61,6 +200,13 @@ pub fn wallet_redeem(shell: State<'_, Shell>, voucher: String) -> Result<Receipt
 #[tauri::command(async)]
 pub fn wallet_export_csv(shell: State<'_, Shell>) -> Result<String, Error> {
     let core = shell.core()?;
+    if core.wallet_uses_service() {
+        return Err(Error::new(
+            Code::InvalidInput,
+            "The credit service keeps this account's history; exporting it is not available \
+             here yet.",
+        ));
+    }
     let mut csv = Vec::new();
     core.with_wallet(None, |w, a| w.export_csv(a, &mut csv))?;
     let dir = directories::UserDirs::new()
