@@ -374,9 +374,7 @@ impl Devices {
             )));
         }
         for e in &batch.entries {
-            check_key(&e.entry_id).map_err(|_| {
-                SyncError::InvalidInput("entry_id must be 1 to 255 visible ASCII characters".into())
-            })?;
+            check_entry(e)?;
         }
         let user_id = self.known_user(who).await?;
         let mut client = self.pool.get().await?;
@@ -619,6 +617,27 @@ impl Devices {
             more,
         })
     }
+}
+
+/// What no entry may carry even to be stored as rejected: a malformed id, a memo that is not
+/// short text, a local time outside 1970..10000.
+fn check_entry(e: &latchkey_wire::PushEntry) -> Result<(), SyncError> {
+    check_key(&e.entry_id).map_err(|_| {
+        SyncError::InvalidInput("entry_id must be 1 to 255 visible ASCII characters".into())
+    })?;
+    if e.memo.as_deref().is_some_and(|m| {
+        m.chars().count() > crate::ledger::MAX_MEMO_CHARS || m.chars().any(char::is_control)
+    }) {
+        return Err(SyncError::InvalidInput(
+            "a memo is at most 200 characters, without control characters".into(),
+        ));
+    }
+    if !(1970..10000).contains(&chrono::Datelike::year(&e.local_time)) {
+        return Err(SyncError::InvalidInput(
+            "local_time must be between 1970 and 9999".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The `device_entries` rows of one batch, column by column (one UNNEST insert).

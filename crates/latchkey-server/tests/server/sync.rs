@@ -360,6 +360,25 @@ async fn unknown_and_malformed_devices_are_refused_without_changes() {
     let l = lease(&s, &t, B, None).await;
     assert_eq!((l.status, l.code()), (404, "unknown_device"));
     assert_eq!(balance(&s, &t).await["held"], 0);
+    // What cannot even be stored as rejected refuses the whole batch.
+    register(&s, &t, A).await;
+    let mut nul = spend("ok", 1, 1);
+    nul["memo"] = json!("a\u{0}b");
+    let mut ancient = spend("old", 1, 1);
+    ancient["local_time"] = json!("0001-01-01T00:00:00Z");
+    for bad in [nul, ancient] {
+        let p = push(&s.base, &s.http, &t, A, &[spend("fine", 1, 1), bad]).await;
+        assert_eq!((p.status, p.code()), (400, "invalid_input"), "{p:?}");
+    }
+    let all = pull(&s, &t, 0, 100).await;
+    assert!(
+        all.json["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e.get("entry_id").is_none()),
+        "a refused batch stores nothing"
+    );
 }
 
 #[tokio::test]
