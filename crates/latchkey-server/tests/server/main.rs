@@ -16,4 +16,5 @@ mod shop;
 mod support;
 mod sync;
 mod sync_model;
+mod upgrade;
 mod vouchers;
