@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // A real OpenID Provider (panva/oidc-provider) on loopback, for tests and demo mode.
 // Usage: node provider.mjs [--port N] [--access-token-ttl SECONDS] [--demo]
+//        [--device-flow [--device-interval SECONDS] [--device-code-ttl SECONDS]]
 // stdout: exactly one JSON line {"issuer":"http://127.0.0.1:PORT","port":PORT}; logs go to stderr.
 import { createServer } from 'node:http';
 import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
@@ -39,8 +40,19 @@ const { values: opts } = parseArgs({
     port: { type: 'string', default: '0' },
     'access-token-ttl': { type: 'string', default: '3600' },
     demo: { type: 'boolean', default: false },
+    // RFC 8628 device authorization grant (off unless asked: discovery then lists
+    // device_authorization_endpoint). interval: sent in the device authorization answer (none
+    // by default, so clients use 5 s); code ttl: how long a device code lives.
+    'device-flow': { type: 'boolean', default: false },
+    'device-interval': { type: 'string', default: '' },
+    'device-code-ttl': { type: 'string', default: '600' },
   },
 });
+const deviceFlow = opts['device-flow'];
+const deviceInterval = opts['device-interval'] === '' ? null : Number(opts['device-interval']);
+const deviceCodeTtl = Number(opts['device-code-ttl']);
+if (deviceInterval !== null && (!Number.isInteger(deviceInterval) || deviceInterval < 0)) throw new Error(`bad --device-interval ${opts['device-interval']}`);
+if (!Number.isInteger(deviceCodeTtl) || deviceCodeTtl < 1) throw new Error(`bad --device-code-ttl ${opts['device-code-ttl']}`);
 const port = Number(opts.port);
 const accessTokenTtl = Number(opts['access-token-ttl']);
 if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`bad --port ${opts.port}`);
@@ -52,7 +64,8 @@ const common = {
   application_type: 'native',
   redirect_uris: REDIRECT_URIS,
   post_logout_redirect_uris: ['http://127.0.0.1/logged-out'],
-  grant_types: ['authorization_code', 'refresh_token'],
+  grant_types: ['authorization_code', 'refresh_token',
+    ...(deviceFlow ? ['urn:ietf:params:oauth:grant-type:device_code'] : [])],
   response_types: ['code'],
 };
 
@@ -100,6 +113,7 @@ const provider = new Provider(issuer, {
     Interaction: 3600,
     Session: 14 * 24 * 3600,
     Grant: 14 * 24 * 3600,
+    DeviceCode: deviceCodeTtl,
   },
   features: {
     devInteractions: { enabled: true },
@@ -107,6 +121,7 @@ const provider = new Provider(issuer, {
     revocation: { enabled: true, allowedPolicy: async (ctx, client, token) => token.clientId === client.clientId },
     introspection: { enabled: true, allowedPolicy: async (ctx, client, token) => token.clientId === client.clientId },
     rpInitiatedLogout: { enabled: true },
+    deviceFlow: { enabled: deviceFlow },
   },
   findAccount: async (ctx, sub) => ({ accountId: sub, claims: async () => claimsFor(sub) }),
 });
@@ -122,6 +137,15 @@ provider.use(async (ctx, next) => {
   }
   await next();
 });
+// --device-interval: oidc-provider sends no `interval`; add it to the device authorization answer.
+if (deviceFlow && deviceInterval !== null) {
+  provider.use(async (ctx, next) => {
+    await next();
+    if (ctx.path === '/device/auth' && ctx.status === 200 && ctx.body && typeof ctx.body === 'object') {
+      ctx.body = { ...ctx.body, interval: deviceInterval };
+    }
+  });
+}
 handler = provider.callback();
 
 console.error(opts.demo

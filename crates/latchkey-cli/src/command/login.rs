@@ -1,5 +1,6 @@
+use super::login_device;
 use crate::output::{who, Output};
-use latchkey_core::{browser, Core, Error, SignInOptions};
+use latchkey_core::{browser, Completed, Core, Error, SignInOptions};
 use std::time::Duration;
 
 #[derive(clap::Args, Debug)]
@@ -24,6 +25,10 @@ pub struct Login {
     /// Ask the provider to show its account chooser (to add another account).
     #[arg(long)]
     select_account: bool,
+    /// Sign in on another device (a phone, another computer): type a code there, or, when the
+    /// provider offers no device sign-in, paste back the address your browser ended on.
+    #[arg(long)]
+    device: bool,
 }
 
 impl Login {
@@ -32,6 +37,49 @@ impl Login {
             prompt: self.select_account.then(|| "select_account".to_string()),
             app_link: None,
         };
+        if self.insecure_storage {
+            out.warn(
+                "--insecure-storage: this account's tokens will be readable by anyone who can \
+                 read your files",
+            );
+        }
+        let timeout = Duration::from_secs(self.timeout);
+        let done = if self.device || (!self.no_browser && login_device::wants_device_instead(out)) {
+            login_device::run(app, out, self.provider.as_deref(), timeout, options).await?
+        } else {
+            self.in_browser(app, out, options, timeout).await?
+        };
+        let account = done.account;
+        out.step(|| {
+            format!(
+                "stored {:.1} ms after the callback arrived (exchange, validation, keychain)",
+                done.after_callback.as_secs_f64() * 1000.0
+            )
+        });
+        out.step(|| {
+            format!(
+                "signed in: issuer {}, subject {}",
+                account.issuer, account.subject
+            )
+        });
+        println!("Signed in as {} ({}).", who(&account), account.provider);
+        if let Some(n) = done.welcome_credits {
+            println!("Welcome: {n} credits were added to your wallet.");
+        }
+        if let Some(problem) = &done.wallet_problem {
+            out.warn(&format!("the wallet could not be opened: {problem}"));
+        }
+        Ok(())
+    }
+
+    /// The ordinary sign-in: this machine's browser and the loopback receiver.
+    async fn in_browser(
+        &self,
+        app: &Core,
+        out: &Output,
+        options: SignInOptions,
+        timeout: Duration,
+    ) -> Result<Completed, Error> {
         let sign_in = app.begin_sign_in(self.provider.as_deref(), options).await?;
         out.step(|| {
             format!(
@@ -55,38 +103,9 @@ impl Login {
                 }
             }
         }
-        if self.insecure_storage {
-            out.warn(
-                "--insecure-storage: this account's tokens will be readable by anyone who can \
-                 read your files",
-            );
-        }
         let cancel = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        let done = app
-            .finish_sign_in(sign_in, Duration::from_secs(self.timeout), cancel)
-            .await?;
-        let account = done.account;
-        out.step(|| {
-            format!(
-                "stored {:.1} ms after the callback arrived (exchange, validation, keychain)",
-                done.after_callback.as_secs_f64() * 1000.0
-            )
-        });
-        out.step(|| {
-            format!(
-                "signed in: issuer {}, subject {}",
-                account.issuer, account.subject
-            )
-        });
-        println!("Signed in as {} ({}).", who(&account), account.provider);
-        if let Some(n) = done.welcome_credits {
-            println!("Welcome: {n} credits were added to your wallet.");
-        }
-        if let Some(problem) = &done.wallet_problem {
-            out.warn(&format!("the wallet could not be opened: {problem}"));
-        }
-        Ok(())
+        app.finish_sign_in(sign_in, timeout, cancel).await
     }
 }

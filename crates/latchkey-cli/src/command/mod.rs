@@ -1,6 +1,7 @@
 mod analytics;
 mod credits;
 mod login;
+mod login_device;
 mod logout;
 mod providers;
 mod status;

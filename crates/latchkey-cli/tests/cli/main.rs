@@ -3,6 +3,7 @@
 //! scripts/with-keyring.sh) and scripted browsers.
 
 mod analytics;
+mod device;
 mod entra;
 mod exit_codes;
 mod files;
