@@ -18,7 +18,14 @@ use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
 const ENTRIES: usize = 10_000;
-const BATCH: usize = 250;
+/// Entries per push: `SYNC_BATCH` (default 250, what 64 KiB bodies hold; larger batches raise
+/// the server's `max_body_bytes` to 1 MiB).
+fn batch() -> usize {
+    std::env::var("SYNC_BATCH")
+        .ok()
+        .and_then(|b| b.parse().ok())
+        .unwrap_or(250)
+}
 const IDLE_ROUNDS: usize = 1_000;
 const DEVICE: &str = "bench-device-000001";
 
@@ -28,7 +35,14 @@ async fn main() {
     let db = pg::connect(&cluster.url("postgres")).await;
     db.batch_execute("CREATE DATABASE sync").await.unwrap();
     let provider = idp::Idp::start(&[]);
-    let server = Service::start(&cluster.url("sync"), &provider.issuer, "");
+    const BATCH: usize = 250;
+    let batch_size = batch();
+    let extra = if batch_size > BATCH {
+        "max_body_bytes = 1048576"
+    } else {
+        ""
+    };
+    let server = Service::start(&cluster.url("sync"), &provider.issuer, extra);
     let token = provider.id_token(idp::PUBLIC_CLIENT, "bench-sync").await;
     let out = server.operator(&[
         "grant",
@@ -66,16 +80,20 @@ async fn main() {
     let lease = send(
         reqwest::Method::POST,
         format!("/v1/devices/{DEVICE}/lease"),
-        Some(json!({"credits": ENTRIES})),
+        Some(json!({"credits": ENTRIES + 100})),
     )
     .await;
-    assert_eq!(lease["granted"], ENTRIES, "the lease covers every spend");
+    assert_eq!(
+        lease["granted"],
+        ENTRIES + 100,
+        "the lease covers every spend"
+    );
     let lease_id = lease["lease_id"].as_i64().unwrap();
 
     let started = Instant::now();
     let mut applied = 0;
-    for b in 0..ENTRIES / BATCH {
-        let entries: Vec<Value> = (0..BATCH)
+    for b in 0..ENTRIES / batch_size {
+        let entries: Vec<Value> = (0..batch_size)
             .map(|i| {
                 json!({"entry_id": format!("01J0000000-{b:04}-{i:04}"), "kind": "spend",
                        "amount": 1, "lease_id": lease_id,
@@ -98,6 +116,22 @@ async fn main() {
     let push = started.elapsed();
     assert_eq!(applied, ENTRIES, "every spend applied");
 
+    let mut single = Vec::with_capacity(100);
+    for i in 0..100 {
+        let sent = Instant::now();
+        send(
+            reqwest::Method::POST,
+            format!("/v1/devices/{DEVICE}/entries"),
+            Some(
+                json!({"entries": [{"entry_id": format!("single-{i}"), "kind": "spend",
+                "amount": 1, "lease_id": lease_id, "local_time": "2026-01-01T00:00:00Z"}]}),
+            ),
+        )
+        .await;
+        single.push(sent.elapsed());
+    }
+    single.sort();
+
     let started = Instant::now();
     let (mut cursor, mut pulled) = (0, 0);
     loop {
@@ -114,7 +148,7 @@ async fn main() {
         }
     }
     let pull = started.elapsed();
-    assert!(pulled >= ENTRIES, "the pull holds every spend");
+    assert!(pulled >= ENTRIES + 100, "the pull holds every spend");
 
     let mut idle = Vec::with_capacity(IDLE_ROUNDS);
     for _ in 0..IDLE_ROUNDS {
@@ -129,12 +163,14 @@ async fn main() {
         assert_eq!(page["entries"].as_array().unwrap().len(), 0);
     }
     idle.sort();
-    let pct = |p: f64| idle[((idle.len() - 1) as f64 * p) as usize].as_secs_f64() * 1e3;
+    let pct_of =
+        |v: &[Duration], p: f64| v[((v.len() - 1) as f64 * p) as usize].as_secs_f64() * 1e3;
+    let pct = |p: f64| pct_of(&idle, p);
     let rate = |d: Duration, n: usize| n as f64 / d.as_secs_f64();
     println!("latchkey-server sync, fsync on, one device, real ID token:");
     println!(
-        "  push {ENTRIES} spends ({} batches of {BATCH}): {:.2} s, {:.0} entries/s",
-        ENTRIES / BATCH,
+        "  push {ENTRIES} spends ({} batches of {batch_size}): {:.2} s, {:.0} entries/s",
+        ENTRIES / batch_size,
         push.as_secs_f64(),
         rate(push, ENTRIES)
     );
@@ -142,6 +178,11 @@ async fn main() {
         "  pull {pulled} entries (pages of 1000): {:.2} s, {:.0} entries/s",
         pull.as_secs_f64(),
         rate(pull, pulled)
+    );
+    println!(
+        "  push of one spend (100x): p50 {:.2} ms, p99 {:.2} ms",
+        pct_of(&single, 0.50),
+        pct_of(&single, 0.99)
     );
     println!(
         "  idle sync round trip ({IDLE_ROUNDS}x): p50 {:.2} ms, p99 {:.2} ms",
