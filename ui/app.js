@@ -71,6 +71,7 @@ const ERROR_WORDS = {
   purchase_not_completed: () => 'The purchase was cancelled or expired before it was paid, so nothing was charged. Start again whenever you are ready.',
   purchase_timed_out: () => 'Nothing came back from the payment page in time. If you did pay, your credits will appear in your balance shortly; otherwise start again.',
   cancelled: () => 'Stopped, as you asked. Nothing was charged and nothing was saved.',
+  provider_changed: () => 'Provider changed — sign in again. This account’s provider settings now point somewhere else, so its sign-in was not sent there.',
 };
 
 /**

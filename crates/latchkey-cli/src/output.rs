@@ -78,6 +78,9 @@ pub fn hint(code: Code) -> Option<&'static str> {
              readable only by you (less safe)"
         }
         Code::UnknownAccount => "`latchkey status` lists the accounts signed in here",
+        Code::ProviderChanged => {
+            "sign in again with `latchkey login`, or put the provider's settings back"
+        }
         Code::Config => {
             "`latchkey providers` lists the configured providers; `--provider NAME` picks one"
         }

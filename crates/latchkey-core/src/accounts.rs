@@ -35,6 +35,14 @@ pub struct AccountRecord {
     pub access_expires_at: Option<DateTime<Utc>>,
     /// Where its token key is kept.
     pub storage: Storage,
+    /// The issuer its provider's discovery URL named at sign-in (for Microsoft's
+    /// `common`/`organizations`/`consumers`, that URL's, not the tenant's): its tokens go only
+    /// there (RFC 9700 §4.4). Absent in records written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_issuer: Option<String>,
+    /// The client id it signed in with; its tokens are used only by that client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
 }
 
 /// The whole file.
@@ -154,6 +162,8 @@ mod tests {
             session_expires_at: Utc.timestamp_opt(at + 1000, 0).unwrap(),
             access_expires_at: None,
             storage: Storage::Keychain,
+            provider_issuer: None,
+            client_id: None,
         }
     }
 

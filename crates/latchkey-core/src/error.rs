@@ -60,6 +60,9 @@ pub enum Code {
     /// The user stopped a running analysis: its hold was released, nothing was charged or
     /// saved.
     Cancelled,
+    /// The account's provider now names another issuer or client id than the one it signed in
+    /// with: its tokens are not sent anywhere until the user signs in again.
+    ProviderChanged,
 }
 
 impl Code {
@@ -90,6 +93,7 @@ impl Code {
         Code::PurchaseNotCompleted,
         Code::PurchaseTimedOut,
         Code::Cancelled,
+        Code::ProviderChanged,
     ];
 
     /// The CLI's exit code for this kind of failure (documented in README).
@@ -118,6 +122,7 @@ impl Code {
             Code::PurchaseNotCompleted => 28,
             Code::PurchaseTimedOut => 29,
             Code::Cancelled => 30,
+            Code::ProviderChanged => 14,
         }
     }
 }
@@ -238,13 +243,14 @@ mod tests {
             Code::PurchaseNotCompleted => 21,
             Code::PurchaseTimedOut => 22,
             Code::Cancelled => 23,
+            Code::ProviderChanged => 24,
         }
     }
 
     #[test]
     fn all_lists_every_code_once() {
         let positions: Vec<usize> = Code::ALL.iter().map(|c| position(*c)).collect();
-        let expected: Vec<usize> = (0..=23).collect();
+        let expected: Vec<usize> = (0..=24).collect();
         assert_eq!(
             positions, expected,
             "Code::ALL must list every variant once, in order"

@@ -41,7 +41,18 @@ impl Core {
         let mut report = LogoutReport::default();
         for r in records {
             let tokens = self.vault(r.storage).load(&r.id).ok().flatten();
-            let provider_cfg = self.provider(Some(&r.provider)).ok();
+            // A provider that now names another issuer or client gets no token to revoke.
+            let provider_cfg = match self.provider_of(&r) {
+                Ok(p) => Some(p),
+                Err(e) if e.code == crate::Code::ProviderChanged => {
+                    report.warnings.push(format!(
+                        "{}; signed out here only, nothing was sent to the provider",
+                        e.message
+                    ));
+                    None
+                }
+                Err(_) => None,
+            };
             if let Some(p) = provider_cfg {
                 match self.provider_info(p).await {
                     Ok(info) => {

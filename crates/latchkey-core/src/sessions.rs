@@ -2,6 +2,7 @@
 //! per-account lock.
 
 use crate::accounts::AccountRecord;
+use crate::config::ProviderConfig;
 use crate::core::Core;
 use crate::error::{Code, Error, Result};
 use crate::views::{view, AccountView};
@@ -13,6 +14,57 @@ use std::collections::HashMap;
 pub(crate) const REFRESH_MARGIN_SECS: i64 = 60;
 
 impl Core {
+    /// The account's provider as configured now, when it still names the issuer and the client
+    /// id the account signed in with: the only provider its tokens may go to (RFC 9700 §4.4).
+    ///
+    /// # Errors
+    /// [`Code::ProviderChanged`] when `[auth.<name>]` now points elsewhere (nothing is sent);
+    /// [`Code::Config`] when the provider is no longer configured.
+    pub(crate) fn provider_of(&self, record: &AccountRecord) -> Result<&ProviderConfig> {
+        let p = self.provider(Some(&record.provider))?;
+        let issuer = p.issuer();
+        let issuer_changed = record
+            .provider_issuer
+            .as_ref()
+            .is_some_and(|i| *i != issuer);
+        let client_changed = record.client_id.as_ref().is_some_and(|c| *c != p.client_id);
+        if issuer_changed || client_changed {
+            let what = match (issuer_changed, client_changed) {
+                (true, true) => "issuer and client id",
+                (true, false) => "issuer",
+                _ => "client id",
+            };
+            return Err(Error::new(
+                Code::ProviderChanged,
+                format!(
+                    "provider changed — sign in again: `{}` now names another {what} than {}                      signed in with, so its tokens were not sent",
+                    record.provider,
+                    record.identity.display_name()
+                ),
+            ));
+        }
+        Ok(p)
+    }
+
+    fn provider_changed_record(&self, record: &AccountRecord) -> bool {
+        self.provider_of(record)
+            .is_err_and(|e| e.code == Code::ProviderChanged)
+    }
+
+    /// Whether this account's provider was changed since it signed in (see
+    /// [`Core::provider_of`]): faces show it as "provider changed — sign in again".
+    pub fn provider_changed(&self, account: &AccountView) -> bool {
+        let Ok(accounts) = self.accounts.read() else {
+            return false;
+        };
+        let id = latchkey_auth::account_id(&account.issuer, &account.subject);
+        accounts
+            .accounts
+            .iter()
+            .find(|r| r.id == id)
+            .is_some_and(|r| self.provider_changed_record(r))
+    }
+
     /// Every account, from local files only: no network, no keychain. For a first paint.
     pub fn status_local(&self) -> Result<Vec<AccountView>> {
         let accounts = self.accounts.read()?;
@@ -33,6 +85,15 @@ impl Core {
         for r in &accounts.accounts {
             let mut record = r.clone();
             let mut offline = false;
+            if self.provider_changed_record(&record) {
+                // Shown as it is, with nothing sent: faces ask for a new sign-in.
+                out.push(view(
+                    &record,
+                    accounts.active.as_deref() == Some(record.id.as_str()),
+                    false,
+                ));
+                continue;
+            }
             if record
                 .access_expires_at
                 .is_some_and(|t| t <= self.now() + TimeDelta::seconds(REFRESH_MARGIN_SECS))
@@ -136,6 +197,8 @@ impl Core {
         record: &AccountRecord,
         also: impl Fn(&TokenSet, DateTime<Utc>) -> bool,
     ) -> Result<(TokenSet, AccountRecord)> {
+        // Checked before the tokens are even read: none of them goes to a changed provider.
+        self.provider_of(record)?;
         let vault = self.vault(record.storage);
         let lock_path = self
             .data_dir
@@ -160,7 +223,7 @@ impl Core {
         if !tokens.access_expired(self.now(), REFRESH_MARGIN_SECS) && !also(&tokens, self.now()) {
             return Ok((tokens, record.clone()));
         }
-        let p = self.provider(Some(&record.provider))?;
+        let p = self.provider_of(record)?;
         let mut info = self.provider_info(p).await?;
         let provider = Self::provider_for_info(p, &info);
         // The old refresh token is spent once the provider answers: a rotated one is stored
@@ -223,6 +286,83 @@ mod tests {
     use crate::testing::{signed_in, t0, Rig};
     use crate::TokenKind;
     use latchkey_auth::{account_id, KeyStore};
+
+    /// A core over the rig's directory and store with this `[auth.p]` (session_days = 2).
+    fn with_provider(rig: &Rig, client_id: &str, metadata_url: &str) -> Core {
+        let text = format!(
+            "[auth]\nsession_days = 2\n[auth.p]\nclient_id = \"{client_id}\"\n\
+             server_metadata_url = \"{metadata_url}\"\n"
+        );
+        Core::with_parts(
+            crate::config::parse(&text, "test.toml").unwrap(),
+            rig.dir.path().to_path_buf(),
+            std::sync::Arc::new(rig.store.clone()),
+            std::sync::Arc::new(latchkey_wallet::FixedClock::new(t0())),
+            false,
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn tokens_go_only_to_the_issuer_and_client_they_were_minted_for() {
+        let rig = Rig::new();
+        let app = rig.at(t0());
+        let mut expiring = signed_in("alice");
+        expiring.tokens.access_expires_at = Some(t0());
+        expiring.tokens.refresh_token = Some(latchkey_auth::RefreshToken::new("rt-alice"));
+        app.store_session("p", expiring).unwrap();
+        // Something listening where `[auth.p]` now points: it must hear nothing.
+        let elsewhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        elsewhere.set_nonblocking(true).unwrap();
+        let moved = format!(
+            "http://127.0.0.1:{}/.well-known/openid-configuration",
+            elsewhere.local_addr().unwrap().port()
+        );
+        let same_url = "http://127.0.0.1:9/.well-known/openid-configuration";
+        for (client, url, why) in [
+            ("c", moved.as_str(), "another issuer"),
+            ("other-client", same_url, "another client id"),
+        ] {
+            let changed = with_provider(&rig, client, url);
+            let e = changed.token(None, TokenKind::Access).await.unwrap_err();
+            assert_eq!(e.code, Code::ProviderChanged, "{why}: {e:?}");
+            assert!(e.message.contains("sign in again"), "{}", e.message);
+            let shown = changed.status().await.unwrap();
+            assert_eq!(shown.len(), 1, "{why}: the account is still shown");
+            assert!(
+                changed.provider_changed(&shown[0]),
+                "{why}: marked as changed"
+            );
+            assert!(
+                !app.provider_changed(&shown[0]),
+                "unchanged under the old settings"
+            );
+        }
+        let changed = with_provider(&rig, "c", &moved);
+        let report = changed
+            .logout(crate::logout::LogoutTarget::Active, false)
+            .await
+            .unwrap();
+        assert_eq!(report.revoked, 0);
+        assert!(
+            report
+                .warnings
+                .iter()
+                .any(|w| w.contains("provider changed")),
+            "{:?}",
+            report.warnings
+        );
+        assert!(
+            elsewhere
+                .accept()
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::WouldBlock),
+            "nothing was sent to the provider the config now names"
+        );
+        assert!(
+            changed.status_local().unwrap().is_empty(),
+            "signed out here"
+        );
+    }
 
     #[tokio::test]
     async fn a_session_ends_after_session_days_whatever_the_tokens_say() {

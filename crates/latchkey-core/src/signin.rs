@@ -116,6 +116,7 @@ impl Core {
             }
         }
         let now = self.now();
+        let configured = self.provider(Some(provider)).ok();
         let record = AccountRecord {
             id: id.clone(),
             provider: provider.to_string(),
@@ -124,6 +125,8 @@ impl Core {
             session_expires_at: now + TimeDelta::days(i64::from(self.config.session_days)),
             access_expires_at: tokens.access_expires_at,
             storage,
+            provider_issuer: configured.map(|p| p.issuer()),
+            client_id: configured.map(|p| p.client_id.clone()),
         };
         self.accounts.update(|a| {
             a.upsert(record.clone());

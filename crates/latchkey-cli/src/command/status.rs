@@ -3,8 +3,8 @@ use latchkey_core::{Core, Error};
 
 #[derive(clap::Args, Debug)]
 pub struct Status {
-    /// Print JSON: {"accounts":[{provider, issuer, subject, email, name, picture, active,
-    /// expires_at, session_expires_at, offline}]}.
+    /// Print JSON: {"accounts":[{provider, issuer, subject, email, name, username, picture,
+    /// active, expires_at, session_expires_at, offline, provider_changed}]}.
     #[arg(long)]
     json: bool,
 }
@@ -13,7 +13,15 @@ impl Status {
     pub async fn run(&self, app: &Core, out: &Output) -> Result<(), Error> {
         let accounts = app.status().await?;
         if self.json {
-            out.json(&serde_json::json!({ "accounts": accounts }));
+            let shown: Vec<serde_json::Value> = accounts
+                .iter()
+                .map(|a| {
+                    let mut v = serde_json::json!(a);
+                    v["provider_changed"] = app.provider_changed(a).into();
+                    v
+                })
+                .collect();
+            out.json(&serde_json::json!({ "accounts": shown }));
             return Ok(());
         }
         if accounts.is_empty() {
@@ -22,7 +30,13 @@ impl Status {
         }
         for a in &accounts {
             let mark = if a.active { "*" } else { " " };
-            let offline = if a.offline { "  [offline]" } else { "" };
+            let offline = if app.provider_changed(a) {
+                "  [provider changed — sign in again]"
+            } else if a.offline {
+                "  [offline]"
+            } else {
+                ""
+            };
             println!(
                 "{mark} {} via {} (subject {}), session until {}{offline}",
                 who(a),

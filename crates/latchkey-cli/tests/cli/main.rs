@@ -8,6 +8,7 @@ mod entra;
 mod exit_codes;
 mod files;
 mod harness;
+mod provider_changed;
 mod service;
 mod terminal;
 mod wallet;
