@@ -12,7 +12,14 @@ deps:
 	$(MAKE) --no-print-directory npm
 
 npm: tests/idp/node_modules/.package-lock.json node_modules/.package-lock.json \
-	crates/latchkey-analytics/tests/data/node_modules/.package-lock.json
+	crates/latchkey-analytics/tests/data/node_modules/.package-lock.json ui/vendor/uPlot.iife.min.js
+
+# The charting library the window uses (uPlot, MIT), copied from npm into the page's folder by
+# this step, so the app ships it and the CSP needs no CDN (package.json pins the version).
+ui/vendor/uPlot.iife.min.js: node_modules/.package-lock.json
+	mkdir -p ui/vendor
+	cp node_modules/uplot/dist/uPlot.iife.min.js node_modules/uplot/dist/uPlot.min.css ui/vendor/
+	cp node_modules/uplot/LICENSE ui/vendor/uPlot.LICENSE
 
 tests/idp/node_modules/.package-lock.json: tests/idp/package-lock.json
 	cd tests/idp && npm ci --no-audit --no-fund --loglevel=error
@@ -48,7 +55,7 @@ IN_DESKTOP = scripts/with-keyring.sh xvfb-run -a -s "-screen 0 1280x800x24"
 E2E_RUN = $(IN_DESKTOP) node --test --test-concurrency=1 --test-force-exit
 e2e:
 	$(CARGO) test --workspace --no-run --quiet
-	$(E2E_RUN) tests/e2e/app.test.mjs tests/e2e/buy.test.mjs
+	$(E2E_RUN) tests/e2e/app.test.mjs tests/e2e/buy.test.mjs tests/e2e/analytics.test.mjs
 
 # Installers: .deb and .rpm (release build) in target/release/bundle/.
 package: npm

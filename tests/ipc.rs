@@ -223,7 +223,7 @@ fn the_ui_bindings_the_handler_list_and_the_capabilities_name_the_same_commands(
 
 #[test]
 fn the_ui_calls_the_shell_only_through_api_js() {
-    for file in ["ui/app.js", "ui/wallet.js"] {
+    for file in ["ui/app.js", "ui/wallet.js", "ui/analytics.js"] {
         let text = read(file);
         for raw in ["__TAURI_INTERNALS__", "invoke(", "__TAURI__"] {
             assert!(
@@ -240,7 +240,13 @@ fn the_ui_calls_the_shell_only_through_api_js() {
         .collect();
     assert_eq!(
         order,
-        ["api.js", "wallet.js", "app.js"],
+        [
+            "api.js",
+            "vendor/uPlot.iife.min.js",
+            "wallet.js",
+            "analytics.js",
+            "app.js"
+        ],
         "deferred classic scripts run in order: the bindings first"
     );
 }

@@ -117,6 +117,7 @@ $('error-dismiss').addEventListener('click', clearError);
 $('error-retry').addEventListener('click', () => { const again = retryAction; clearError(); if (again) again(); });
 
 const wallet = latchkeyWallet.initWallet({ api, showError, clearError, notice, active });
+const analytics = latchkeyAnalytics.initAnalytics({ api, showError, clearError, notice, active, balanceChanged: () => wallet.refresh() });
 
 // ---------- screens ----------
 /** @param {'loading' | 'signed-out' | 'waiting' | 'signed-in'} screen */
@@ -128,7 +129,7 @@ function render() {
   const a = active();
   $('offline-badge').hidden = !(a && state.offline);
   $('account-box').hidden = !a;
-  if (a) renderAccount(a);
+  if (a) { renderAccount(a); analytics.shown(a); }
   renderProviders();
   if (state.pending) show('waiting');
   else if (a) show('signed-in');

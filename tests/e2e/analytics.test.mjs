@@ -1,0 +1,145 @@
+// Personal analytics in the real window (tauri-driver + WebKitWebDriver under Xvfb, the real
+// provider, the real keychain): import vega-datasets' seattle-weather.csv through the file
+// input, look at its profile and rows, see the price, run a paid monthly time series of
+// precipitation split by weather, check the chart is drawn and the numbers against sums of the
+// raw text, watch the balance drop, then restart offline and reopen the saved result for free.
+// Screenshots: tests/artifacts/e2e/analytics/; the result's picture also goes to
+// docs/analytics-result.png (the README shows it).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startIdp, startDriver, machine, artifacts, repo } from './harness.mjs';
+
+const SEATTLE = join(repo, 'crates/latchkey-analytics/tests/data/node_modules/vega-datasets/data/seattle-weather.csv');
+
+let idp;
+before(async () => { idp = await startIdp(); });
+after(async () => { await idp?.stop(); });
+
+/** Per month, the sum of precipitation on the days whose weather is `weather`, from the text. */
+function monthly(weather) {
+  const out = new Map();
+  for (const line of readFileSync(SEATTLE, 'utf8').split('\n').slice(1)) {
+    if (!line) continue;
+    const f = line.split(',');
+    const month = f[0].slice(0, 7);
+    out.set(month, (out.get(month) ?? 0) + (f[5] === weather ? Number(f[1]) : 0));
+  }
+  return out;
+}
+
+/** As the window writes a number: en-US grouping, two decimals unless whole. */
+const shown = (x) => {
+  const [int, frac] = Math.abs(x).toFixed(Number.isInteger(x) ? 0 : 2).split('.');
+  return (x < 0 ? '−' : '') + int.replace(/\B(?=(\d{3})+(?!\d))/g, ',') + (frac ? `.${frac}` : '');
+};
+
+/** Sets a <select> as a person would (the change event included). */
+const choose = (s, id, value) => s.script(
+  'const e = document.getElementById(arguments[0]); e.value = arguments[1]; e.dispatchEvent(new Event("change")); return e.value;',
+  [id, value],
+);
+
+/** The result table as text cells: [header, ...rows]. */
+const table = (s) => s.script(
+  'return [...document.querySelectorAll("#result-table tr")].map((tr) => [...tr.children].map((c) => c.textContent));',
+);
+
+test('import seattle-weather, profile, pay for a split monthly series, reopen it offline for free', async () => {
+  const shots = artifacts('analytics');
+  const shot = (s, name) => s.screenshot(join(shots, name));
+  const m = machine({ issuer: idp.issuer, login: 'wanda', wallet: '[wallet]\nwelcome_credits = 20\nanalytics_cost = 2\n' });
+  // uPlot formats with the page's language, which WebKit takes from LANG; under LANG=C (CI)
+  // `Intl` refuses "C" and uPlot cannot load (the window then draws the same chart as SVG).
+  m.env.LANG = 'en_US.UTF-8';
+  m.env.LANGUAGE = 'en_US';
+  const driver = await startDriver(m.env);
+  let s;
+  try {
+    s = await driver.open();
+    await s.click('#sign-in-local');
+    await s.waitForText('#account-email', 'wanda@example.test', { timeoutMs: 60000 });
+    await s.waitForText('#balance-available', (t) => t === '20');
+
+    // Import: the file input, as a person picks a file; the page sends its bytes.
+    const input = await s.waitFor('#dataset-file');
+    await s.cmd('POST', `/element/${input}/value`, { text: SEATTLE });
+    await s.click('#dataset-import');
+    await s.waitForText('#dataset-title', 'seattle-weather.csv');
+    await s.waitForText('#notice', 'Imported 1,461 rows');
+    const profile = await s.waitForText('#profile-table', 'category');
+    assert.match(profile, /weather\s*category\s*0\s*5\s*rain \(641\)/, 'five kinds of weather, rain the most frequent');
+    assert.match(profile, /precipitation\s*number/);
+    assert.match(profile, /date\s*date\s*0\s*1,461\s*2012-01-01 to 2015-12-31/, 'the date column: no missing, 1,461 days');
+    await s.waitForText('#preview-where', 'Rows 1–50 of 1,461');
+    await s.script('document.getElementById("preview-next").scrollIntoView({ block: "center" })');
+    await s.click('#preview-next');
+    await s.waitForText('#preview-where', 'Rows 51–100 of 1,461');
+    assert.equal(await s.text('#balance-available'), '20', 'importing and looking are free');
+    await shot(s, '01-profile.png');
+
+    // The run form: the price before running.
+    await choose(s, 'run-kind', 'timeseries');
+    await choose(s, 'run-measure', 'precipitation');
+    await choose(s, 'run-agg', 'sum');
+    await choose(s, 'run-by', 'month');
+    await choose(s, 'run-split', 'weather');
+    await s.waitForText('#run-price', 'costs 2 credits; you have 20 available');
+    assert.equal(await s.text('#run-go'), 'Run for 2 credits');
+    await s.script('document.getElementById("run-form").scrollIntoView()');
+    await shot(s, '02-price-before-running.png');
+
+    await s.script('document.getElementById("run-go").scrollIntoView({ block: "center" })');
+    await s.click('#run-go');
+    await s.waitFor('#result-view', { what: 'the result' });
+    await s.waitForText('#balance-available', (t) => t === '18');
+    assert.equal(await s.script('return document.querySelectorAll("#result-chart canvas").length > 0'), true, 'uPlot drew the chart');
+    assert.match(await s.text('#result-chart-text'), /sum of precipitation per month from 2012-01 to 2015-12, one stacked bar part per weather/);
+    const [head, ...rows] = await table(s);
+    const rain = head.indexOf('rain');
+    assert.ok(rain > 0, `a column for rain: ${head}`);
+    const expected = monthly('rain');
+    assert.equal(rows.length, expected.size, 'one row per month');
+    for (const row of rows) {
+      // The cell shows two decimals at most: within half a hundredth of the sum.
+      const cell = Number(row[rain].replace(/,/g, '').replace('−', '-'));
+      assert.ok(Math.abs(cell - expected.get(row[0])) <= 0.005 + 1e-9, `rain in ${row[0]}: ${row[rain]} for ${expected.get(row[0])}`);
+    }
+    assert.equal(rows.find((r) => r[0] === '2012-01')[rain], shown(expected.get('2012-01')));
+    await s.script('document.getElementById("result-view").scrollIntoView()');
+    await shot(s, '03-result.png');
+    mkdirSync(join(repo, 'docs'), { recursive: true });
+    copyFileSync(join(shots, '03-result.png'), join(repo, 'docs/analytics-result.png'));
+
+    await s.click('#export-result-csv');
+    await s.waitForText('#export-result-path', '.csv');
+    await s.click('#export-result-svg');
+    await s.waitForText('#export-result-path', '.svg');
+    await s.click('#export-result-png');
+    await s.waitForText('#export-result-path', '.png');
+    const pngPath = (await s.text('#export-result-path')).replace(/^Saved to /, '');
+    assert.deepEqual([...readFileSync(pngPath).subarray(0, 4)], [0x89, 0x50, 0x4e, 0x47], 'a PNG file');
+
+    // Offline: the provider is gone; the saved result opens again, free.
+    await s.end();
+    await idp.stop();
+    s = await driver.open();
+    await s.waitForText('#account-email', 'wanda@example.test');
+    await s.waitFor('#offline-badge', { what: 'the offline badge' });
+    await s.waitForText('#balance-available', (t) => t === '18');
+    const open = await s.waitFor('#results button', { what: 'a saved result' });
+    await s.cmd('POST', `/element/${open}/click`, {});
+    await s.waitFor('#result-view', { what: 'the reopened result' });
+    const [, ...again] = await table(s);
+    assert.deepEqual(again, rows, 'the same numbers');
+    assert.equal(await s.script('return document.querySelectorAll("#result-chart canvas").length > 0'), true);
+    assert.equal(await s.text('#balance-available'), '18', 'reopening is free');
+    await s.script('document.getElementById("result-view").scrollIntoView()');
+    await shot(s, '04-reopened-offline.png');
+  } finally {
+    await s?.end();
+    await driver.stop();
+    m.cleanup();
+  }
+});
