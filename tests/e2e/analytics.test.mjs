@@ -137,6 +137,15 @@ test('import seattle-weather, profile, pay for a split monthly series, reopen it
     assert.equal(await s.text('#balance-available'), '18', 'reopening is free');
     await s.script('document.getElementById("result-view").scrollIntoView()');
     await shot(s, '04-reopened-offline.png');
+
+    // 200% zoom of this window lays out like a 480-pixel-wide one: no sideways scrolling (wide
+    // tables scroll inside their own box).
+    await s.cmd('POST', '/window/rect', { width: 480, height: 640 });
+    await s.waitFor('#result-view');
+    await new Promise((r) => setTimeout(r, 500));
+    const widths = await s.script('const W = document.documentElement.clientWidth; return [document.documentElement.scrollWidth, W, [...document.querySelectorAll("main *")].filter((e) => e.getBoundingClientRect().right > W + 1 && !e.closest(".scroll")).slice(0, 5).map((e) => e.tagName + "#" + e.id + "." + e.className)]');
+    await shot(s, '05-narrow-as-200-percent.png');
+    assert.ok(widths[0] <= widths[1], `no sideways scrolling at 480 px: ${JSON.stringify(widths)}`);
   } finally {
     await s?.end();
     await driver.stop();
