@@ -130,3 +130,11 @@ impl PasteBack {
         })
     }
 }
+
+/// The desktop shell runs these futures on a multi-threaded runtime: they must be `Send`.
+#[allow(dead_code)]
+fn futures_are_send(app: &Core, sign_in: DeviceSignIn) {
+    fn send<T: Send>(_: T) {}
+    send(app.begin_device_sign_in(None));
+    send(app.finish_device_sign_in(sign_in, Duration::ZERO, async {}));
+}
