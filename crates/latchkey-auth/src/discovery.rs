@@ -168,9 +168,11 @@ async fn get_json(
             "{what} ({url}): HTTP {status}"
         )));
     }
-    resp.json()
+    let body = crate::http::read_capped(resp, crate::http::MAX_ANSWER_BYTES)
         .await
-        .map_err(|e| AuthError::from_reqwest(what, &e))
+        .map_err(|e| e.into_auth(what))?;
+    serde_json::from_slice(&body)
+        .map_err(|_| AuthError::Protocol(format!("{what} ({url}): the answer was not valid JSON")))
 }
 
 #[cfg(test)]

@@ -532,7 +532,14 @@ async fn merge_userinfo(
     if !resp.status().is_success() {
         return Ok(());
     }
-    let Ok(body) = resp.json::<serde_json::Value>().await else {
+    let body = match crate::http::read_capped(resp, crate::http::MAX_ANSWER_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(crate::http::CappedError::TooLarge) => {
+            return Err(crate::http::CappedError::TooLarge.into_auth("userinfo"))
+        }
+        Err(_) => return Ok(()),
+    };
+    let Ok(body) = serde_json::from_slice::<serde_json::Value>(&body) else {
         return Ok(());
     };
     let sub = body.get("sub").and_then(|v| v.as_str());
@@ -614,10 +621,27 @@ impl<'c> openidconnect::AsyncHttpClient<'c> for TokenTransport<'_> {
 
     fn call(&'c self, request: openidconnect::HttpRequest) -> Self::Future {
         Box::pin(async move {
-            let response = openidconnect::AsyncHttpClient::call(self.http, request).await?;
+            use openidconnect::HttpClientError;
+            let request: reqwest::Request = request.try_into().map_err(Box::new)?;
+            let response = self.http.execute(request).await.map_err(Box::new)?;
             self.status
                 .store(response.status().as_u16(), Ordering::SeqCst);
-            Ok(response)
+            let mut builder = openidconnect::http::Response::builder()
+                .status(response.status())
+                .version(response.version());
+            for (name, value) in response.headers() {
+                builder = builder.header(name, value);
+            }
+            // Read at most MAX_ANSWER_BYTES, never whatever the token endpoint sends.
+            let body = crate::http::read_capped(response, crate::http::MAX_ANSWER_BYTES)
+                .await
+                .map_err(|e| match e {
+                    crate::http::CappedError::TooLarge => {
+                        HttpClientError::Other(crate::http::TooLarge.to_string())
+                    }
+                    crate::http::CappedError::Read(e) => HttpClientError::Reqwest(Box::new(e)),
+                })?;
+            builder.body(body).map_err(HttpClientError::Http)
         })
     }
 }
@@ -646,6 +670,10 @@ where
         }
         RequestTokenError::Request(openidconnect::HttpClientError::Reqwest(e)) => {
             AuthError::from_reqwest(what, &e)
+        }
+        RequestTokenError::Request(openidconnect::HttpClientError::Other(m)) => {
+            // Our own transport's words (an answer past the size limit).
+            AuthError::Protocol(format!("{what}: {m}; refused"))
         }
         RequestTokenError::Request(_) => AuthError::Unreachable(format!("{what} failed")),
         RequestTokenError::Parse(..) | RequestTokenError::Other(_) if bad_status.is_some() => {

@@ -41,7 +41,7 @@ pub use device::{DeviceSignIn, PastedCallbacks};
 pub use discovery::ProviderInfo;
 pub use error::AuthError;
 pub use flow::{display_name, Identity, PendingSignIn, SignInOptions, SignedIn};
-pub use http::http_client;
+pub use http::{http_client, read_capped, CappedError, MAX_ANSWER_BYTES};
 pub use private_file::{create_private_dir, open_private, write_private, Existing};
 pub use provider::{is_loopback_host, issuer_from_metadata_url, Provider, Redirect, WELL_KNOWN};
 pub use secret::{AccessToken, ClientSecret, IdToken, RefreshToken, Secret, TokenSet};

@@ -380,3 +380,35 @@ async fn discovery_naming_another_issuer_is_a_config_error() {
     says(m, &["http://127.0.0.1:1", rogue.issuer()]);
     assert_eq!(rogue.jwks_hits(), 0, "no keys are fetched from an impostor");
 }
+
+#[tokio::test]
+async fn answers_past_one_mib_are_refused_not_buffered() {
+    let rogue = crate::rogue::Rogue::start(CLIENT_ID, None, Defect::HugeJwks).await;
+    let provider = latchkey_auth::Provider {
+        name: "rogue".into(),
+        metadata_url: rogue.metadata_url(),
+        client_id: CLIENT_ID.into(),
+        client_secret: None,
+        scopes: vec!["openid".into()],
+        auth_params: vec![],
+        redirect: latchkey_auth::Redirect::default(),
+        allowed_tenants: vec![],
+        allowed_domains: vec![],
+    };
+    let http = latchkey_auth::http_client().expect("client");
+    let err = latchkey_auth::ProviderInfo::discover(&http, &provider, Utc::now())
+        .await
+        .expect_err("signing keys past 1 MiB are refused");
+    let AuthError::Protocol(m) = &err else {
+        panic!("expected Protocol, got {err:?}");
+    };
+    says(m, &["signing keys", "larger than 1 MiB"]);
+
+    let rig = rig(Defect::HugeTokenAnswer).await;
+    let outcome = sign_in(&rig).await;
+    let err = refused(&rig, outcome);
+    let AuthError::Protocol(m) = &err else {
+        panic!("expected AuthError::Protocol, got {err:?}");
+    };
+    says(m, &["larger than 1 MiB"]);
+}

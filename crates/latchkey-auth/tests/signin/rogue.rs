@@ -86,6 +86,15 @@ pub enum Defect {
     DiscoveryWrongIssuer,
     /// The token endpoint waits at the gate until the test opens it.
     HoldTokenEndpoint(Arc<Gate>),
+    /// The JWKS is valid but padded past 1 MiB.
+    HugeJwks,
+    /// The token endpoint's answer is valid but padded past 1 MiB.
+    HugeTokenAnswer,
+}
+
+/// Two MiB of padding: a field every parser ignores, past Latchkey's 1 MiB limit.
+fn padding() -> Value {
+    json!("x".repeat(2 * 1024 * 1024))
 }
 
 /// Lets a test know a request reached the token endpoint, and decide when it is answered.
@@ -474,7 +483,11 @@ async fn route(inner: &Inner, req: Request<Incoming>) -> Reply {
             inner.jwks_hits.fetch_add(1, Ordering::SeqCst);
             let rotated = inner.state.lock().expect("lock").rotated;
             let key = if rotated { key_b() } else { key_a() };
-            json_reply(StatusCode::OK, &json!({ "keys": [key.jwk] }))
+            let mut jwks = json!({ "keys": [key.jwk] });
+            if matches!(inner.state.lock().expect("lock").defect, Defect::HugeJwks) {
+                jwks["padding"] = padding();
+            }
+            json_reply(StatusCode::OK, &jwks)
         }
         (Method::POST, "/token") => {
             inner.token_hits.fetch_add(1, Ordering::SeqCst);
@@ -677,6 +690,9 @@ fn issue(inner: &Inner, st: &mut State, sub: &str, nonce: Option<&str>) -> Reply
     }
     st.refresh_tokens.insert(refresh.clone(), sub.to_string());
     body["refresh_token"] = json!(refresh);
+    if matches!(st.defect, Defect::HugeTokenAnswer) {
+        body["padding"] = padding();
+    }
     json_reply(StatusCode::OK, &body)
 }
 
