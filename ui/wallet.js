@@ -122,6 +122,10 @@ function initWallet(ui) {
   function renderHistory() {
     const body = $('history');
     body.replaceChildren();
+    // A capture without a note reads with its hold's ("Analytics run").
+    /** @type {Map<number, string>} */
+    const holdMemo = new Map();
+    for (const e of state.entries) if (e.kind === 'reserve' && e.memo) holdMemo.set(e.id, e.memo);
     for (const e of state.entries) {
       // A hold that was captured is shown with its capture, as one line (not two spends).
       if (e.captured_by != null) continue;
@@ -129,7 +133,8 @@ function initWallet(ui) {
       tr.dataset.kind = e.kind;
       const sign = ['spend', 'reserve', 'capture'].includes(e.kind) ? '−' : '+';
       // "Analytics run −2, held then paid".
-      const what = e.kind === 'capture' ? `${capitalised(e.memo || 'paid from a hold')} ${sign}${credits(e.amount)}, held then paid` : KIND[e.kind] || e.kind;
+      const note = e.memo || (e.related != null ? holdMemo.get(e.related) : undefined);
+      const what = e.kind === 'capture' ? `${capitalised(note || 'paid from a hold')} ${sign}${credits(e.amount)}, held then paid` : KIND[e.kind] || e.kind;
       /** @type {[string, string][]} */
       const cells = [
         [shownTime(e.created_at), ''],

@@ -339,3 +339,111 @@ fn service_vouchers_count_once_for_the_account() {
     );
     assert_eq!(ledger_row(&svc), "40,0", "refused vouchers change nothing");
 }
+
+#[test]
+fn paid_analytics_are_held_and_captured_at_the_service_and_refused_offline() {
+    let (idp, mut svc, m) = rig();
+    grant(&svc, &idp, "10");
+    let csv = m.data_dir().join("spend.csv");
+    std::fs::create_dir_all(m.data_dir()).unwrap();
+    std::fs::write(
+        &csv,
+        "date,amount,category\n2026-01-03,5,food\n2026-01-09,7,rent\n2026-02-01,2,food\n",
+    )
+    .unwrap();
+    let csv = csv.display().to_string();
+    assert_exit(
+        &m.latchkey("-", &["analytics", "import", &csv, "--name", "spend"]),
+        0,
+        "importing is free",
+    );
+    let run = |m: &Machine| {
+        m.latchkey(
+            "-",
+            &[
+                "analytics",
+                "run",
+                "spend",
+                "--kind",
+                "breakdown",
+                "--measure",
+                "amount",
+                "--split",
+                "category",
+                "--json",
+            ],
+        )
+    };
+    assert_exit(&run(&m), 0, "a paid breakdown");
+    assert_eq!(balance(&m)["available"], 9, "one credit, at the service");
+    assert_eq!(
+        psql(
+            &svc.db_url,
+            "SELECT string_agg(kind, ',' ORDER BY server_seq) FROM entries"
+        ),
+        "grant,hold,capture",
+        "held, then captured, in the service's ledger"
+    );
+    let page = m.json(&["wallet", "history", "--json"]);
+    let entries = page["entries"].as_array().expect("entries");
+    assert_eq!(entries[1]["kind"], "reserve", "{page}");
+    assert_eq!(
+        entries[1]["captured_by"], entries[0]["id"],
+        "the hold names its capture"
+    );
+    let shown = text(&m.latchkey("-", &["wallet", "history"]).stdout);
+    assert!(
+        shown.contains("Analytics run \u{2212}1, held then paid"),
+        "{shown}"
+    );
+
+    svc.stop();
+    let offline = run(&m);
+    assert_exit(
+        &offline,
+        27,
+        "no spending offline while a service is configured",
+    );
+    assert!(
+        text(&offline.stderr).contains("nothing was charged"),
+        "{}",
+        text(&offline.stderr)
+    );
+}
+
+#[test]
+fn the_services_voucher_keys_are_pinned_and_a_signed_rotation_is_followed() {
+    let (_idp, svc, m) = rig();
+    let out = svc.operator(&["voucher", "issue", "--credits", "1"]);
+    assert!(out.status.success(), "the first key: {}", text(&out.stderr));
+    let pins = || -> Vec<String> {
+        let dir = m.data_dir().join("service-keys");
+        let Some(file) = std::fs::read_dir(&dir)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| e.ok())
+        else {
+            return Vec::new();
+        };
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(file.path()).unwrap()).unwrap();
+        v["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k.as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(pins().is_empty(), "nothing pinned before the first contact");
+    balance(&m);
+    let first = pins();
+    assert_eq!(first.len(), 1, "pinned on first contact");
+    assert!(first[0].starts_with("LKVP1."));
+
+    let out = svc.operator(&["keys", "rotate"]);
+    assert!(out.status.success(), "keys rotate: {}", text(&out.stderr));
+    balance(&m);
+    let after = pins();
+    assert_eq!(after.len(), 2, "the rotated key, signed by the pinned one");
+    assert_eq!(after[0], first[0], "the old key stays (old vouchers)");
+}

@@ -1,5 +1,5 @@
 use crate::output::{credits, Output};
-use latchkey_core::latchkey_wallet::{Credits, HistoryQuery, Kind, Timestamp};
+use latchkey_core::latchkey_wallet::{Credits, EntryId, HistoryQuery, Kind, Timestamp};
 use latchkey_core::{Code, Core, Error};
 
 #[derive(clap::Args, Debug)]
@@ -70,6 +70,13 @@ impl History {
             if page.entries.is_empty() {
                 println!("No entries.");
             }
+            // A capture without a note reads with its hold's ("Analytics run").
+            let hold_memo = |hold: Option<i64>| {
+                page.entries
+                    .iter()
+                    .find(|h| Some(h.id) == hold)
+                    .and_then(|h| h.memo.as_deref())
+            };
             for e in &page.entries {
                 if e.captured_by.is_some() {
                     continue; // shown with its capture
@@ -80,7 +87,7 @@ impl History {
                     &e.kind,
                     e.amount,
                     e.available_after,
-                    e.memo.as_deref(),
+                    e.memo.as_deref().or_else(|| hold_memo(e.related)),
                 );
             }
             if let Some(c) = &page.next_cursor {
@@ -96,6 +103,12 @@ impl History {
         if page.entries.is_empty() {
             println!("No entries.");
         }
+        let hold_memo = |hold: Option<EntryId>| {
+            page.entries
+                .iter()
+                .find(|h| Some(h.entry.id) == hold)
+                .and_then(|h| h.entry.memo.as_deref())
+        };
         for l in &page.entries {
             if l.captured_by.is_some() {
                 continue; // shown with its capture
@@ -107,7 +120,7 @@ impl History {
                 e.kind.as_str(),
                 e.amount,
                 e.available_after,
-                e.memo.as_deref(),
+                e.memo.as_deref().or_else(|| hold_memo(e.related)),
             );
         }
         if let Some(c) = &page.next_cursor {
