@@ -26,6 +26,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Credit packs, the payment provider and welcome credits.
     pub shop: crate::shop::ShopConfig,
+    /// The key voucher signing seeds are sealed with (`voucher_seal_key_env` or
+    /// `voucher_seal_key_file`); none: seeds are stored plainly.
+    pub voucher_seal_key: Option<crate::vouchers::SealKey>,
 }
 
 /// One accepted OpenID Provider.
@@ -98,6 +101,8 @@ struct Raw {
     packs: Vec<toml::Spanned<crate::shop::Pack>>,
     payment: Option<toml::Spanned<crate::shop::RawPayment>>,
     welcome_credits: Option<toml::Spanned<i64>>,
+    voucher_seal_key_env: Option<toml::Spanned<String>>,
+    voucher_seal_key_file: Option<toml::Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -250,6 +255,29 @@ impl Config {
                 ))
             }
         };
+        let voucher_seal_key =
+            if raw.voucher_seal_key_env.is_none() && raw.voucher_seal_key_file.is_none() {
+                None
+            } else {
+                let span = raw
+                    .voucher_seal_key_env
+                    .as_ref()
+                    .or(raw.voucher_seal_key_file.as_ref())
+                    .map(|s| s.span())
+                    .unwrap_or(0..0);
+                let secret = crate::shop::config::secret(
+                    &raw.voucher_seal_key_env,
+                    &raw.voucher_seal_key_file,
+                    "voucher_seal_key",
+                    span.clone(),
+                    &at,
+                    &env,
+                )?;
+                Some(
+                    crate::vouchers::SealKey::parse(&secret)
+                        .map_err(|e| at(span, "voucher_seal_key", &e))?,
+                )
+            };
         let shop = crate::shop::ShopConfig::from_raw(
             raw.packs,
             raw.payment,
@@ -264,6 +292,7 @@ impl Config {
             request_timeout_secs,
             max_body_bytes,
             shop,
+            voucher_seal_key,
         })
     }
 }
@@ -379,5 +408,39 @@ mod tests {
             !err.contains("hunter2"),
             "the error leaked the password: {err}"
         );
+    }
+
+    #[test]
+    fn the_voucher_seal_key_comes_from_the_environment_and_is_checked() {
+        let env = |k: &str| match k {
+            "SEAL" => Some("5a".repeat(32)),
+            "SHORT" => Some("5a5a".to_string()),
+            _ => None,
+        };
+        let base = "database_url = \"postgresql://u@127.0.0.1/db\"\n";
+        assert!(parse(base).unwrap().voucher_seal_key.is_none());
+        let c = Config::parse(
+            "server.toml",
+            &format!("{base}voucher_seal_key_env = \"SEAL\"\n"),
+            env,
+        )
+        .unwrap();
+        assert!(c.voucher_seal_key.is_some());
+        assert!(
+            !format!("{c:?}").contains(&"5a".repeat(32)),
+            "never in Debug"
+        );
+        let err = Config::parse(
+            "server.toml",
+            &format!("{base}voucher_seal_key_env = \"SHORT\"\n"),
+            env,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("server.toml:2: voucher_seal_key") && err.contains("64 hex digits"),
+            "{err}"
+        );
+        assert!(!err.contains("5a5a"), "the error repeats no key: {err}");
     }
 }

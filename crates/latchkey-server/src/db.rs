@@ -33,6 +33,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0005_devices",
         include_str!("../migrations/0005_devices.sql"),
     ),
+    (
+        6,
+        "0006_sealed_seeds",
+        include_str!("../migrations/0006_sealed_seeds.sql"),
+    ),
 ];
 
 /// The schema version this build expects: the last migration's number.

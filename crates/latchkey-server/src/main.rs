@@ -162,13 +162,21 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 issuer: v[0].clone(),
                 subject: v[1].clone(),
             });
-            let token = vouchers::issue(&ledger, credits, account.as_ref(), Utc::now()).await?;
+            let token = vouchers::issue(
+                &ledger,
+                config.voucher_seal_key.as_ref(),
+                credits,
+                account.as_ref(),
+                Utc::now(),
+            )
+            .await?;
             println!("{token}");
             Ok(())
         }
         Command::Keys(KeysCommand::Rotate) => {
             let ledger = Ledger::new(pool.clone());
-            let key = vouchers::rotate(&ledger, Utc::now()).await?;
+            let key =
+                vouchers::rotate(&ledger, config.voucher_seal_key.as_ref(), Utc::now()).await?;
             println!("{}", serde_json::to_string(&key)?);
             Ok(())
         }

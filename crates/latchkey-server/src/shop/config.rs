@@ -226,7 +226,9 @@ fn payment_config(
     }
 }
 
-fn secret(
+/// A secret from the environment variable `{key}_env` names or the file `{key}_file` names (one
+/// of the two, trimmed, not empty).
+pub(crate) fn secret(
     from_env: &Option<Spanned<String>>,
     from_file: &Option<Spanned<String>>,
     key: &str,

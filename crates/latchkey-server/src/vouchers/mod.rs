@@ -8,6 +8,9 @@
 //! signature = Ed25519(previous seed, ASCII `latchkey-key-rotation:v1:` + `LKVP1.…`), base64url.
 
 pub mod routes;
+pub mod seal;
+
+pub use seal::SealKey;
 
 use crate::db::DbError;
 use crate::ledger::{Account, Credit, Credited, EntryKind, Ledger, LedgerError, Receipt, Source};
@@ -38,6 +41,9 @@ pub enum VoucherError {
     /// Bad input (credits out of range...).
     #[error("{0}")]
     InvalidInput(String),
+    /// A sealed seed needs the seal key (missing, or not the one it was sealed with).
+    #[error("{0}")]
+    Sealed(String),
     /// The ledger or database failed.
     #[error(transparent)]
     Ledger(#[from] LedgerError),
@@ -113,15 +119,71 @@ fn new_seed() -> Result<[u8; 32], VoucherError> {
     Ok(seed)
 }
 
+/// The seed of the key in `row` (`kid, seed, sealed_seed`): stored plainly, or sealed and
+/// opened with `seal`.
+fn seed_of(row: &tokio_postgres::Row, seal: Option<&SealKey>) -> Result<[u8; 32], VoucherError> {
+    let kid: String = row.get(0);
+    let plain: Option<Vec<u8>> = row.get(1);
+    let sealed: Option<Vec<u8>> = row.get(2);
+    match (plain, sealed, seal) {
+        (Some(seed), _, _) => seed
+            .try_into()
+            .map_err(|_| LedgerError::Db(DbError::Corrupt("a voucher key seed".into())).into()),
+        (None, Some(sealed), Some(key)) => key.open(&kid, &sealed),
+        (None, Some(_), None) => Err(VoucherError::Sealed(
+            "the voucher keys are sealed: configure voucher_seal_key_env or \
+             voucher_seal_key_file with the seal key"
+                .into(),
+        )),
+        (None, None, _) => {
+            Err(LedgerError::Db(DbError::Corrupt("a voucher key seed".into())).into())
+        }
+    }
+}
+
+/// Seals every seed still stored plainly (keys made before a seal key was configured).
+async fn seal_plain_seeds(
+    tx: &deadpool_postgres::Transaction<'_>,
+    seal: &SealKey,
+) -> Result<(), VoucherError> {
+    let rows = tx
+        .query(
+            "SELECT kid, seed FROM voucher_keys WHERE seed IS NOT NULL FOR UPDATE",
+            &[],
+        )
+        .await?;
+    for r in rows {
+        let kid: String = r.get(0);
+        let seed: [u8; 32] = r
+            .get::<_, Vec<u8>>(1)
+            .try_into()
+            .map_err(|_| LedgerError::Db(DbError::Corrupt("a voucher key seed".into())))?;
+        tx.execute(
+            "UPDATE voucher_keys SET seed = NULL, sealed_seed = $2 WHERE kid = $1",
+            &[&kid, &seal.seal(&kid, &seed)?],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// Makes a new active key; the previous active key (if any) signs it and stops being active.
-/// Safe against concurrent rotations (the table is locked for the transaction).
-pub async fn rotate(ledger: &Ledger, now: DateTime<Utc>) -> Result<PublishedKey, VoucherError> {
+/// Safe against concurrent rotations (the table is locked for the transaction). With `seal`,
+/// the new seed is stored only sealed, and any seed still stored plainly is sealed too.
+pub async fn rotate(
+    ledger: &Ledger,
+    seal: Option<&SealKey>,
+    now: DateTime<Utc>,
+) -> Result<PublishedKey, VoucherError> {
     let mut client = ledger.pool().get().await?;
     let tx = client.transaction().await?;
     tx.batch_execute("LOCK TABLE voucher_keys IN SHARE ROW EXCLUSIVE MODE")
         .await?;
     let previous = tx
-        .query_opt("SELECT kid, seed FROM voucher_keys WHERE active", &[])
+        .query_opt(
+            "SELECT kid, seed, sealed_seed FROM voucher_keys WHERE active",
+            &[],
+        )
         .await?;
     let seed = new_seed()?;
     let public = PrivateKey::from_seed(seed).public_key();
@@ -129,10 +191,7 @@ pub async fn rotate(ledger: &Ledger, now: DateTime<Utc>) -> Result<PublishedKey,
     let (signed_by, signature) = match &previous {
         None => (None, None),
         Some(r) => {
-            let prev_seed: Vec<u8> = r.get(1);
-            let prev_seed: [u8; 32] = prev_seed
-                .try_into()
-                .map_err(|_| LedgerError::Db(DbError::Corrupt("a voucher key seed".into())))?;
+            let prev_seed = seed_of(r, seal)?;
             let sig = SigningKey::from_bytes(&prev_seed)
                 .sign(format!("{ROTATION_CONTEXT}{text}").as_bytes());
             (
@@ -143,12 +202,20 @@ pub async fn rotate(ledger: &Ledger, now: DateTime<Utc>) -> Result<PublishedKey,
     };
     tx.execute("UPDATE voucher_keys SET active = false WHERE active", &[])
         .await?;
+    let (plain, sealed) = match seal {
+        Some(key) => (None, Some(key.seal(&kid, &seed)?)),
+        None => (Some(seed.to_vec()), None),
+    };
     tx.execute(
-        "INSERT INTO voucher_keys (kid, public_key, seed, active, created_at, signed_by, signature)
-         VALUES ($1, $2, $3, true, $4, $5, $6)",
-        &[&kid, &text, &seed.as_slice(), &now, &signed_by, &signature],
+        "INSERT INTO voucher_keys (kid, public_key, seed, sealed_seed, active, created_at,
+                                   signed_by, signature)
+         VALUES ($1, $2, $3, $4, true, $5, $6, $7)",
+        &[&kid, &text, &plain, &sealed, &now, &signed_by, &signature],
     )
     .await?;
+    if let Some(key) = seal {
+        seal_plain_seeds(&tx, key).await?;
+    }
     tx.commit().await?;
     Ok(PublishedKey {
         kid,
@@ -192,6 +259,7 @@ pub fn verify_rotation(previous: &str, new_key: &str, signature: &str) -> bool {
 /// (made first if there is none). Recorded in `vouchers_issued`.
 pub async fn issue(
     ledger: &Ledger,
+    seal: Option<&SealKey>,
     credits: i64,
     bound_to: Option<&Account>,
     now: DateTime<Utc>,
@@ -207,26 +275,27 @@ pub async fn issue(
             "--for needs a non-empty issuer and subject".into(),
         ));
     }
+    if let Some(key) = seal {
+        let mut client = ledger.pool().get().await?;
+        let tx = client.transaction().await?;
+        seal_plain_seeds(&tx, key).await?;
+        tx.commit().await?;
+    }
+    const ACTIVE: &str = "SELECT kid, seed, sealed_seed FROM voucher_keys WHERE active";
     let active = {
         let client = ledger.pool().get().await?;
-        client
-            .query_opt("SELECT kid, seed FROM voucher_keys WHERE active", &[])
-            .await?
+        client.query_opt(ACTIVE, &[]).await?
     };
-    let (kid, seed): (String, Vec<u8>) = match active {
-        Some(r) => (r.get(0), r.get(1)),
+    let row = match active {
+        Some(r) => r,
         None => {
-            rotate(ledger, now).await?;
+            rotate(ledger, seal, now).await?;
             let client = ledger.pool().get().await?;
-            let r = client
-                .query_one("SELECT kid, seed FROM voucher_keys WHERE active", &[])
-                .await?;
-            (r.get(0), r.get(1))
+            client.query_one(ACTIVE, &[]).await?
         }
     };
-    let seed: [u8; 32] = seed
-        .try_into()
-        .map_err(|_| LedgerError::Db(DbError::Corrupt("a voucher key seed".into())))?;
+    let kid: String = row.get(0);
+    let seed = seed_of(&row, seal)?;
     let id = B64.encode(
         crate::shop::random::<16>().map_err(|e| VoucherError::InvalidInput(e.to_string()))?,
     );

@@ -34,7 +34,8 @@ impl From<VoucherError> for ApiError {
             VoucherError::Invalid(_) | VoucherError::NoKeys => ErrorCode::InvalidVoucher,
             VoucherError::AlreadyRedeemed => ErrorCode::AlreadyRedeemed,
             VoucherError::InvalidInput(_) => ErrorCode::InvalidInput,
-            VoucherError::Ledger(_) => ErrorCode::Internal,
+            // Sealed: only issuing and rotating read seeds, never a route.
+            VoucherError::Ledger(_) | VoucherError::Sealed(_) => ErrorCode::Internal,
         };
         ApiError::new(code, e.to_string())
     }

@@ -33,7 +33,7 @@ async fn redeem(s: &Server, t: &str, voucher: &str, key: &str) -> crate::support
 #[tokio::test]
 async fn a_voucher_counts_once_across_all_users() {
     let s = server().await;
-    let v = vouchers::issue(&s.ledger, 40, None, Utc::now())
+    let v = vouchers::issue(&s.ledger, None, 40, None, Utc::now())
         .await
         .unwrap();
     let (alice, bob) = (token("alice").await, token("bob").await);
@@ -60,7 +60,7 @@ async fn a_voucher_counts_once_across_all_users() {
 async fn bound_forged_and_malformed_vouchers_are_refused() {
     let s = server().await;
     let (alice, bob) = (token("alice").await, token("bob").await);
-    let for_bob = vouchers::issue(&s.ledger, 7, Some(&user("bob")), Utc::now())
+    let for_bob = vouchers::issue(&s.ledger, None, 7, Some(&user("bob")), Utc::now())
         .await
         .unwrap();
     let a = redeem(&s, &alice, &for_bob, "k").await;
@@ -88,11 +88,11 @@ async fn bound_forged_and_malformed_vouchers_are_refused() {
 #[tokio::test]
 async fn rotated_keys_are_published_with_their_signatures() {
     let s = server().await;
-    let old = vouchers::issue(&s.ledger, 5, None, Utc::now())
+    let old = vouchers::issue(&s.ledger, None, 5, None, Utc::now())
         .await
         .unwrap();
-    let k2 = vouchers::rotate(&s.ledger, Utc::now()).await.unwrap();
-    let new = vouchers::issue(&s.ledger, 6, None, Utc::now())
+    let k2 = vouchers::rotate(&s.ledger, None, Utc::now()).await.unwrap();
+    let new = vouchers::issue(&s.ledger, None, 6, None, Utc::now())
         .await
         .unwrap();
 
@@ -146,7 +146,7 @@ async fn rotated_keys_are_published_with_their_signatures() {
 #[tokio::test]
 async fn racing_redemptions_of_one_voucher_credit_exactly_once() {
     let s = server().await;
-    let v = vouchers::issue(&s.ledger, 50, None, Utc::now())
+    let v = vouchers::issue(&s.ledger, None, 50, None, Utc::now())
         .await
         .unwrap();
     let mut tokens = Vec::new();
@@ -194,4 +194,108 @@ async fn futures_join(s: &Server, tokens: &[String], v: &str) -> Vec<u16> {
         out.push(t.await.unwrap());
     }
     out
+}
+
+/// Every published key whose seed appears verbatim in `pg_dump` of the database: each run of at
+/// least 64 hex digits in the dump (how it prints bytea) is tried, 32 bytes at every offset, as
+/// an Ed25519 seed.
+fn seeds_in_dump(db_url: &str, published: &[String]) -> Vec<String> {
+    let out = std::process::Command::new(latchkey_testkit::pg::program("pg_dump"))
+        .args(["--data-only", "--table=voucher_keys", db_url])
+        .output()
+        .expect("pg_dump runs");
+    assert!(
+        out.status.success(),
+        "pg_dump: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dump = String::from_utf8_lossy(&out.stdout);
+    let mut found = Vec::new();
+    for run in dump.split(|c: char| !c.is_ascii_hexdigit()) {
+        let Ok(bytes) = hex::decode(&run[..run.len() & !1]) else {
+            continue;
+        };
+        for w in bytes.windows(32) {
+            let public = PrivateKey::from_seed(w.try_into().unwrap())
+                .public_key()
+                .to_text();
+            if published.contains(&public) && !found.contains(&public) {
+                found.push(public);
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn sealed_seeds_are_not_in_the_database() {
+    use latchkey_server::config::Secret;
+    use latchkey_server::vouchers::{SealKey, VoucherError};
+    let s = server().await;
+    let now = Utc::now();
+    let published = |s: &Server| {
+        let ledger = s.ledger.clone();
+        async move {
+            vouchers::published(&ledger)
+                .await
+                .unwrap()
+                .keys
+                .into_iter()
+                .map(|k| k.public_key)
+                .collect::<Vec<_>>()
+        }
+    };
+
+    // Without a seal key (as before), the seed is in the database: the check can see one.
+    let before = vouchers::issue(&s.ledger, None, 5, None, now)
+        .await
+        .unwrap();
+    let keys = published(&s).await;
+    assert_eq!(
+        seeds_in_dump(&s.db_url, &keys),
+        keys,
+        "a plainly stored seed is found by this check"
+    );
+
+    // With a seal key: the old seed is sealed, the new key is made sealed.
+    let seal = SealKey::parse(&Secret::new("5a".repeat(32))).unwrap();
+    vouchers::rotate(&s.ledger, Some(&seal), now).await.unwrap();
+    let after = vouchers::issue(&s.ledger, Some(&seal), 6, None, now)
+        .await
+        .unwrap();
+    let keys = published(&s).await;
+    assert_eq!(keys.len(), 2);
+    assert_eq!(
+        seeds_in_dump(&s.db_url, &keys),
+        Vec::<String>::new(),
+        "no seed of any key is in the database once sealed"
+    );
+
+    // The database alone cannot sign: no seal key, or another one, and nothing is issued.
+    let other = SealKey::parse(&Secret::new("a5".repeat(32))).unwrap();
+    for seal in [None, Some(&other)] {
+        assert!(
+            matches!(
+                vouchers::issue(&s.ledger, seal, 1, None, now).await,
+                Err(VoucherError::Sealed(_))
+            ),
+            "issuing without the right seal key is refused"
+        );
+        assert!(matches!(
+            vouchers::rotate(&s.ledger, seal, now).await,
+            Err(VoucherError::Sealed(_))
+        ));
+    }
+    assert_eq!(
+        published(&s).await.len(),
+        2,
+        "no key was added by a refused rotation"
+    );
+
+    // Vouchers signed before and after sealing both redeem (the public keys did not change).
+    for (v, k) in [(&before, "seal-r1"), (&after, "seal-r2")] {
+        vouchers::redeem(&s.ledger, &user("sealer"), v, k, now)
+            .await
+            .expect("the voucher redeems");
+    }
 }
