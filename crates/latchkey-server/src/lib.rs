@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Largest number of PostgreSQL connections one server process opens.
-pub const POOL_SIZE: usize = 16;
+pub const POOL_SIZE: usize = 32;
 /// How long a request waits for (or to open) a database connection before a 503.
 pub const DB_TIMEOUT: Duration = Duration::from_secs(5);
 
