@@ -34,7 +34,7 @@ impl Core {
     /// provider when possible (best effort: offline sign-out still succeeds locally).
     pub async fn logout(&self, target: LogoutTarget, everywhere: bool) -> Result<LogoutReport> {
         let records = match target {
-            LogoutTarget::Active => vec![self.pick(None)?],
+            LogoutTarget::Active => vec![self.pick_unchecked(None)?],
             LogoutTarget::All => self.accounts.read()?.accounts,
             LogoutTarget::Subject(s) => vec![self.find_account(&s)?],
         };

@@ -67,6 +67,17 @@ impl Core {
 
     /// Every account, from local files only: no network, no keychain. For a first paint.
     pub fn status_local(&self) -> Result<Vec<AccountView>> {
+        let now = self.now();
+        if self
+            .accounts
+            .read()?
+            .accounts
+            .iter()
+            .any(|a| a.session_expires_at <= now)
+        {
+            // Only then the keychain: an ended session's tokens are forgotten.
+            self.end_expired_sessions()?;
+        }
         let accounts = self.accounts.read()?;
         Ok(accounts
             .accounts
@@ -155,7 +166,17 @@ impl Core {
         self.pick(None)
     }
 
+    /// The active account (or the chosen provider's), after ending every session whose
+    /// `session_days` have passed: whatever acts on an account (tokens, the wallet, the
+    /// credit service) never acts on an ended session.
     pub(crate) fn pick(&self, provider: Option<&str>) -> Result<AccountRecord> {
+        self.end_expired_sessions()?;
+        self.pick_unchecked(provider)
+    }
+
+    /// [`Core::pick`] without ending sessions first (signing out still revokes an ended
+    /// session's refresh token at the provider).
+    pub(crate) fn pick_unchecked(&self, provider: Option<&str>) -> Result<AccountRecord> {
         let accounts = self.accounts.read()?;
         let active = accounts.active().cloned();
         let chosen = match provider {
@@ -361,6 +382,43 @@ mod tests {
         assert!(
             changed.status_local().unwrap().is_empty(),
             "signed out here"
+        );
+    }
+
+    #[test]
+    fn an_ended_session_is_over_for_the_wallet_the_first_screen_and_switching() {
+        let rig = Rig::new();
+        let app = rig.at(t0());
+        app.store_session("p", signed_in("alice")).unwrap();
+        assert!(
+            app.wallet_account(None).is_ok(),
+            "signed in: the wallet is there"
+        );
+        let ended = rig.at(t0() + TimeDelta::days(2));
+        assert_eq!(
+            ended.wallet_account(None).unwrap_err().code,
+            Code::NotSignedIn,
+            "wallet commands see the session ended"
+        );
+        let app = rig.at(t0());
+        app.store_session("p", signed_in("alice")).unwrap();
+        let ended = rig.at(t0() + TimeDelta::days(2));
+        assert_eq!(
+            ended.switch("alice").unwrap_err().code,
+            Code::UnknownAccount,
+            "an ended session cannot be switched to"
+        );
+        let app = rig.at(t0());
+        app.store_session("p", signed_in("alice")).unwrap();
+        let ended = rig.at(t0() + TimeDelta::days(2));
+        assert!(
+            ended.status_local().unwrap().is_empty(),
+            "the first screen shows it signed out"
+        );
+        let id = account_id("http://127.0.0.1:9", "alice");
+        assert!(
+            rig.store.get(&id).unwrap().is_none(),
+            "and its key is gone from the keychain"
         );
     }
 

@@ -17,7 +17,10 @@ fn names(identity: &latchkey_auth::Identity, who: &str) -> bool {
 }
 
 impl Core {
+    /// The account `subject` names, after ending every session whose `session_days` have
+    /// passed.
     pub(crate) fn find_account(&self, subject: &str) -> Result<AccountRecord> {
+        self.end_expired_sessions()?;
         let accounts = self.accounts.read()?;
         let matches: Vec<_> = accounts
             .accounts
