@@ -292,6 +292,32 @@ mod tests {
         );
     }
 
+    #[test]
+    fn the_wallet_trusts_the_keys_pinned_for_the_configured_service() {
+        let rig = crate::testing::Rig::new();
+        let mut app = rig.at(crate::testing::t0());
+        app.config.service = Some(crate::config::ServiceConfig {
+            url: url::Url::parse("http://127.0.0.1:4000/").unwrap(),
+        });
+        assert!(app.voucher_keys().unwrap().is_empty(), "nothing pinned yet");
+        let pinned = key(1).public_key();
+        let path = app.pins_path().unwrap();
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let pins = Pins {
+            service: "http://127.0.0.1:4000/".into(),
+            keys: vec![pinned.to_text()],
+        };
+        std::fs::write(&path, serde_json::to_vec(&pins).unwrap()).unwrap();
+        assert_eq!(app.voucher_keys().unwrap(), vec![pinned.clone()]);
+        app.config.service = Some(crate::config::ServiceConfig {
+            url: url::Url::parse("http://127.0.0.1:4001/").unwrap(),
+        });
+        assert!(
+            app.voucher_keys().unwrap().is_empty(),
+            "another service's pins are not this one's"
+        );
+    }
+
     fn trust(service: bool, offline_only: bool, developer_build: bool) -> KeyTrust {
         KeyTrust {
             service,

@@ -753,6 +753,7 @@ fn futures_are_send(app: &Core, query: &HistoryQuery) {
     send(app.service_capture(None, "k", 1, 1));
     send(app.service_release(None, "k", 1));
     send(app.service_redeem(None, "k", "v"));
+    send(app.refresh_service_keys());
     send(app.credit_packs());
     send(app.begin_purchase(None));
     send(app.wait_for_purchase("c", Duration::from_secs(1)));
