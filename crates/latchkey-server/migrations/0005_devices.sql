@@ -62,8 +62,8 @@ CREATE TABLE device_entries (
     lease_id    bigint NOT NULL,
     local_time  timestamptz NOT NULL,
     memo        text,
-    -- What a replay is compared with (same parameters -> the first outcome; else a conflict).
-    params      jsonb NOT NULL,
+    -- A replay is compared with (device_id, kind, amount, lease_id, local_time, memo): the same
+    -- -> the first outcome; anything else -> a conflict.
     outcome     text NOT NULL CHECK (outcome IN ('applied', 'rejected')),
     reason      text CHECK (reason IN ('device_removed', 'beyond_lease', 'lease_closed',
                                        'lease_expired', 'unknown_lease', 'not_pushable',

@@ -126,17 +126,35 @@ fn entry_is_valid(e: &PushEntry) -> bool {
     (1..=MAX_AMOUNT).contains(&e.amount) && e.lease_id > 0
 }
 
-/// What an entry id is bound to: a replay with the same value gets the first outcome, any
-/// other value under that id is a conflict.
-pub fn params(device_id: &str, e: &PushEntry) -> serde_json::Value {
-    serde_json::json!({
-        "device_id": device_id,
-        "kind": e.kind.as_str(),
-        "amount": e.amount,
-        "lease_id": e.lease_id,
-        "local_time": e.local_time,
-        "memo": e.memo,
-    })
+/// What an entry id is bound to: a replay with equal [`Params`] gets the first outcome, any
+/// other parameters under that id are a conflict. Times compare to the microsecond (what
+/// PostgreSQL keeps).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Params {
+    /// The pushing device.
+    pub device_id: String,
+    /// The entry's kind, as stored.
+    pub kind: String,
+    /// The amount, as sent.
+    pub amount: i64,
+    /// The lease named.
+    pub lease_id: i64,
+    /// The device's time, in microseconds since the epoch.
+    pub local_micros: i64,
+    /// The memo.
+    pub memo: Option<String>,
+}
+
+/// The parameters `device_id`'s entry `e` binds its id to.
+pub fn params(device_id: &str, e: &PushEntry) -> Params {
+    Params {
+        device_id: device_id.to_string(),
+        kind: e.kind.as_str().to_string(),
+        amount: e.amount,
+        lease_id: e.lease_id,
+        local_micros: e.local_time.timestamp_micros(),
+        memo: e.memo.clone(),
+    }
 }
 
 /// Checks a device id: 16 to 64 of `A-Z a-z 0-9 - _` (a UUID or ULID fits).

@@ -73,7 +73,9 @@ mod sql {
     pub const SETTLE_HOLD: &str =
         "UPDATE holds SET settled_seq = $2, captured = 0 WHERE hold_seq = $1";
     pub const PRIORS: &str = "
-        SELECT entry_id, params, outcome, reason, server_seq FROM device_entries
+        SELECT entry_id, device_id, kind, amount, lease_id, local_time, memo, outcome, reason,
+               server_seq
+        FROM device_entries
         WHERE user_id = $1 AND entry_id = ANY($2)";
     /// The batch's spends, one statement; `server_seq`s are taken in the batch's order.
     pub const INSERT_SPENDS: &str = "
@@ -87,13 +89,12 @@ mod sql {
         FROM generate_series(1, $1::bigint)";
     pub const INSERT_DEVICE_ENTRIES: &str = "
         INSERT INTO device_entries (user_id, entry_id, device_id, kind, amount, lease_id,
-            local_time, memo, params, outcome, reason, server_seq, entry_seq, created_at)
+            local_time, memo, outcome, reason, server_seq, entry_seq, created_at)
         SELECT $1, t.entry_id, $2, t.kind, t.amount, t.lease_id, t.local_time, t.memo,
-               t.params, t.outcome, t.reason, t.server_seq, t.entry_seq, $3
+               t.outcome, t.reason, t.server_seq, t.entry_seq, $3
         FROM unnest($4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::timestamptz[],
-                    $9::text[], $10::jsonb[], $11::text[], $12::text[], $13::bigint[],
-                    $14::bigint[])
-             AS t(entry_id, kind, amount, lease_id, local_time, memo, params, outcome, reason,
+                    $9::text[], $10::text[], $11::text[], $12::bigint[], $13::bigint[])
+             AS t(entry_id, kind, amount, lease_id, local_time, memo, outcome, reason,
                   server_seq, entry_seq)";
     /// Every ledger entry of the user and every rejected device entry, in `server_seq` order.
     pub const PULL: &str = "
@@ -156,7 +157,7 @@ impl LeaseRow {
 
 /// The first outcome stored for an entry id.
 struct Prior {
-    params: serde_json::Value,
+    params: super::Params,
     outcome: Outcome,
 }
 
@@ -387,22 +388,25 @@ impl Devices {
         let mut priors = HashMap::new();
         for r in all(&tx, sql::PRIORS, &[&user_id, &ids]).await? {
             let id: String = r.get(0);
-            let outcome: &str = r.get(2);
-            let seq: i64 = r.get(4);
+            let outcome: &str = r.get(7);
+            let seq: i64 = r.get(9);
             let outcome = match outcome {
                 "applied" => Outcome::AlreadyApplied { server_seq: seq },
                 _ => Outcome::Rejected {
                     server_seq: seq,
-                    reason: parse_reason(r.get::<_, Option<&str>>(3).unwrap_or("?"))?,
+                    reason: parse_reason(r.get::<_, Option<&str>>(8).unwrap_or("?"))?,
                 },
             };
-            priors.insert(
-                id,
-                Prior {
-                    params: r.get(1),
-                    outcome,
-                },
-            );
+            let local: DateTime<Utc> = r.get(5);
+            let params = super::Params {
+                device_id: r.get(1),
+                kind: r.get(2),
+                amount: r.get(3),
+                lease_id: r.get(4),
+                local_micros: local.timestamp_micros(),
+                memo: r.get(6),
+            };
+            priors.insert(id, Prior { params, outcome });
         }
         let named: Vec<i64> = batch.entries.iter().map(|e| e.lease_id).collect();
         let mut leases: HashMap<i64, LeaseRow> = HashMap::new();
@@ -424,7 +428,7 @@ impl Devices {
 
         // Decide every entry first (nothing written yet).
         let mut plans = Vec::with_capacity(batch.entries.len());
-        let mut seen: HashMap<&str, (serde_json::Value, usize)> = HashMap::new();
+        let mut seen: HashMap<&str, (super::Params, usize)> = HashMap::new();
         let mut touched = BTreeSet::new();
         for (i, e) in batch.entries.iter().enumerate() {
             let p = params(device_id, e);
@@ -515,12 +519,12 @@ impl Devices {
                 Plan::Apply { lease } => {
                     let seq = spends.next().ok_or_else(|| corrupt("spend", "missing"))?;
                     debug_assert_eq!(*lease, e.lease_id);
-                    rows.push(device_id, e, None, seq);
+                    rows.push(e, None, seq);
                     Outcome::Applied { server_seq: seq }
                 }
                 Plan::Reject(r) => {
                     let seq = rejects.next().ok_or_else(|| corrupt("seq", "missing"))?;
-                    rows.push(device_id, e, Some(*r), seq);
+                    rows.push(e, Some(*r), seq);
                     Outcome::Rejected {
                         server_seq: seq,
                         reason: *r,
@@ -550,7 +554,6 @@ impl Devices {
                     &rows.lease_id,
                     &rows.local_time,
                     &rows.memo,
-                    &rows.params,
                     &rows.outcome,
                     &rows.reason,
                     &rows.server_seq,
@@ -649,7 +652,6 @@ struct DeviceEntryRows {
     lease_id: Vec<i64>,
     local_time: Vec<DateTime<Utc>>,
     memo: Vec<Option<String>>,
-    params: Vec<serde_json::Value>,
     outcome: Vec<&'static str>,
     reason: Vec<Option<&'static str>>,
     server_seq: Vec<i64>,
@@ -657,20 +659,13 @@ struct DeviceEntryRows {
 }
 
 impl DeviceEntryRows {
-    fn push(
-        &mut self,
-        device_id: &str,
-        e: &latchkey_wire::PushEntry,
-        rejected: Option<RejectReason>,
-        seq: i64,
-    ) {
+    fn push(&mut self, e: &latchkey_wire::PushEntry, rejected: Option<RejectReason>, seq: i64) {
         self.entry_id.push(e.entry_id.clone());
         self.kind.push(e.kind.as_str());
         self.amount.push(e.amount);
         self.lease_id.push(e.lease_id);
         self.local_time.push(e.local_time);
         self.memo.push(e.memo.clone());
-        self.params.push(params(device_id, e));
         self.outcome.push(if rejected.is_some() {
             "rejected"
         } else {

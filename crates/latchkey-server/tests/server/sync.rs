@@ -566,3 +566,31 @@ async fn replays_after_sigkill_between_commit_and_reply_count_each_entry_once() 
         "the balance row equals the entries"
     );
 }
+
+#[tokio::test]
+async fn a_replay_with_a_nanosecond_local_time_is_not_a_conflict() {
+    let s = server().await;
+    let t = token("sync-frank").await;
+    grant(&s, "sync-frank", 10).await;
+    register(&s, &t, A).await;
+    let id = lease(&s, &t, A, Some(5)).await.json["lease_id"]
+        .as_i64()
+        .unwrap();
+    let mut e = spend("nano", 1, id);
+    e["local_time"] = json!("2026-01-01T00:00:00.123456789Z");
+    let first = push(&s.base, &s.http, &t, A, std::slice::from_ref(&e)).await;
+    assert_eq!(outcomes(&first), ["applied"]);
+    let again = push(&s.base, &s.http, &t, A, std::slice::from_ref(&e)).await;
+    assert_eq!(
+        outcomes(&again),
+        ["already_applied"],
+        "the database keeps microseconds; the same entry must still match"
+    );
+    e["local_time"] = json!("2026-01-01T00:00:01Z");
+    let moved = push(&s.base, &s.http, &t, A, &[e]).await;
+    assert_eq!(
+        outcomes(&moved),
+        ["conflict"],
+        "another time is other parameters"
+    );
+}
