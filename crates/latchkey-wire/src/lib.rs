@@ -43,7 +43,7 @@ pub struct Device {
     pub name: String,
     /// First contact.
     pub created_at: DateTime<Utc>,
-    /// Last registration, lease, push or pull that named it.
+    /// Its last registration, lease request or push.
     pub last_seen_at: DateTime<Utc>,
     /// When it was removed as lost; a removed device can never sync again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
