@@ -55,7 +55,7 @@ test('sign in, redeem, pay for analytics, restart offline, sign out', async () =
     await s.waitForText('#redeem-confirm-text', '50 credits');
     await shot(s, '04-redeem-confirm.png');
     await s.click('#redeem-yes');
-    await s.waitForText('#balance-available', '50');
+    await s.waitForText('#balance-available', (t) => t === '50');
     await shot(s, '05-redeemed.png');
 
     // No file picked: the code decides the headline, the detail says what exactly.

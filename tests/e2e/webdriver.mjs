@@ -49,9 +49,12 @@ export class Session {
     throw new Error(`timed out waiting for ${what}${last ? ` (${last.message})` : ''}`);
   }
 
-  /** Waits until `css`'s text satisfies `test` (a string to include, or a predicate). */
+  /**
+   * Waits until `css`'s text satisfies `test`: a predicate, or a string that must appear as a
+   * whole (not inside a longer word or number: '50 credits' is not found in '150 credits').
+   */
   async waitForText(css, test, { timeoutMs = 30000 } = {}) {
-    const ok = typeof test === 'function' ? test : (t) => t.includes(test);
+    const ok = typeof test === 'function' ? test : (t) => containsWhole(t, test);
     const end = Date.now() + timeoutMs;
     let text = '';
     while (Date.now() < end) {
@@ -141,3 +144,17 @@ async function call(base, method, path, body, timeoutMs = 30000) {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const WORD = /[\p{L}\p{N}]/u;
+
+/** Whether `needle` occurs in `text` with no letter or digit glued to either end of it. */
+export function containsWhole(text, needle) {
+  for (let at = text.indexOf(needle); at !== -1; at = text.indexOf(needle, at + 1)) {
+    const before = at > 0 ? text[at - 1] : '';
+    const after = text[at + needle.length] ?? '';
+    const gluedBefore = WORD.test(needle[0] ?? '') && WORD.test(before);
+    const gluedAfter = WORD.test(needle[needle.length - 1] ?? '') && WORD.test(after);
+    if (!gluedBefore && !gluedAfter) return true;
+  }
+  return false;
+}
