@@ -80,6 +80,7 @@ impl Login {
         options: SignInOptions,
         timeout: Duration,
     ) -> Result<Completed, Error> {
+        let cancel = super::ctrl_c();
         let sign_in = app.begin_sign_in(self.provider.as_deref(), options).await?;
         out.step(|| {
             format!(
@@ -103,9 +104,6 @@ impl Login {
                 }
             }
         }
-        let cancel = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
         app.finish_sign_in(sign_in, timeout, cancel).await
     }
 }

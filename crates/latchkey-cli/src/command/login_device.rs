@@ -20,9 +20,7 @@ pub async fn run(
     timeout: Duration,
     options: SignInOptions,
 ) -> Result<Completed, Error> {
-    let cancel = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+    let cancel = super::ctrl_c();
     match app.begin_device_sign_in(provider).await? {
         Some(device) => {
             out.step(|| format!("provider `{}`: device sign-in (RFC 8628)", device.provider));

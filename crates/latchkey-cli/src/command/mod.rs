@@ -55,3 +55,22 @@ impl Command {
         }
     }
 }
+
+/// Resolves at Ctrl-C. The handler is installed when this is called, not when the future is
+/// first awaited: called before a sign-in prints its link, a Ctrl-C pressed as soon as the link
+/// shows cancels the sign-in (exit 7) instead of killing the process. If no handler can be
+/// installed, it never resolves (the sign-in still ends by its timeout).
+pub(crate) fn ctrl_c() -> impl std::future::Future<Output = ()> {
+    #[cfg(unix)]
+    let listener = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt());
+    #[cfg(windows)]
+    let listener = tokio::signal::windows::ctrl_c();
+    async move {
+        match listener {
+            Ok(mut l) => {
+                l.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    }
+}
