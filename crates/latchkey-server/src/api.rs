@@ -122,6 +122,9 @@ pub enum ErrorCode {
     UnknownDevice,
     /// 409: the device was removed as lost; it cannot sync again under this id.
     DeviceRemoved,
+    /// 409: the hold is a device's offline lease, closed only by that device's sync or by
+    /// removing the device; nothing changed.
+    LeaseHold,
 }
 
 impl ErrorCode {
@@ -141,9 +144,10 @@ impl ErrorCode {
             | ErrorCode::InvalidVoucher => StatusCode::BAD_REQUEST,
             ErrorCode::PaymentsNotConfigured => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::PaymentProviderError => StatusCode::BAD_GATEWAY,
-            ErrorCode::CheckoutClosed | ErrorCode::AlreadyRedeemed | ErrorCode::DeviceRemoved => {
-                StatusCode::CONFLICT
-            }
+            ErrorCode::CheckoutClosed
+            | ErrorCode::AlreadyRedeemed
+            | ErrorCode::DeviceRemoved
+            | ErrorCode::LeaseHold => StatusCode::CONFLICT,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::Timeout => StatusCode::REQUEST_TIMEOUT,
             ErrorCode::IdempotencyConflict => StatusCode::CONFLICT,
@@ -191,6 +195,7 @@ impl From<LedgerError> for ApiError {
             LedgerError::InsufficientCredits { .. } => ErrorCode::InsufficientCredits,
             LedgerError::IdempotencyConflict => ErrorCode::IdempotencyConflict,
             LedgerError::UnknownEntry => ErrorCode::UnknownEntry,
+            LedgerError::LeaseHold => ErrorCode::LeaseHold,
             LedgerError::InvalidInput(_) => ErrorCode::InvalidInput,
             LedgerError::Db(db) => return db_error(db),
         };

@@ -38,6 +38,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0006_sealed_seeds",
         include_str!("../migrations/0006_sealed_seeds.sql"),
     ),
+    (
+        7,
+        "0007_lease_holds",
+        include_str!("../migrations/0007_lease_holds.sql"),
+    ),
 ];
 
 /// The schema version this build expects: the last migration's number.

@@ -290,6 +290,10 @@ pub enum LedgerError {
     /// The hold named is not one of the caller's open holds.
     #[error("no such open hold")]
     UnknownEntry,
+    /// The hold is a device's offline lease: only that device (by syncing) or the device's
+    /// removal closes it (issue 9), never `/v1/capture` or `/v1/release`.
+    #[error("this hold is a device's offline lease: only that device (by syncing) or removing the device closes it")]
+    LeaseHold,
     /// A parameter is out of range or malformed.
     #[error("{0}")]
     InvalidInput(String),

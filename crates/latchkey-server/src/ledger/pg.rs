@@ -238,6 +238,8 @@ fn outcome_of(v: serde_json::Value) -> Result<Receipt, LedgerError> {
         },
         Some("idempotency_conflict") => LedgerError::IdempotencyConflict,
         Some("unknown_entry") => LedgerError::UnknownEntry,
+        // Raised by the lease-hold guard of migrations/0007_lease_holds.sql.
+        Some("lease_hold") => LedgerError::LeaseHold,
         Some("capture_exceeds_hold") => LedgerError::InvalidInput(format!(
             "cannot capture {}: the hold is for {}",
             n("requested"),

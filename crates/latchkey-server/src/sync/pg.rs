@@ -72,6 +72,9 @@ mod sql {
         "INSERT INTO holds (hold_seq, user_id, amount, expires_at) VALUES ($1, $2, $3, $4)";
     pub const SETTLE_HOLD: &str =
         "UPDATE holds SET settled_seq = $2, captured = 0 WHERE hold_seq = $1";
+    /// Declares this transaction the lease bookkeeping that may release a lease's hold (the
+    /// guard of migrations/0007_lease_holds.sql refuses anyone else); ends with the transaction.
+    pub const LEASE_SETTLE: &str = "SELECT set_config('latchkey.lease_settle', 'on', true)";
     pub const PRIORS: &str = "
         SELECT entry_id, device_id, kind, amount, lease_id, local_time, memo, outcome, reason,
                server_seq
@@ -792,6 +795,9 @@ async fn release(
     amount: i64,
     now: DateTime<Utc>,
 ) -> Result<(), SyncError> {
+    // Only the device's own sync and its removal come here (issue 9's rule; the database
+    // refuses a lease's hold to every other transaction).
+    one(tx, sql::LEASE_SETTLE, &[]).await?;
     let seq: i64 = one(
         tx,
         sql::INSERT_ENTRY,

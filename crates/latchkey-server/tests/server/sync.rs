@@ -594,3 +594,78 @@ async fn a_replay_with_a_nanosecond_local_time_is_not_a_conflict() {
         "another time is other parameters"
     );
 }
+
+/// Issue 9: a lease closes only by its owner or a removal. `/v1/capture` and `/v1/release` of a
+/// lease's hold are refused (409 `lease_hold`, nothing changed), and so is a capture or release
+/// entry written straight into the database by any other path; the device's own give-back
+/// still works.
+#[tokio::test]
+async fn capture_and_release_of_a_lease_hold_are_refused_everywhere_but_sync() {
+    let s = server().await;
+    let t = token("sync-hal").await;
+    grant(&s, "sync-hal", 50).await;
+    register(&s, &t, A).await;
+    let l = lease(&s, &t, A, Some(20)).await;
+    let lid = l.json["lease_id"].as_i64().unwrap();
+    let db = pg::connect(&s.db_url).await;
+    let hold: i64 = pg::scalar(
+        &db,
+        "SELECT hold_seq FROM leases WHERE lease_id = $1",
+        &[&lid],
+    )
+    .await;
+    let before = balance(&s, &t).await;
+    assert_eq!(before, json!({"posted": 50, "held": 20, "available": 30}));
+    let entries: i64 = pg::scalar(&db, "SELECT count(*) FROM entries", &[]).await;
+
+    for (path, body) in [
+        (
+            "/v1/capture",
+            json!({"hold": hold, "amount": 20, "idempotency_key": "steal-1"}),
+        ),
+        (
+            "/v1/release",
+            json!({"hold": hold, "idempotency_key": "steal-2"}),
+        ),
+    ] {
+        let a = s.post(path, Some(&t), &body).await;
+        assert_eq!((a.status, a.code()), (409, "lease_hold"), "{path}: {a:?}");
+    }
+    assert_eq!(
+        balance(&s, &t).await,
+        before,
+        "a refused capture or release moves nothing"
+    );
+    let after: i64 = pg::scalar(&db, "SELECT count(*) FROM entries", &[]).await;
+    assert_eq!(after, entries, "nothing was appended");
+    let keys: i64 = pg::scalar(&db, "SELECT count(*) FROM idempotency_keys", &[]).await;
+    assert_eq!(keys, 0, "a refused request keeps its idempotency key free");
+
+    // The database itself refuses it to any path that is not the lease bookkeeping.
+    let user: i64 = pg::scalar(
+        &db,
+        "SELECT user_id FROM leases WHERE lease_id = $1",
+        &[&lid],
+    )
+    .await;
+    let err = db
+        .execute(
+            "INSERT INTO entries (user_id, kind, amount, hold_seq, created_at) \
+             VALUES ($1, 'release', 20, $2, now())",
+            &[&user, &hold],
+        )
+        .await
+        .expect_err("the guard refuses a direct release of a lease's hold");
+    assert_eq!(err.code().map(|c| c.code()), Some("LK001"), "{err:?}");
+
+    // The owner still gives it back, and a push still spends from it.
+    let p = push(&s.base, &s.http, &t, A, &[spend("h1", 3, lid)]).await;
+    assert_eq!(outcomes(&p), ["applied"], "{p:?}");
+    let url = format!("{}/v1/devices/{A}/lease", s.base);
+    let closed = call(&s.http, reqwest::Method::DELETE, url, &t, None).await;
+    assert_eq!(closed.status, 200, "{closed:?}");
+    assert_eq!(
+        balance(&s, &t).await,
+        json!({"posted": 47, "held": 0, "available": 47})
+    );
+}
