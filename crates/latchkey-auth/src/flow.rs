@@ -144,6 +144,25 @@ fn receiver_stopped() -> AuthError {
     AuthError::Protocol("the callback receiver stopped".into())
 }
 
+/// Refuses a provider whose discovery document lists PKCE methods without `S256`: it would
+/// ignore or reject the challenge, and a code without PKCE can be stolen and redeemed. An
+/// absent list says nothing (RFC 8414 §2), so it is allowed; every sign-in sends S256 anyway.
+fn require_s256(metadata: &serde_json::Value) -> Result<(), AuthError> {
+    let Some(methods) = metadata.get("code_challenge_methods_supported") else {
+        return Ok(());
+    };
+    let listed = methods
+        .as_array()
+        .is_some_and(|m| m.iter().any(|v| v.as_str() == Some("S256")));
+    if listed {
+        Ok(())
+    } else {
+        Err(AuthError::Config(format!(
+            "the provider supports PKCE only as {methods}, not S256; Latchkey signs in only with              S256 PKCE (ask the provider's administrator to enable it)"
+        )))
+    }
+}
+
 /// Random bytes for `state` and `nonce`: 256 bits, well over the 128 required.
 const RANDOM_BYTES: u32 = 32;
 impl PendingSignIn {
@@ -156,6 +175,7 @@ impl PendingSignIn {
         options: &SignInOptions,
         inbox: Option<&DeepLinkInbox>,
     ) -> Result<Self, AuthError> {
+        require_s256(&info.metadata)?;
         let state = CsrfToken::new_random_len(RANDOM_BYTES);
         let nonce = Nonce::new_random_len(RANDOM_BYTES);
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();

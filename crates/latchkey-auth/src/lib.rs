@@ -27,6 +27,7 @@ mod flow;
 mod http;
 mod loopback;
 mod pages;
+mod peer;
 mod private_file;
 mod provider;
 mod secret;

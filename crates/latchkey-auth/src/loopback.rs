@@ -1,6 +1,7 @@
 //! The loopback redirect receiver (RFC 8252 §7.3): an HTTP server on 127.0.0.1 that lives only
 //! while one sign-in is pending. It hands the one genuine callback (right path, right state) to
-//! the flow, shows the flow's verdict as a page, and answers anything else with 400.
+//! the flow, shows the flow's verdict as a page, and answers anything else with 400. On Linux
+//! it answers 403 to a connection whose socket another user owns (see [`crate::peer`]).
 
 use crate::callback::{parse_callback, same_secret};
 use crate::flow::{Delivery, Verdict};
@@ -73,12 +74,15 @@ impl LoopbackReceiver {
                 tokio::select! {
                     _ = &mut stop_rx => break,
                     accepted = listener.accept() => {
-                        let Ok((stream, _)) = accepted else { continue };
+                        let Ok((stream, peer)) = accepted else { continue };
                         let shared = shared.clone();
                         tokio::spawn(async move {
+                            let same_user = stream.local_addr().is_ok_and(|l| same_user(peer, l));
                             let genuine = Arc::new(AtomicBool::new(false));
                             let (s, g) = (shared.clone(), genuine.clone());
-                            let service = service_fn(move |req| handle(req, s.clone(), g.clone()));
+                            let service = service_fn(move |req| {
+                                handle(req, s.clone(), g.clone(), same_user)
+                            });
                             let conn = http1::Builder::new()
                                 .timer(TokioTimer::new())
                                 .header_read_timeout(HEADER_TIMEOUT)
@@ -113,6 +117,22 @@ impl LoopbackReceiver {
     }
 }
 
+/// Whether the socket at `peer` belongs to this process's user. On Linux the kernel's table
+/// says; a connection it does not list (or no `/proc`) is refused, since nothing vouches for
+/// it. Elsewhere there is no such table and every loopback connection is accepted.
+#[cfg(target_os = "linux")]
+fn same_user(peer: SocketAddr, local: SocketAddr) -> bool {
+    matches!(
+        (crate::peer::peer_uid(peer, local), crate::peer::own_uid()),
+        (Some(theirs), Some(ours)) if theirs == ours
+    )
+}
+
+#[cfg(not(target_os = "linux"))]
+fn same_user(_peer: SocketAddr, _local: SocketAddr) -> bool {
+    true
+}
+
 fn html(status: StatusCode, body: String) -> Response<Full<Bytes>> {
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = status;
@@ -139,8 +159,20 @@ async fn handle(
     req: Request<Incoming>,
     shared: Arc<Shared>,
     genuine: Arc<AtomicBool>,
+    same_user: bool,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     const AGAIN: &str = "Go back to Latchkey and start signing in again.";
+    if !same_user {
+        // Another user of this computer: nothing of theirs may finish this user's sign-in. The
+        // pending sign-in keeps waiting for its own user's browser.
+        return Ok(html(
+            StatusCode::FORBIDDEN,
+            pages::failure(
+                "This sign-in belongs to another user of this computer.",
+                "Sign in from your own session.",
+            ),
+        ));
+    }
     if req.method() != Method::GET || req.uri().path() != shared.path {
         return Ok(html(
             StatusCode::BAD_REQUEST,

@@ -412,3 +412,39 @@ async fn answers_past_one_mib_are_refused_not_buffered() {
     };
     says(m, &["larger than 1 MiB"]);
 }
+
+#[tokio::test]
+async fn a_provider_without_s256_pkce_is_refused_and_an_absent_list_is_allowed() {
+    let rig = rig(Defect::None).await;
+    let start = |methods: Option<serde_json::Value>| {
+        let mut info = rig.info.clone();
+        let doc = info.metadata.as_object_mut().expect("a JSON object");
+        match methods {
+            Some(m) => doc.insert("code_challenge_methods_supported".into(), m),
+            None => doc.remove("code_challenge_methods_supported"),
+        };
+        let provider = &rig.provider;
+        async move {
+            latchkey_auth::PendingSignIn::start(
+                provider,
+                info,
+                &latchkey_auth::SignInOptions::default(),
+                None,
+            )
+            .await
+        }
+    };
+    let err = start(Some(serde_json::json!(["plain"])))
+        .await
+        .expect_err("a provider offering only `plain` PKCE is refused before anything opens");
+    assert!(
+        matches!(&err, AuthError::Config(m) if m.contains("not S256")),
+        "{err}"
+    );
+    start(Some(serde_json::json!(["plain", "S256"])))
+        .await
+        .expect("S256 among others is fine");
+    start(None)
+        .await
+        .expect("no list says nothing (RFC 8414): allowed, S256 is sent anyway");
+}

@@ -245,3 +245,64 @@ async fn no_callback_at_all_times_out() {
     );
     assert_closed_eventually(addr).await;
 }
+
+/// Loads `url` with curl running as `nobody` (the tests run as root), returning the status and
+/// body; `None` when no other user can be used here (not root, or no `runuser`).
+#[cfg(target_os = "linux")]
+async fn browse_as_another_user(url: &str) -> Option<Page> {
+    let out = tokio::process::Command::new("runuser")
+        .args([
+            "-u",
+            "nobody",
+            "--",
+            "curl",
+            "-s",
+            "-w",
+            "\n%{http_code}",
+            url,
+        ])
+        .output()
+        .await
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, status) = text.rsplit_once('\n')?;
+    Some(Page {
+        status: status.trim().parse().ok()?,
+        body: body.to_string(),
+    })
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn another_users_browser_gets_403_and_the_sign_in_keeps_waiting() {
+    let rig = rig(Defect::None).await;
+    let pending = rig.start().await;
+    let a = approve(&rig, &pending);
+    let browser = async {
+        let other = browse_as_another_user(&a.callback()).await;
+        let genuine = browse(&rig.http, a.callback()).await;
+        (other, genuine)
+    };
+    let (result, (other, genuine)) = tokio::join!(finish(pending, &rig.http), browser);
+    let Some(other) = other else {
+        // Not root (or no runuser/curl): the /proc parsing is still covered by the unit tests
+        // in src/peer.rs with real sockets of this uid and synthetic lines.
+        eprintln!("skipped: no other user can run curl here");
+        result.expect("the genuine callback signs in");
+        return;
+    };
+    assert_eq!(
+        other.status, 403,
+        "a callback from another user's socket is refused: {}",
+        other.body
+    );
+    assert!(other.body.contains("another user"), "{}", other.body);
+    rig.assert_no_secrets("the refusal page", &other.body);
+    let (signed_in, _) =
+        result.expect("another user's attempt neither consumes the callback nor ends the sign-in");
+    assert_eq!(signed_in.identity.subject, SUBJECT);
+    assert_eq!(genuine.status, 200);
+}
