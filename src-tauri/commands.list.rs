@@ -18,7 +18,6 @@ const COMMANDS: &[&str] = &[
     "wallet_voucher_preview",
     "wallet_redeem",
     "wallet_export_csv",
-    "analytics_run",
     "dataset_import",
     "dataset_list",
     "dataset_rename",

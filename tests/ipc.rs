@@ -3,6 +3,7 @@
 //! flow runs against the real test OpenID Provider (tests/idp, `make npm` first) with the
 //! HTTP-scripted browser.
 
+use latchkey_app::commands::analytics::AnalysisRuns;
 use latchkey_app::{Shell, SignIns};
 use latchkey_auth::MemoryKeyStore;
 use latchkey_core::{config, Core, SystemClock};
@@ -51,6 +52,7 @@ fn harness_with(config_text: &str, sign_in_timeout: Duration) -> Harness {
         .plugin(tauri_plugin_opener::init())
         .manage(Shell::over(core))
         .manage(SignIns::new(sign_in_timeout))
+        .manage(AnalysisRuns::default())
         .invoke_handler(latchkey_app::app_commands!())
         .build(tauri::generate_context!())
         .expect("the app builds");
@@ -369,7 +371,11 @@ fn signed_out_errors_have_codes() {
         "not_signed_in"
     );
     assert_eq!(
-        err("analytics_run", json!({"csv": "2026-01-01,1"})),
+        err(
+            "analysis_run",
+            json!({"dataset": 1, "analysis": {"kind": "timeseries", "measure": "value",
+                   "agg": "sum", "by": "month"}, "ticket": "run-1"})
+        ),
         "not_signed_in"
     );
     assert_eq!(

@@ -5,6 +5,7 @@
 //!
 //! Every test here sets `LATCHKEY_BROWSER` (process-wide), so they run one at a time.
 
+use latchkey_app::commands::analytics::AnalysisRuns;
 use latchkey_app::{Purchases, Shell, SignIns};
 use latchkey_auth::MemoryKeyStore;
 use latchkey_core::{config, Core, SystemClock};
@@ -15,6 +16,7 @@ use latchkey_testkit::server::Service;
 use serde_json::{json, Value};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::time::Duration;
+use tauri::http::{HeaderMap, HeaderName, HeaderValue};
 use tauri::test::{get_ipc_response, mock_builder, MockRuntime, INVOKE_KEY};
 use tauri::webview::InvokeRequest;
 use tauri::{Listener, WebviewWindow};
@@ -87,6 +89,7 @@ fn rig(purchase_timeout: Duration) -> Rig {
         .plugin(tauri_plugin_opener::init())
         .manage(shell)
         .manage(SignIns::new(Duration::from_secs(30)))
+        .manage(AnalysisRuns::default())
         .invoke_handler(latchkey_app::app_commands!())
         .build(tauri::generate_context!())
         .expect("the app builds");
@@ -122,6 +125,30 @@ fn invoke(r: &Rig, cmd: &str, args: Value) -> Result<Value, Value> {
             url: "tauri://localhost".parse().unwrap(),
             body: tauri::ipc::InvokeBody::Json(args),
             headers: Default::default(),
+            invoke_key: INVOKE_KEY.to_string(),
+        },
+    )
+    .map(|b| b.deserialize::<Value>().expect("JSON answer"))
+}
+
+/// A raw-body command, as `command(name, bytes, {headers})` in ui/api.js sends it.
+fn invoke_raw(r: &Rig, cmd: &str, bytes: &[u8], headers: &[(&str, &str)]) -> Result<Value, Value> {
+    let mut map = HeaderMap::new();
+    for (k, v) in headers {
+        map.insert(
+            HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            HeaderValue::from_str(v).unwrap(),
+        );
+    }
+    get_ipc_response(
+        &r.window,
+        InvokeRequest {
+            cmd: cmd.into(),
+            callback: tauri::ipc::CallbackFn(0),
+            error: tauri::ipc::CallbackFn(1),
+            url: "tauri://localhost".parse().unwrap(),
+            body: tauri::ipc::InvokeBody::Raw(bytes.to_vec()),
+            headers: map,
             invoke_key: INVOKE_KEY.to_string(),
         },
     )
@@ -170,7 +197,7 @@ fn available(r: &Rig) -> i64 {
 }
 
 #[test]
-fn balance_history_and_analytics_go_through_the_service_and_offline_is_marked_or_refused() {
+fn balance_history_and_analyses_go_through_the_service_and_offline_is_marked_or_refused() {
     let _one = one_at_a_time();
     let mut r = rig(Duration::from_secs(60));
     assert_eq!(available(&r), 0, "the service's balance, not a local one");
@@ -182,14 +209,31 @@ fn balance_history_and_analytics_go_through_the_service_and_offline_is_marked_or
     );
     assert!(b["as_of"].as_str().is_some(), "when it was read: {b}");
 
-    let run = invoke(
+    // A dataset, imported as the page sends a picked file: free.
+    let imported = invoke_raw(
         &r,
-        "analytics_run",
-        json!({"csv": "date,value\n2026-01-01,1\n2026-02-01,3\n"}),
+        "dataset_import",
+        b"date,value\n2026-01-01,1\n2026-02-01,3\n",
+        &[("x-file-name", "steps.csv")],
     )
-    .expect("a paid run");
-    assert_eq!(run["cost"], 2);
-    assert_eq!(run["balance"]["available"], 8, "paid at the service: {run}");
+    .expect("imported");
+    let dataset = imported["dataset"]["id"].as_i64().expect("a dataset id");
+    assert_eq!(available(&r), 10, "importing is free");
+    let monthly = |measure: &str| json!({"kind": "timeseries", "measure": measure, "agg": "sum", "by": "month"});
+    let run = |analysis: Value, ticket: &str| {
+        invoke(
+            &r,
+            "analysis_run",
+            json!({"dataset": dataset, "analysis": analysis, "ticket": ticket}),
+        )
+    };
+
+    let paid = run(monthly("value"), "run-1").expect("a paid run");
+    assert_eq!(paid["saved"]["cost"], 2);
+    assert_eq!(
+        paid["balance"]["available"], 8,
+        "paid at the service: {paid}"
+    );
     assert_eq!(available(&r), 8);
     assert_eq!(
         psql(
@@ -199,17 +243,25 @@ fn balance_history_and_analytics_go_through_the_service_and_offline_is_marked_or
         "grant,hold,capture",
         "held, then captured, in the service's ledger"
     );
-    let bad = invoke(
-        &r,
-        "analytics_run",
-        json!({"csv": "2026-01-01,1\nnot,a,row\n"}),
-    )
-    .expect_err("a malformed file");
+    let bad = run(monthly("nope"), "run-2").expect_err("a column the dataset does not have");
     assert_eq!(code(bad), "invalid_input");
     assert_eq!(
         available(&r),
         8,
-        "a refused file costs nothing: the hold was released"
+        "a refused analysis costs nothing: the hold was released"
+    );
+    // Cancelled (the window's Cancel; here before it starts): held, then released, free.
+    invoke(&r, "analysis_cancel", json!({"ticket": "run-c"})).unwrap();
+    let cancelled = run(monthly("value"), "run-c").expect_err("a cancelled run");
+    assert_eq!(code(cancelled), "cancelled");
+    assert_eq!(available(&r), 8, "a cancelled run releases its hold");
+    assert_eq!(
+        invoke(&r, "analysis_results", json!({"dataset": null}))
+            .unwrap()
+            .as_array()
+            .map(Vec::len),
+        Some(1),
+        "only the paid run saved a result"
     );
 
     let page = invoke(&r, "wallet_history", json!({"cursor": null, "limit": 20})).unwrap();
@@ -221,15 +273,15 @@ fn balance_history_and_analytics_go_through_the_service_and_offline_is_marked_or
         .collect();
     assert_eq!(
         kinds,
-        ["release", "reserve", "capture", "reserve", "grant"],
+        ["release", "reserve", "release", "reserve", "capture", "reserve", "grant"],
         "{page}"
     );
     assert_eq!(
-        entries[3]["captured_by"], entries[2]["id"],
+        entries[5]["captured_by"], entries[4]["id"],
         "the captured hold names its capture: the window shows them as one line"
     );
     assert!(
-        entries[1]["captured_by"].is_null(),
+        entries[1]["captured_by"].is_null() && entries[3]["captured_by"].is_null(),
         "a released hold was not captured"
     );
 
@@ -241,8 +293,8 @@ fn balance_history_and_analytics_go_through_the_service_and_offline_is_marked_or
     assert_eq!(h["stale"], true);
     let e = invoke(
         &r,
-        "analytics_run",
-        json!({"csv": "date,value\n2026-01-01,1\n"}),
+        "analysis_run",
+        json!({"dataset": dataset, "analysis": monthly("value"), "ticket": "run-3"}),
     )
     .expect_err("no spending offline while a service is configured");
     assert_eq!(code(e.clone()), "service_unavailable");

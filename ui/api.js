@@ -189,31 +189,6 @@
  */
 
 /**
- * @typedef {object} MonthTotal
- * @property {string} month YYYY-MM.
- * @property {number} rows
- * @property {number} total
- */
-
-/**
- * @typedef {object} AnalyticsReport
- * @property {number} rows
- * @property {number} sum
- * @property {number} mean
- * @property {number} min
- * @property {number} max
- * @property {MonthTotal[]} months Oldest first.
- */
-
-/**
- * A finished, paid analytics run.
- * @typedef {object} AnalyticsRun
- * @property {AnalyticsReport} report
- * @property {number} cost
- * @property {Balance} balance
- */
-
-/**
  * A column of a dataset.
  * @typedef {object} DatasetColumn
  * @property {number} index 0-based.
@@ -445,11 +420,6 @@ return {
   walletRedeem: (voucher) => command('wallet_redeem', { voucher }),
   /** @returns {Promise<string>} The saved file's path. */
   walletExportCsv: () => command('wallet_export_csv'),
-  /**
-   * @param {string} csv `date,value` rows.
-   * @returns {Promise<AnalyticsRun>}
-   */
-  analyticsRun: (csv) => command('analytics_run', { csv }),
 
   // ---------- analytics: datasets, analyses, saved results ----------
   /**

@@ -434,7 +434,6 @@ window.addEventListener('focus', async () => {
   try {
     state.accounts = first.accounts;
     state.providers = first.providers;
-    wallet.setCost(first.analytics_cost);
     if (first.wallet) wallet.show(first.wallet);
     else if (first.accounts.some((a) => a.active) && !first.wallet_error) void wallet.refresh();
     void wallet.recheckBuying();

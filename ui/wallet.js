@@ -1,5 +1,5 @@
 // @ts-check
-// The wallet half of the UI: credits, history, chart, CSV export, vouchers, paid analytics.
+// The wallet half of the UI: credits, history, chart, CSV export, vouchers, buying credits.
 // Talks to the shell only through api.js; text from outside is set with textContent only.
 // A classic script (no modules: one less round trip before the first screen), loaded before
 // app.js, which calls `latchkeyWallet.initWallet`.
@@ -24,8 +24,6 @@ function grouped(x, decimals) {
 }
 /** @param {number} c */
 const credits = (c) => grouped(c, 0);
-/** @param {number} x */
-const num = (x) => grouped(x, Number.isInteger(x) ? 0 : 2);
 
 /** @type {Record<EntryKind, string>} */
 const KIND = { grant: 'Credits given', purchase: 'Credits bought', voucher: 'Voucher redeemed', spend: 'Spent', refund: 'Refund', reserve: 'Held', capture: 'Paid from hold', release: 'Hold released', expire: 'Hold expired' };
@@ -93,11 +91,6 @@ function initWallet(ui) {
   function setService(on) {
     state.service = on;
     $('buy-credits').hidden = !on || state.buying !== null;
-  }
-
-  /** @param {number} n */
-  function setCost(n) {
-    $('analytics-cost').textContent = credits(n);
   }
 
   /** @param {Balance & {stale?: boolean, as_of?: string | null, service?: boolean}} b */
@@ -185,33 +178,6 @@ function initWallet(ui) {
     $('balance-chart-text').textContent = `Available credits over the last ${points.length} movements: from ${credits(points[0])} to ${credits(points[points.length - 1])}.`;
   }
 
-  /** @param {AnalyticsRun} run */
-  function renderAnalytics(run) {
-    const r = run.report;
-    const rows = [['Rows', credits(r.rows)], ['Sum', num(r.sum)], ['Mean', num(r.mean)], ['Min', num(r.min)], ['Max', num(r.max)]];
-    const body = $('analytics-summary');
-    body.replaceChildren();
-    for (const [k, v] of rows) {
-      const tr = document.createElement('tr');
-      const th = document.createElement('th'); th.scope = 'row'; th.textContent = k;
-      const td = document.createElement('td'); td.className = 'num'; td.textContent = v;
-      tr.append(th, td); body.append(tr);
-    }
-    const svg = $('analytics-chart');
-    svg.replaceChildren();
-    const months = r.months;
-    const max = Math.max(...months.map((m) => Math.abs(m.total)), 1e-9);
-    const w = 300, h = 110, x0 = 20, bw = w / months.length;
-    svg.append(el('line', { class: 'axis', x1: x0, y1: h + 5, x2: w + x0, y2: h + 5 }));
-    months.forEach((m, i) => {
-      const bh = (Math.abs(m.total) / max) * h;
-      svg.append(el('rect', { class: 'bar', x: x0 + i * bw + 2, y: 5 + h - bh, width: Math.max(bw - 4, 1), height: bh }));
-      if (months.length <= 12) svg.append(el('text', { x: x0 + i * bw + 2, y: h + 16 }, m.month));
-    });
-    $('analytics-chart-text').textContent = 'Totals per month: ' + months.map((m) => `${m.month} ${num(m.total)}`).join(', ') + '.';
-    $('analytics-result').hidden = false;
-  }
-
   /**
    * Asks before redeeming `voucher` (typed, pasted, or from a latchkey://redeem link).
    * @param {string} voucher
@@ -255,25 +221,6 @@ function initWallet(ui) {
   $('export-csv').addEventListener('click', async () => {
     try { const path = await api.walletExportCsv(); $('export-result').textContent = `Saved to ${path}`; $('export-result').hidden = false; } catch (e) { showError(e); }
   });
-  $('analytics-run').addEventListener('click', async () => {
-    clearError();
-    const file = /** @type {HTMLInputElement} */ ($('analytics-file')).files?.[0];
-    if (!file) { showError({ code: 'invalid_input', message: 'Pick a CSV file first.' }); return; }
-    const run = /** @type {HTMLButtonElement} */ ($('analytics-run'));
-    run.disabled = true;
-    try {
-      const done = await api.analyticsRun(await file.text());
-      renderAnalytics(done);
-      notice(`Analytics done: ${credits(done.cost)} credit(s) used.`);
-      await refresh();
-    } catch (e) {
-      showError(e);
-      await refresh();
-    } finally {
-      run.disabled = false;
-    }
-  });
-
   // ---------- buying credits (the service's checkout, paid in the browser) ----------
   /** @type {number | undefined} */
   let buyTimer;
@@ -381,7 +328,7 @@ function initWallet(ui) {
   // forward; show the balance now (a waiting purchase also learns it by asking the service).
   api.onPurchaseLink(() => { void refresh(); });
 
-  return { refresh, show, setCost, askRedeem, recheckBuying };
+  return { refresh, show, askRedeem, recheckBuying };
 }
 
 return { initWallet };

@@ -39,7 +39,6 @@ macro_rules! app_commands {
             $crate::commands::wallet::wallet_voucher_preview,
             $crate::commands::wallet::wallet_redeem,
             $crate::commands::wallet::wallet_export_csv,
-            $crate::commands::wallet::analytics_run,
             $crate::commands::analytics::dataset_import,
             $crate::commands::analytics::dataset_list,
             $crate::commands::analytics::dataset_rename,

@@ -1,9 +1,8 @@
-//! The credit wallet and the paid analytics, for the active account: on the credit service
-//! when `[service] url` is set (through the same core functions as the CLI's `wallet`
-//! commands), else in the local wallet.
+//! The credit wallet, for the active account: on the credit service when `[service] url` is
+//! set (through the same core functions as the CLI's `wallet` commands), else in the local
+//! wallet. The paid analytics are in `analytics.rs`.
 
 use crate::shell::Shell;
-use latchkey_core::analytics::Run;
 use latchkey_core::latchkey_wallet::{voucher, Balance, HistoryQuery, Receipt, Voucher};
 use latchkey_core::{
     new_key, Code, Core, Error, HistoryLine, HistoryLines, Known, LedgerEntry, LedgerPage,
@@ -225,11 +224,4 @@ pub fn wallet_export_csv(shell: State<'_, Shell>) -> Result<String, Error> {
         )
     })?;
     Ok(path.display().to_string())
-}
-
-/// Runs the paid analytics on the CSV text the user picked.
-#[tauri::command(async)]
-pub fn analytics_run(shell: State<'_, Shell>, csv: String) -> Result<Run, Error> {
-    let run_id = new_key("app-analytics")?;
-    shell.core()?.run_analytics(&csv, &run_id)
 }
