@@ -33,6 +33,8 @@ pub struct AppState {
     pub clock: Clock,
     /// Packs, checkouts, payment providers and welcome credits.
     pub shop: Arc<crate::shop::Shop>,
+    /// How much a device may borrow for offline spending, and for how long (`[sync]`).
+    pub lease_policy: crate::sync::LeasePolicy,
 }
 
 /// Limits applied to every request.
@@ -57,9 +59,7 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .route("/v1/openapi.json", get(crate::openapi::openapi_json))
         .merge(crate::shop::routes::routes())
         .merge(crate::vouchers::routes::routes())
-        .merge(crate::sync::routes::routes(
-            crate::sync::LeasePolicy::default(),
-        ))
+        .merge(crate::sync::routes::routes(state.lease_policy))
         .fallback(not_found)
         .with_state(state)
         .layer(axum::middleware::from_fn(log_request))

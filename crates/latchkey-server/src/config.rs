@@ -29,6 +29,8 @@ pub struct Config {
     /// The key voucher signing seeds are sealed with (`voucher_seal_key_env` or
     /// `voucher_seal_key_file`); none: seeds are stored plainly.
     pub voucher_seal_key: Option<crate::vouchers::SealKey>,
+    /// How much a device may borrow for offline spending, and for how long (`[sync]`).
+    pub lease_policy: crate::sync::LeasePolicy,
 }
 
 /// One accepted OpenID Provider.
@@ -103,6 +105,16 @@ struct Raw {
     welcome_credits: Option<toml::Spanned<i64>>,
     voucher_seal_key_env: Option<toml::Spanned<String>>,
     voucher_seal_key_file: Option<toml::Spanned<String>>,
+    sync: Option<RawSync>,
+}
+
+/// `[sync]`: the offline lease policy (issue 9). Every key is optional.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSync {
+    lease_credits: Option<toml::Spanned<i64>>,
+    max_lease_credits: Option<toml::Spanned<i64>>,
+    lease_days: Option<toml::Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -278,6 +290,7 @@ impl Config {
                         .map_err(|e| at(span, "voucher_seal_key", &e))?,
                 )
             };
+        let lease_policy = lease_policy(raw.sync, &at)?;
         let shop = crate::shop::ShopConfig::from_raw(
             raw.packs,
             raw.payment,
@@ -293,8 +306,54 @@ impl Config {
             max_body_bytes,
             shop,
             voucher_seal_key,
+            lease_policy,
         })
     }
+}
+
+/// `[sync]` over [`crate::sync::LeasePolicy::default`]: `lease_credits` 0 to
+/// `max_lease_credits`, `max_lease_credits` 1 to 10^12, `lease_days` 1 to 365.
+fn lease_policy(
+    raw: Option<RawSync>,
+    at: &impl Fn(std::ops::Range<usize>, &str, &str) -> ConfigError,
+) -> Result<crate::sync::LeasePolicy, ConfigError> {
+    let mut policy = crate::sync::LeasePolicy::default();
+    let Some(raw) = raw else {
+        return Ok(policy);
+    };
+    let max_amount = crate::ledger::MAX_AMOUNT;
+    if let Some(m) = &raw.max_lease_credits {
+        if !(1..=max_amount).contains(m.get_ref()) {
+            return Err(at(
+                m.span(),
+                "sync.max_lease_credits",
+                &format!("expected 1 to {max_amount} credits"),
+            ));
+        }
+        policy.max_credits = *m.get_ref();
+    }
+    if let Some(l) = &raw.lease_credits {
+        if !(0..=policy.max_credits).contains(l.get_ref()) {
+            return Err(at(
+                l.span(),
+                "sync.lease_credits",
+                &format!(
+                    "expected 0 to {} credits (sync.max_lease_credits)",
+                    policy.max_credits
+                ),
+            ));
+        }
+        policy.default_credits = *l.get_ref();
+    } else {
+        policy.default_credits = policy.default_credits.min(policy.max_credits);
+    }
+    if let Some(d) = &raw.lease_days {
+        if !(1..=365).contains(d.get_ref()) {
+            return Err(at(d.span(), "sync.lease_days", "expected 1 to 365 days"));
+        }
+        policy.ttl = chrono::Duration::days(*d.get_ref());
+    }
+    Ok(policy)
 }
 
 /// 1-based line number of byte offset `at`.
@@ -391,6 +450,63 @@ mod tests {
         ];
         for (text, want) in cases {
             let err = parse(text).expect_err(text).to_string();
+            assert!(
+                err.starts_with(want),
+                "for {text:?}: got {err:?}, want {want:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_sync_section_sets_the_lease_policy() {
+        let base = "database_url = \"postgresql://u@127.0.0.1/db\"\n";
+        assert_eq!(
+            parse(base).unwrap().lease_policy,
+            crate::sync::LeasePolicy::default(),
+            "no [sync]: min(available, 20) for 14 days"
+        );
+        let c = parse(&format!(
+            "{base}[sync]\nlease_credits = 50\nmax_lease_credits = 500\nlease_days = 3\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.lease_policy,
+            crate::sync::LeasePolicy {
+                default_credits: 50,
+                max_credits: 500,
+                ttl: chrono::Duration::days(3),
+            }
+        );
+        let capped = parse(&format!("{base}[sync]\nmax_lease_credits = 5\n")).unwrap();
+        assert_eq!(
+            capped.lease_policy.target(None),
+            5,
+            "a maximum below the default size lowers the default"
+        );
+        let cases = [
+            (
+                "[sync]\nlease_days = 0\n",
+                "server.toml:3: sync.lease_days:",
+            ),
+            (
+                "[sync]\nlease_credits = -1\n",
+                "server.toml:3: sync.lease_credits:",
+            ),
+            (
+                "[sync]\nmax_lease_credits = 10\nlease_credits = 11\n",
+                "server.toml:4: sync.lease_credits:",
+            ),
+            (
+                "[sync]\nmax_lease_credits = 0\n",
+                "server.toml:3: sync.max_lease_credits:",
+            ),
+            (
+                "[sync]\nlease_dayz = 3\n",
+                "server.toml:3: lease_dayz: unknown field",
+            ),
+        ];
+        for (text, want) in cases {
+            let err = parse(&format!("{base}{text}")).expect_err(text).to_string();
             assert!(
                 err.starts_with(want),
                 "for {text:?}: got {err:?}, want {want:?}"

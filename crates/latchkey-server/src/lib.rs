@@ -44,6 +44,7 @@ pub fn app(config: &config::Config, clock: auth::Clock) -> Result<axum::Router, 
         auth: Arc::new(auth),
         clock,
         shop: Arc::new(shop::Shop::new(config.shop.clone(), http)),
+        lease_policy: config.lease_policy,
     };
     Ok(api::router(
         state,

@@ -669,3 +669,143 @@ async fn capture_and_release_of_a_lease_hold_are_refused_everywhere_but_sync() {
         json!({"posted": 47, "held": 0, "available": 47})
     );
 }
+
+/// `[sync]` in the server's TOML sets the lease policy of the real `serve` process: the default
+/// size, the maximum and the lease's days.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sync_section_of_the_config_sets_lease_size_maximum_and_days() {
+    let (ledger, url) = support::ledger().await;
+    let who = Account {
+        issuer: idp().issuer.clone(),
+        subject: "sync-ivy".into(),
+    };
+    let op = Operation::Grant {
+        amount: 100,
+        memo: None,
+    };
+    ledger.apply(&who, None, &op, Utc::now()).await.unwrap();
+    let server = Service::start(
+        &url,
+        &idp().issuer,
+        "[sync]\nlease_credits = 7\nmax_lease_credits = 9\nlease_days = 2\n",
+    );
+    let s = Server {
+        base: server.base.clone(),
+        ledger,
+        db_url: url,
+        http: latchkey_auth::http_client().unwrap(),
+    };
+    let t = token("sync-ivy").await;
+    assert_eq!(register(&s, &t, A).await.status, 200);
+    let before = Utc::now();
+    let l = lease(&s, &t, A, None).await;
+    assert_eq!(
+        l.json["granted"], 7,
+        "lease_credits is the default size: {l:?}"
+    );
+    let expires: chrono::DateTime<Utc> = l.json["expires_at"].as_str().unwrap().parse().unwrap();
+    assert!(
+        expires >= before + chrono::Duration::days(2)
+            && expires < before + chrono::Duration::days(2) + chrono::Duration::hours(1),
+        "lease_days = 2: expires {expires}, asked at {before}"
+    );
+    let l = lease(&s, &t, A, Some(50)).await;
+    assert_eq!(
+        l.json["remaining"], 9,
+        "max_lease_credits caps a request: {l:?}"
+    );
+    assert_eq!(
+        balance(&s, &t).await,
+        json!({"posted": 100, "held": 9, "available": 91})
+    );
+}
+
+/// A lease that lapses without renewal: its hold stops counting, and spends pushed later are
+/// applied only while free credits cover them, else stored rejected as `lease_expired` (the
+/// lease's own limit still applies). Time is moved by taking the lease 15 days in the past.
+#[tokio::test]
+async fn an_expired_lease_spends_only_what_free_credits_cover() {
+    let s = server().await;
+    let t = token("sync-jay").await;
+    grant(&s, "sync-jay", 30).await;
+    register(&s, &t, A).await;
+    let who = Account {
+        issuer: idp().issuer.clone(),
+        subject: "sync-jay".into(),
+    };
+    let devices = latchkey_server::sync::Devices::new(
+        s.ledger.pool().clone(),
+        latchkey_server::sync::LeasePolicy::default(),
+    );
+    let long_ago = Utc::now() - chrono::Duration::days(15);
+    let l = devices.lease(&who, A, Some(20), long_ago).await.unwrap();
+    assert_eq!(l.granted, 20);
+    assert!(
+        l.expires_at < Utc::now(),
+        "14 days from 15 days ago: lapsed"
+    );
+    assert_eq!(
+        balance(&s, &t).await,
+        json!({"posted": 30, "held": 0, "available": 30}),
+        "a lapsed lease sets nothing aside"
+    );
+
+    // Another device (any writer) spends what is free; the lapsed hold is recorded as expired.
+    let a = s
+        .post(
+            "/v1/spend",
+            Some(&t),
+            &json!({"amount": 24, "idempotency_key": "other-device"}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "the lapsed lease no longer blocks: {a:?}");
+    let db = pg::connect(&s.db_url).await;
+    let expired: i64 = pg::scalar(
+        &db,
+        "SELECT count(*) FROM entries e JOIN leases l ON l.hold_seq = e.hold_seq \
+         WHERE e.kind = 'expire' AND l.lease_id = $1",
+        &[&l.lease_id],
+    )
+    .await;
+    assert_eq!(expired, 1, "the lease's hold lapsed into an expire entry");
+
+    // The device comes back with offline spends under its old lease: 6 are free.
+    let p = push(
+        &s.base,
+        &s.http,
+        &t,
+        A,
+        &[
+            spend("x1", 4, l.lease_id),
+            spend("x2", 3, l.lease_id),
+            spend("x3", 2, l.lease_id),
+        ],
+    )
+    .await;
+    assert_eq!(outcomes(&p), ["applied", "rejected", "applied"], "{p:?}");
+    assert_eq!(p.json["outcomes"][1]["reason"], "lease_expired");
+    assert_eq!(
+        balance(&s, &t).await,
+        json!({"posted": 0, "held": 0, "available": 0}),
+        "never beyond what was free, never negative"
+    );
+    let again = push(&s.base, &s.http, &t, A, &[spend("x2", 3, l.lease_id)]).await;
+    assert_eq!(
+        again.json["outcomes"][0]["reason"], "lease_expired",
+        "a replay of the rejected spend answers the same: {again:?}"
+    );
+    let pulled = pull(&s, &t, 0, 100).await;
+    let rejected: Vec<_> = pulled.json["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e.get("rejected").is_some())
+        .map(|e| {
+            (
+                e["entry_id"].as_str().unwrap(),
+                e["rejected"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(rejected, [("x2", "lease_expired")], "the user is shown why");
+}

@@ -61,6 +61,8 @@ pub struct Options {
     pub issuer: Option<String>,
     /// Packs, payment provider, welcome credits (default: none).
     pub shop: latchkey_server::shop::ShopConfig,
+    /// The offline lease policy (default: the built-in one).
+    pub lease_policy: latchkey_server::sync::LeasePolicy,
 }
 
 impl Default for Options {
@@ -72,6 +74,7 @@ impl Default for Options {
             db_url: None,
             issuer: None,
             shop: Default::default(),
+            lease_policy: Default::default(),
         }
     }
 }
@@ -110,6 +113,7 @@ pub async fn server_with(options: Options) -> Server {
             auth: Arc::new(auth),
             clock,
             shop: Arc::new(latchkey_server::shop::Shop::new(options.shop, http.clone())),
+            lease_policy: options.lease_policy,
         },
         Limits {
             max_body_bytes: options.max_body_bytes,
