@@ -43,6 +43,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0007_lease_holds",
         include_str!("../migrations/0007_lease_holds.sql"),
     ),
+    (
+        8,
+        "0008_entry_json_stable",
+        include_str!("../migrations/0008_entry_json_stable.sql"),
+    ),
 ];
 
 /// The schema version this build expects: the last migration's number.
