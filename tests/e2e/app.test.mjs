@@ -13,6 +13,12 @@ let idp;
 before(async () => { idp = await startIdp(); });
 after(async () => { await idp?.stop(); });
 
+/** Sets a <select> as a person would (the change event included). */
+const choose = (s, id, value) => s.script(
+  'const e = document.getElementById(arguments[0]); e.value = arguments[1]; e.dispatchEvent(new Event("change")); return e.value;',
+  [id, value],
+);
+
 function cli(env, args) {
   return execFileSync(cliBinary, args, { env, encoding: 'utf8' }).trim();
 }
@@ -59,25 +65,36 @@ test('sign in, redeem, pay for analytics, restart offline, sign out', async () =
     await shot(s, '05-redeemed.png');
 
     // No file picked: the code decides the headline, the detail says what exactly.
-    await s.click('#analytics-run');
+    await s.click('#dataset-import');
     await s.waitForText('#error-message', 'nothing changed');
-    assert.equal(await s.text('#error-detail'), 'Pick a CSV file first.');
+    assert.equal(await s.text('#error-detail'), 'Pick a CSV or TSV file first.');
     await shot(s, '05b-error-with-detail.png');
     await s.click('#error-dismiss');
 
+    // The paid feature: import a small export (free), then a paid monthly time series.
     const csv = join(m.dir, 'steps.csv');
     writeFileSync(csv, 'date,value\n2026-01-05,1200\n2026-01-20,800\n2026-02-02,1500\n');
-    const input = await s.waitFor('#analytics-file');
+    const input = await s.waitFor('#dataset-file');
     await s.cmd('POST', `/element/${input}/value`, { text: csv });
-    await s.click('#analytics-run');
-    await s.waitFor('#analytics-result');
-    const summary = await s.text('#analytics-summary');
-    assert.match(summary, /Rows\s*3(?!\d)/);
-    assert.match(summary, /Sum\s*3,500/);
-    assert.match(summary, /Mean\s*1,166\.67/);
-    assert.match(summary, /Max\s*1,500/);
+    await s.click('#dataset-import');
+    await s.waitForText('#dataset-title', 'steps.csv');
+    await s.waitForText('#notice', 'Imported 3 rows');
+    assert.equal(await s.text('#balance-available'), '50', 'importing is free');
+    await choose(s, 'run-kind', 'timeseries');
+    await choose(s, 'run-measure', 'value');
+    await choose(s, 'run-by', 'month');
+    await s.waitForText('#run-price', 'costs 2 credits; you have 50 available');
+    await s.script('document.getElementById("run-go").scrollIntoView({ block: "center" })');
+    await s.click('#run-go');
+    await s.waitFor('#result-view', { what: 'the result' });
+    const rows = await s.script('return [...document.querySelectorAll("#result-body tr")].map((tr) => [...tr.children].slice(0, 2).map((c) => c.textContent));');
+    assert.deepEqual(rows, [['2026-01', '2,000'], ['2026-02', '1,500']], 'the sums per month of the file');
     await s.waitForText('#balance-available', (t) => t === '48');
-    await s.waitForText('#history', 'Analytics run −2, held then paid');
+    // The table's text glues its cells together: compare the "What" cells themselves.
+    await s.waitForText('#history', (t) => t.includes('Analytics run −2, held then paid'));
+    const what = await s.script('return [...document.querySelectorAll("#history tr")].map((tr) => tr.children[1].textContent);');
+    assert.deepEqual(what, ['Analytics run −2, held then paid', 'Voucher redeemed'], 'a hold and its capture read as one line');
+    await s.script('document.getElementById("result-view").scrollIntoView()');
     await shot(s, '06-analytics.png');
 
     await s.end();
