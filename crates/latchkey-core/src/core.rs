@@ -57,7 +57,8 @@ pub struct Core {
 }
 
 impl Core {
-    /// Loads the configuration and prepares (without touching the network or the keychain).
+    /// Loads the configuration, creates the data folder owner-only (0700 on Unix, narrowed when
+    /// it is wider) and prepares, without touching the network or the keychain.
     pub fn open(options: CoreOptions) -> Result<Self> {
         let config = match &options.config_path {
             Some(path) => config::load(path),
@@ -75,6 +76,15 @@ impl Core {
                     Error::new(Code::Storage, "no home directory; set LATCHKEY_DATA_DIR")
                 })?,
         };
+        // Private before anything lands in it: the wallet and analytics databases and the
+        // service caches are created with the process umask and rely on this 0700 folder (an
+        // existing wider one is narrowed), not only the sign-in's own 0600 files.
+        latchkey_auth::create_private_dir(&data_dir).map_err(|e| {
+            Error::new(
+                Code::Storage,
+                format!("cannot create the data folder {}: {e}", data_dir.display()),
+            )
+        })?;
         let service = options.keyring_service.unwrap_or_else(|| "latchkey".into());
         let keychain: Arc<dyn KeyStore> =
             Arc::new(Keychain::new(service, DEFAULT_KEYCHAIN_TIMEOUT));
@@ -208,4 +218,46 @@ fn futures_are_send(app: &Core) {
     send(app.logout(crate::LogoutTarget::Active, false));
     send(app.begin_sign_in(None, SignInOptions::default()));
     send(app.providers());
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn open_makes_the_data_folder_private_before_anything_is_written() {
+        let tmp = tempfile::tempdir().unwrap();
+        let config = tmp.path().join("auth.toml");
+        std::fs::write(
+            &config,
+            "[auth]\nclient_id = \"a\"\n\
+             server_metadata_url = \"https://id.example.com/.well-known/openid-configuration\"\n",
+        )
+        .unwrap();
+        let fresh = tmp.path().join("new").join("latchkey");
+        let open = |dir: &Path| {
+            Core::open(CoreOptions {
+                config_path: Some(config.clone()),
+                data_dir: Some(dir.to_path_buf()),
+                ..Default::default()
+            })
+        };
+        open(&fresh).map_err(|e| e.message).unwrap();
+        assert_eq!(
+            mode(&fresh),
+            0o700,
+            "the wallet's and analytics' files rely on a 0700 folder existing before them"
+        );
+
+        let wide = tmp.path().join("wide");
+        std::fs::create_dir(&wide).unwrap();
+        std::fs::set_permissions(&wide, std::fs::Permissions::from_mode(0o755)).unwrap();
+        open(&wide).map_err(|e| e.message).unwrap();
+        assert_eq!(mode(&wide), 0o700, "a folder left wider is narrowed");
+    }
 }
