@@ -4,6 +4,7 @@
 
 use crate::harness::{assert_exit, repo, text, Idp, Machine};
 use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
 
 const PRICE: i64 = 3;
 
@@ -328,4 +329,287 @@ fn a_malformed_file_names_the_line_imports_and_charges_nothing() {
         "a plain table with market's total {market}: {table}"
     );
     assert_eq!(available(&m), 5 - PRICE);
+}
+
+#[test]
+fn corrections_preview_rename_and_delete() {
+    let (_idp, m) = signed_in(5);
+    // 01/02/2026 .. 12/02/2026 read either way; `zip` looks like numbers but is a code.
+    let file = m.dir.path().join("export.csv");
+    let mut csv = String::from("day,zip,amount\n");
+    for d in 1..=12 {
+        csv.push_str(&format!("{d:02}/02/2026,0{},{d}.25\n", 1000 + d % 3));
+    }
+    std::fs::write(&file, &csv).unwrap();
+    let path = file.to_str().unwrap();
+
+    let out = m.latchkey("-", &["analytics", "import", path, "--type", "zip=colour"]);
+    assert_exit(&out, 2, "an unknown type is wrong usage");
+    assert!(
+        text(&out.stderr).contains("category"),
+        "names the types: {}",
+        text(&out.stderr)
+    );
+    let out = m.latchkey("-", &["analytics", "import", path, "--type", "amount=date"]);
+    assert_exit(&out, 24, "amounts are not dates");
+    assert!(
+        text(&out.stderr).contains("export.csv: line 2, column 3 (amount)"),
+        "names the line and the column: {}",
+        text(&out.stderr)
+    );
+    let out = m.latchkey("-", &["analytics", "import", path, "--type", "nope=text"]);
+    assert_exit(&out, 24, "a column the file does not have");
+    assert!(text(&out.stderr).contains("nope"), "{}", text(&out.stderr));
+    assert!(
+        m.json(&["analytics", "list", "--json"])["datasets"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "nothing imported by the refused attempts"
+    );
+
+    let imported = m.json(&[
+        "analytics",
+        "import",
+        path,
+        "--name",
+        "export",
+        "--type",
+        "zip=category",
+        "--date-order",
+        "mdy",
+        "--json",
+    ]);
+    let id = imported["dataset"]["id"].as_i64().unwrap();
+    let kinds: BTreeMap<String, String> = imported["dataset"]["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_string(),
+                c["kind"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(kinds["zip"], "category", "the user's type wins");
+    assert_eq!(kinds["day"], "date");
+    let out = m.latchkey("-", &["analytics", "import", path, "--date-order", "dmy"]);
+    assert_exit(&out, 24, "the same file with another date order");
+    assert!(
+        text(&out.stderr).contains("delete that dataset"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // The file's rows 2 and 3 (offset 1, counted from 0), dates read month first.
+    let page = m.json(&[
+        "analytics",
+        "preview",
+        "export",
+        "--offset",
+        "1",
+        "--limit",
+        "2",
+        "--json",
+    ]);
+    assert_eq!(page["total_rows"], 12);
+    assert_eq!(page["columns"], serde_json::json!(["day", "zip", "amount"]));
+    assert_eq!(
+        page["rows"],
+        serde_json::json!([["2026-02-02", "01002", 2.25], ["2026-03-02", "01000", 3.25]]),
+        "03/02 read month first is 2 March; the zip keeps its leading zero"
+    );
+    let shown = m.latchkey(
+        "-",
+        &["analytics", "preview", &id.to_string(), "--limit", "3"],
+    );
+    assert_exit(&shown, 0, "a plain table");
+    let table = text(&shown.stdout);
+    assert!(
+        table.lines().next().unwrap().starts_with("day") && table.contains("Rows 1-3 of 12."),
+        "{table}"
+    );
+    assert_exit(
+        &m.latchkey("-", &["analytics", "preview", "export", "--limit", "0"]),
+        2,
+        "a page of no rows is wrong usage",
+    );
+
+    let out = m.latchkey("-", &["analytics", "rename", "export", "Post codes"]);
+    assert_exit(&out, 0, "rename");
+    let list = m.json(&["analytics", "list", "--json"]);
+    assert_eq!(list["datasets"][0]["name"], "Post codes");
+    assert_exit(
+        &m.latchkey("-", &["analytics", "rename", "Post codes", " "]),
+        24,
+        "a blank name",
+    );
+    assert_exit(
+        &m.latchkey("-", &["analytics", "rename", "export", "x"]),
+        24,
+        "the old name names nothing any more",
+    );
+
+    let out = m.latchkey(
+        "-",
+        &[
+            "analytics",
+            "run",
+            "Post codes",
+            "--kind",
+            "breakdown",
+            "--measure",
+            "amount",
+            "--split",
+            "zip",
+        ],
+    );
+    assert_exit(&out, 0, "a paid breakdown by the corrected column");
+    let deleted = m.json(&["analytics", "delete", "Post codes", "--json"]);
+    assert_eq!(deleted, serde_json::json!({"deleted": id, "results": 1}));
+    assert!(m.json(&["analytics", "list", "--json"])["datasets"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    assert!(
+        m.json(&["analytics", "results", "--json"])["results"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "its saved result went with it"
+    );
+    assert!(file.exists(), "the imported file is not touched");
+    assert_exit(
+        &m.latchkey("-", &["analytics", "delete", &id.to_string()]),
+        24,
+        "deleted already",
+    );
+}
+
+/// Rows of the generated file for the Ctrl-C test: enough that a daily series split by
+/// category takes seconds in a test (debug) build, far longer than the test needs to see the
+/// hold and signal.
+const BIG_ROWS: u32 = 150_000;
+
+#[test]
+fn ctrl_c_cancels_a_running_analysis_gives_the_hold_back_and_exits_30() {
+    let (_idp, m) = signed_in(10);
+    let file = m.dir.path().join("big.csv");
+    let mut csv = String::with_capacity(BIG_ROWS as usize * 32);
+    csv.push_str("date,amount,shop\n");
+    for i in 0..BIG_ROWS {
+        // Ten years of days, eight shops.
+        let day = chrono_free_date(i % 3650);
+        csv.push_str(&format!("{day},{}.{:02},shop{}\n", i % 997, i % 100, i % 8));
+    }
+    std::fs::write(&file, csv).unwrap();
+    let out = m.latchkey("-", &["analytics", "import", file.to_str().unwrap()]);
+    assert_exit(&out, 0, "the big file imports");
+
+    // The race: the run could end between the moment the test sees its hold and the signal
+    // reaching it. The run takes seconds and the signal follows the sighting at once, so that
+    // does not happen in practice; if it ever does, the run was paid honestly (checked) and
+    // the test tries again, at most three times.
+    let mut paid = 0;
+    for attempt in 1..=3 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+            .args([
+                "analytics",
+                "run",
+                "big.csv",
+                "--kind",
+                "timeseries",
+                "--measure",
+                "amount",
+                "--by",
+                "day",
+                "--split",
+                "shop",
+            ])
+            .env("LATCHKEY_CONFIG", m.dir.path().join("auth.toml"))
+            .env("LATCHKEY_DATA_DIR", m.data_dir())
+            .env("LATCHKEY_KEYRING_SERVICE", &m.service)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("latchkey runs");
+        // Wait until its hold shows from another process: the handler is installed before
+        // the hold is taken, and the work has started.
+        let mut seen = false;
+        while child.try_wait().unwrap().is_none() {
+            if available_and_held(&m).1 > 0 {
+                seen = true;
+                break;
+            }
+        }
+        if seen {
+            let kill = Command::new("kill")
+                .args(["-INT", &child.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(kill.success());
+        }
+        let out = child.wait_with_output().unwrap();
+        match out.status.code() {
+            Some(30) => {
+                assert!(seen, "cancelled without a signal: {}", text(&out.stderr));
+                assert!(
+                    text(&out.stderr).contains("cancel"),
+                    "says it was cancelled: {}",
+                    text(&out.stderr)
+                );
+                assert_eq!(
+                    available_and_held(&m),
+                    (10 - paid, 0),
+                    "the hold was released: the balance is unchanged"
+                );
+                let results = m.json(&["analytics", "results", "--json"]);
+                assert_eq!(
+                    results["results"].as_array().unwrap().len() as i64,
+                    paid / PRICE,
+                    "nothing saved by the cancelled run"
+                );
+                let history = m.json(&["wallet", "history", "--limit", "2", "--json"]);
+                let kinds: Vec<&str> = history["entries"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| e["kind"].as_str().unwrap())
+                    .collect();
+                assert_eq!(kinds, ["release", "reserve"], "held, then given back");
+                return;
+            }
+            Some(0) => {
+                paid += PRICE;
+                assert_eq!(
+                    available_and_held(&m),
+                    (10 - paid, 0),
+                    "a run that finished first was paid once"
+                );
+                eprintln!("attempt {attempt}: the run finished before the signal; again");
+            }
+            other => panic!(
+                "exit {other:?}\nstdout: {}\nstderr: {}",
+                text(&out.stdout),
+                text(&out.stderr)
+            ),
+        }
+    }
+    panic!("three runs finished before Ctrl-C reached them: make BIG_ROWS larger");
+}
+
+fn available_and_held(m: &Machine) -> (i64, i64) {
+    let b = m.json(&["wallet", "balance", "--json"]);
+    (
+        b["available"].as_i64().unwrap(),
+        b["held"].as_i64().unwrap(),
+    )
+}
+
+/// `YYYY-MM-DD` of the `n`th date from 2015-01-01, with 28 days a month (every one valid).
+fn chrono_free_date(n: u32) -> String {
+    let (y, rest) = (2015 + n / 336, n % 336);
+    format!("{y}-{:02}-{:02}", rest / 28 + 1, rest % 28 + 1)
 }

@@ -8,9 +8,9 @@
 //! capture when the result is saved, release when anything fails.
 
 use super::engine::{
-    self as analytics, Analysis, AnalysisResult, CancelFlag, Dataset, ImportOptions,
+    self as analytics, Analysis, AnalysisResult, CancelFlag, Dataset, DecidedBy, ImportOptions,
 };
-use super::engine::{Imported, Preview, Profile, SavedResult, Store};
+use super::engine::{Imported, Overrides, Preview, Profile, SavedResult, Store};
 use crate::core::Core;
 use crate::error::{Code, Error, Result};
 use latchkey_wallet::{Balance, Credits};
@@ -100,33 +100,64 @@ impl Core {
     }
 
     /// Imports the CSV or TSV file at `path` as a dataset of the active account, named `name`
-    /// (default: the file name). Free. The same file imported again is recognised
-    /// (`existing: true`) and not stored twice.
+    /// (default: the file name), every type and date order decided by the data. Free. The same
+    /// file imported again is recognised (`existing: true`) and not stored twice.
     ///
     /// # Errors
     /// [`Code::InvalidInput`] for a file that cannot be read or is not a table, with the file
     /// name, the line and, for a bad value, the column; nothing is stored then.
     pub fn dataset_import(&self, path: &Path, name: Option<&str>) -> Result<Imported> {
+        self.dataset_import_with(path, name, &Overrides::default())
+    }
+
+    /// [`Core::dataset_import`] with the user's corrections: a column's type, the day/month
+    /// order of the dates, the decimal mark. Every value of a corrected column must fit it, or
+    /// the import is refused naming the line and column. A file imported before is recognised
+    /// as usual; when its stored types or orders differ from the corrections asked, the import
+    /// is refused (delete the dataset first to import it again differently).
+    ///
+    /// # Errors
+    /// Those of [`Core::dataset_import`]; [`Code::InvalidInput`] for a corrected column the
+    /// file does not have.
+    pub fn dataset_import_with(
+        &self,
+        path: &Path,
+        name: Option<&str>,
+        overrides: &Overrides,
+    ) -> Result<Imported> {
         let options = ImportOptions {
             name: name.map(str::to_owned),
+            overrides: overrides.clone(),
             ..ImportOptions::default()
         };
         let now = self.now().timestamp();
-        self.with_analytics(|s, a| s.import(a, path, &options, now))
+        let file = path
+            .file_name()
+            .unwrap_or(path.as_os_str())
+            .to_string_lossy();
+        let imported = self
+            .with_analytics(|s, a| s.import(a, path, &options, now))
             .map_err(|e| match e.code {
-                Code::InvalidInput => {
-                    let file = path.file_name().unwrap_or(path.as_os_str());
-                    Error::new(
-                        Code::InvalidInput,
-                        format!(
-                            "{}: {}; nothing imported",
-                            file.to_string_lossy(),
-                            e.message
-                        ),
-                    )
-                }
+                Code::InvalidInput => Error::new(
+                    Code::InvalidInput,
+                    format!("{file}: {}; nothing imported", e.message),
+                ),
                 _ => e,
-            })
+            })?;
+        if imported.existing {
+            if let Some(differs) = differs(&imported.dataset, overrides) {
+                let d = &imported.dataset;
+                return Err(Error::new(
+                    Code::InvalidInput,
+                    format!(
+                        "{file} was imported before as dataset {} `{}`, where {differs}; \
+                         delete that dataset to import the file again with other types",
+                        d.id, d.name
+                    ),
+                ));
+            }
+        }
+        Ok(imported)
     }
 
     /// Imports a file the window read (`<input type=file>`: the page has no file system
@@ -314,6 +345,47 @@ impl Core {
     }
 }
 
+/// How an earlier import of the same file disagrees with the corrections asked now, in
+/// words; `None` when it agrees.
+fn differs(d: &Dataset, overrides: &Overrides) -> Option<String> {
+    for (name, kind) in &overrides.kinds {
+        match d.columns.iter().find(|c| &c.name == name) {
+            None => return Some(format!("there is no column `{name}`")),
+            Some(c) if c.kind != *kind => {
+                return Some(format!("`{name}` is a {} column", c.kind));
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some(order) = overrides.date_order {
+        if let Some(c) = d
+            .columns
+            .iter()
+            // Where the data decided, the other order could not read it (or nothing needed
+            // an order, as ISO dates): only a default or an earlier correction differs.
+            .find(|c| {
+                c.date_order.is_some_and(|o| o != order)
+                    && c.date_order_decided_by != Some(DecidedBy::Data)
+            })
+        {
+            return Some(format!(
+                "the dates of `{}` were read in the other order",
+                c.name
+            ));
+        }
+    }
+    if let Some(mark) = overrides.decimal_mark {
+        if let Some(c) = d
+            .columns
+            .iter()
+            .find(|c| c.decimal_mark.is_some_and(|m| m != mark))
+        {
+            return Some(format!("`{}` was read with the other decimal mark", c.name));
+        }
+    }
+    None
+}
+
 /// The `kind` tag of an analysis.
 fn kind_of(analysis: &Analysis) -> &'static str {
     match analysis {
@@ -466,6 +538,80 @@ mod tests {
             3,
             "an uncancelled run is paid"
         );
+    }
+
+    #[test]
+    fn a_retried_run_id_is_charged_once() {
+        let rig = Rig::new();
+        let mut app = rig.at(Utc::now());
+        app.config.wallet.analytics_cost = 2;
+        app.store_session("p", signed_in("ann")).unwrap();
+        app.with_wallet(None, |w, a| w.grant(a, "g", Credits(5), None))
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("spend.csv");
+        std::fs::write(&file, "date,amount\n2026-01-03,2\n2026-02-01,4\n").unwrap();
+        let id = app.dataset_import(&file, None).unwrap().dataset.id;
+        app.analysis_run(id, &monthly(None), "r-same").unwrap();
+        app.analysis_run(id, &monthly(None), "r-same").unwrap();
+        assert_eq!(available(&app), 3, "the same run id pays once");
+        let holds = app.with_wallet(None, |w, a| w.holds(a)).unwrap();
+        assert!(holds.is_empty(), "no hold is left open");
+    }
+
+    #[test]
+    fn corrections_decide_types_and_date_order_and_a_reimport_must_agree() {
+        use analytics::{ColumnKind, DateOrder};
+        let rig = Rig::new();
+        let app = rig.at(Utc::now());
+        app.store_session("p", signed_in("ann")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("codes.csv");
+        // 01/02 .. 12/02: either order reads them; `code` looks like numbers.
+        let mut text = String::from("day,code,amount\n");
+        for d in 1..=12 {
+            text.push_str(&format!("{d:02}/02/2026,{},{d}\n", 100 + d % 3));
+        }
+        std::fs::write(&file, &text).unwrap();
+        let mut fix = Overrides::default();
+        fix.kinds.insert("code".into(), ColumnKind::Category);
+        fix.date_order = Some(DateOrder::MonthFirst);
+        let d = app.dataset_import_with(&file, None, &fix).unwrap().dataset;
+        let code = d.columns.iter().find(|c| c.name == "code").unwrap();
+        assert_eq!(code.kind, ColumnKind::Category, "the user's type wins");
+        let page = app.dataset_preview(d.id, 0, 1).unwrap();
+        assert_eq!(
+            page.rows[0][0], "2026-01-02",
+            "01/02/2026 read month first: 2 January"
+        );
+
+        let again = app.dataset_import(&file, None).unwrap();
+        assert!(again.existing, "no corrections asked: the earlier import");
+        let mut other = Overrides::default();
+        other.date_order = Some(DateOrder::DayFirst);
+        let e = app.dataset_import_with(&file, None, &other).unwrap_err();
+        assert_eq!(e.code, Code::InvalidInput);
+        assert!(
+            e.message.contains("delete that dataset"),
+            "says how to import it differently: {}",
+            e.message
+        );
+
+        let bad = dir.path().join("bad.csv");
+        std::fs::write(&bad, "when,amount\n2026-01-01,1\nsoon,2\n").unwrap();
+        let mut as_date = Overrides::default();
+        as_date.kinds.insert("amount".into(), ColumnKind::Date);
+        let e = app.dataset_import_with(&bad, None, &as_date).unwrap_err();
+        assert!(
+            e.message.starts_with("bad.csv: line 2, column 2 (amount):"),
+            "names the line and the column: {}",
+            e.message
+        );
+        let mut unknown = Overrides::default();
+        unknown.kinds.insert("nope".into(), ColumnKind::Text);
+        let e = app.dataset_import_with(&bad, None, &unknown).unwrap_err();
+        assert!(e.message.contains("nope"), "{}", e.message);
+        assert_eq!(app.datasets().unwrap().len(), 1, "nothing else imported");
     }
 
     #[test]

@@ -1,12 +1,17 @@
-//! `latchkey analytics ...`: the active account's datasets (import, list, profile, free) and
-//! the paid analyses over them (run), with their saved results (free to reopen, offline).
+//! `latchkey analytics ...`: the active account's datasets (import, list, preview, profile,
+//! rename, delete: free) and the paid analyses over them (run), with their saved results (free
+//! to reopen, offline).
 
+mod delete;
 mod import;
 mod list;
+mod preview;
 mod profile;
+mod rename;
 mod results;
 mod run;
 
+use crate::output::clean_text;
 use latchkey_core::analytics::engine::{AnalysisResult, SavedResult};
 use latchkey_core::{Code, Core, Error};
 
@@ -18,6 +23,12 @@ pub enum AnalyticsCommand {
     List(list::List),
     /// Per column: type, missing and distinct values, statistics (free).
     Profile(profile::Profile),
+    /// A page of a dataset's rows (free).
+    Preview(preview::Preview),
+    /// Rename a dataset.
+    Rename(rename::Rename),
+    /// Delete a dataset with its rows and saved results (the imported file is not touched).
+    Delete(delete::Delete),
     /// Run a paid analysis of a dataset and save its result.
     Run(run::Run),
     /// List the saved results, or show one again (free, offline).
@@ -30,6 +41,9 @@ impl AnalyticsCommand {
             AnalyticsCommand::Import(c) => c.run(app, out),
             AnalyticsCommand::List(c) => c.run(app, out),
             AnalyticsCommand::Profile(c) => c.run(app, out),
+            AnalyticsCommand::Preview(c) => c.run(app, out),
+            AnalyticsCommand::Rename(c) => c.run(app, out),
+            AnalyticsCommand::Delete(c) => c.run(app, out),
             AnalyticsCommand::Run(c) => c.run(app, out),
             AnalyticsCommand::Results(c) => c.run(app, out),
         }
@@ -60,7 +74,8 @@ fn print_table(headers: &[&str], rows: &[Vec<String>]) {
                 }
             })
             .collect();
-        println!("{}", padded.join("  ").trim_end());
+        // Cells come from the user's files: no terminal control characters.
+        println!("{}", clean_text(padded.join("  ").trim_end()));
     };
     line(headers.to_vec());
     for row in rows {

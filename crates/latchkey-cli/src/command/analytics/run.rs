@@ -1,8 +1,8 @@
 use super::{dataset_id, show_result};
 use crate::output::{credits, Output};
 use latchkey_core::analytics::engine::{
-    Agg, Analysis, BreakdownParams, CompareParams, ComparePeriod, Period, TimeSeriesParams,
-    TrendMethod, TrendParams,
+    Agg, Analysis, BreakdownParams, CancelFlag, CompareParams, ComparePeriod, Period,
+    TimeSeriesParams, TrendMethod, TrendParams,
 };
 use latchkey_core::{Code, Core, Error};
 
@@ -146,9 +146,18 @@ impl Run {
             Kind::Trend => "trend",
         };
         let price = app.analysis_price(kind)?;
-        eprintln!("This {kind} analysis costs {} credits.", credits(price));
         let run_id = latchkey_core::new_key("cli-analytics")?;
-        let paid = app.analysis_run(id, &analysis, &run_id)?;
+        // From here Ctrl-C cancels the run: its hold is released and it exits 30, instead of
+        // the process dying with the credits held until the hold expires.
+        let cancel = CancelFlag::new();
+        let interrupts = Interrupts::watch(cancel.clone());
+        eprintln!(
+            "This {kind} analysis costs {} credits (Ctrl-C cancels it; nothing is charged then).",
+            credits(price)
+        );
+        let paid = app.analysis_run_cancellable(id, &analysis, &run_id, &cancel);
+        drop(interrupts);
+        let paid = paid?;
         if self.json {
             out.json(&serde_json::to_value(&paid.saved).unwrap_or_default());
             return Ok(());
@@ -161,5 +170,55 @@ impl Run {
             paid.saved.id
         );
         Ok(())
+    }
+}
+
+/// Sets a [`CancelFlag`] at Ctrl-C while it lives. The analysis runs on this thread (the core
+/// is borrowed, not shared), so the signal is awaited on a thread of its own, with a runtime
+/// of its own; the handler is installed before [`Interrupts::watch`] returns, so a Ctrl-C at
+/// any moment of the run cancels it.
+struct Interrupts {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Interrupts {
+    fn watch(cancel: CancelFlag) -> Interrupts {
+        let (installed_tx, installed) = std::sync::mpsc::channel::<()>();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                // No runtime, no handler: Ctrl-C ends the process (the hold then expires).
+                let _ = installed_tx.send(());
+                return;
+            };
+            runtime.block_on(async move {
+                let ctrl_c = crate::command::ctrl_c();
+                let _ = installed_tx.send(());
+                tokio::select! {
+                    () = ctrl_c => cancel.cancel(),
+                    _ = stopped => {}
+                }
+            });
+        });
+        let _ = installed.recv();
+        Interrupts {
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Interrupts {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
