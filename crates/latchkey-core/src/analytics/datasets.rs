@@ -573,9 +573,11 @@ mod tests {
             text.push_str(&format!("{d:02}/02/2026,{},{d}\n", 100 + d % 3));
         }
         std::fs::write(&file, &text).unwrap();
-        let mut fix = Overrides::default();
-        fix.kinds.insert("code".into(), ColumnKind::Category);
-        fix.date_order = Some(DateOrder::MonthFirst);
+        let fix = Overrides {
+            kinds: [("code".to_owned(), ColumnKind::Category)].into(),
+            date_order: Some(DateOrder::MonthFirst),
+            ..Overrides::default()
+        };
         let d = app.dataset_import_with(&file, None, &fix).unwrap().dataset;
         let code = d.columns.iter().find(|c| c.name == "code").unwrap();
         assert_eq!(code.kind, ColumnKind::Category, "the user's type wins");
@@ -587,8 +589,10 @@ mod tests {
 
         let again = app.dataset_import(&file, None).unwrap();
         assert!(again.existing, "no corrections asked: the earlier import");
-        let mut other = Overrides::default();
-        other.date_order = Some(DateOrder::DayFirst);
+        let other = Overrides {
+            date_order: Some(DateOrder::DayFirst),
+            ..Overrides::default()
+        };
         let e = app.dataset_import_with(&file, None, &other).unwrap_err();
         assert_eq!(e.code, Code::InvalidInput);
         assert!(
@@ -599,16 +603,20 @@ mod tests {
 
         let bad = dir.path().join("bad.csv");
         std::fs::write(&bad, "when,amount\n2026-01-01,1\nsoon,2\n").unwrap();
-        let mut as_date = Overrides::default();
-        as_date.kinds.insert("amount".into(), ColumnKind::Date);
+        let as_date = Overrides {
+            kinds: [("amount".to_owned(), ColumnKind::Date)].into(),
+            ..Overrides::default()
+        };
         let e = app.dataset_import_with(&bad, None, &as_date).unwrap_err();
         assert!(
             e.message.starts_with("bad.csv: line 2, column 2 (amount):"),
             "names the line and the column: {}",
             e.message
         );
-        let mut unknown = Overrides::default();
-        unknown.kinds.insert("nope".into(), ColumnKind::Text);
+        let unknown = Overrides {
+            kinds: [("nope".to_owned(), ColumnKind::Text)].into(),
+            ..Overrides::default()
+        };
         let e = app.dataset_import_with(&bad, None, &unknown).unwrap_err();
         assert!(e.message.contains("nope"), "{}", e.message);
         assert_eq!(app.datasets().unwrap().len(), 1, "nothing else imported");
