@@ -24,6 +24,7 @@ pub mod service;
 mod sessions;
 mod signin;
 mod switch;
+mod sync;
 #[cfg(test)]
 mod testing;
 mod tokens;
@@ -45,6 +46,7 @@ pub use service::{
     Checkout, Known, LedgerEntry, LedgerPage, Pack, PurchaseState, ServiceBalance, ServiceReceipt,
 };
 pub use signin::{Completed, SignIn};
+pub use sync::{DeviceIdentity, DeviceView, Refused, SyncReport, SyncState};
 pub use tokens::{Token, TokenKind};
 pub use views::{AccountView, ProviderView};
 pub use wallet::{HistoryLine, HistoryLines};

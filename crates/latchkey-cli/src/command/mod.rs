@@ -1,11 +1,13 @@
 mod analytics;
 mod credits;
+mod devices;
 mod login;
 mod login_device;
 mod logout;
 mod providers;
 mod status;
 mod switch;
+mod sync;
 mod token;
 mod wallet;
 
@@ -31,6 +33,10 @@ pub enum Command {
     /// Credit packs at the credit service: list them, buy one.
     #[command(subcommand)]
     Credits(credits::CreditsCommand),
+    /// Sync with the credit service: push offline spends, pull, renew the offline lease.
+    Sync(sync::Sync),
+    /// This account's devices at the credit service; `devices remove ID` removes a lost one.
+    Devices(devices::Devices),
     /// Your datasets and the paid analyses over them.
     #[command(subcommand)]
     Analytics(analytics::AnalyticsCommand),
@@ -52,6 +58,8 @@ impl Command {
             Command::Wallet(c) => c.run(app, out).await,
             Command::Credits(c) => c.run(app, out).await,
             Command::Analytics(c) => c.run(app, out),
+            Command::Sync(c) => c.run(app, out).await,
+            Command::Devices(c) => c.run(app, out).await,
         }
     }
 }

@@ -10,6 +10,7 @@ mod files;
 mod harness;
 mod provider_changed;
 mod service;
+mod sync;
 mod terminal;
 mod wallet;
 

@@ -161,7 +161,9 @@ struct Cache {
 fn effect(kind: &str, amount: i64) -> (i64, i64) {
     match kind {
         "grant" | "purchase" | "voucher" | "refund" => (amount, 0),
-        "spend" => (-amount, 0),
+        // reversal: bought credits taken back after their payment was refunded ("Refund of
+        // purchase"), a debit like a spend; without this arm it would read as a release.
+        "spend" | "reversal" => (-amount, 0),
         "reserve" => (0, amount),
         "capture" => (-amount, -amount),
         _ => (0, -amount), // release, expire
@@ -256,7 +258,7 @@ fn unreachable(e: &Error) -> bool {
     e.code == Code::ServiceUnavailable
 }
 
-fn malformed(what: &str, e: impl std::fmt::Display) -> Error {
+pub(crate) fn malformed(what: &str, e: impl std::fmt::Display) -> Error {
     Error::new(
         Code::Provider,
         format!("the credit service's answer to {what} is not what was expected ({e})"),
@@ -273,7 +275,7 @@ fn service_error(status: reqwest::StatusCode, body: &[u8]) -> Error {
     let code = match word.as_str() {
         "insufficient_credits" => Code::InsufficientCredits,
         "idempotency_conflict" => Code::IdempotencyConflict,
-        "unknown_entry" | "unknown_checkout" => Code::UnknownEntry,
+        "unknown_entry" | "unknown_checkout" | "unknown_device" => Code::UnknownEntry,
         "invalid_input" | "payload_too_large" | "unknown_pack" => Code::InvalidInput,
         "voucher_rejected" | "invalid_voucher" | "already_redeemed" => Code::VoucherRejected,
         "checkout_closed" => Code::PurchaseNotCompleted,
@@ -317,7 +319,7 @@ impl Core {
             .map_err(|e| Error::new(Code::Internal, format!("bad service path {path}: {e}")))
     }
 
-    fn account_record(&self, subject: Option<&str>) -> Result<AccountRecord> {
+    pub(crate) fn account_record(&self, subject: Option<&str>) -> Result<AccountRecord> {
         self.end_expired_sessions()?;
         match subject {
             Some(s) => self.find_account(s),
@@ -346,7 +348,7 @@ impl Core {
 
     /// One request to the service; the body of a 2xx answer (at most [`MAX_ANSWER_BYTES`])
     /// and its `Date`, else the mapped error.
-    async fn call(
+    pub(crate) async fn call(
         &self,
         record: Option<&AccountRecord>,
         method: reqwest::Method,
@@ -403,7 +405,7 @@ impl Core {
         Ok((bytes, date))
     }
 
-    async fn get<T: serde::de::DeserializeOwned>(
+    pub(crate) async fn get<T: serde::de::DeserializeOwned>(
         &self,
         record: Option<&AccountRecord>,
         path: &str,
@@ -438,7 +440,7 @@ impl Core {
         }
     }
 
-    fn remember_balance(&self, record: &AccountRecord, balance: ServiceBalance) {
+    pub(crate) fn remember_balance(&self, record: &AccountRecord, balance: ServiceBalance) {
         let now = self.now();
         self.update_cache(record, |c| match c {
             Some(c) => {
@@ -900,5 +902,15 @@ mod tests {
         }
         assert_eq!(afters, vec![(10, 0), (10, 4), (7, 1), (7, 0)]);
         assert_eq!(local_kind("hold"), "reserve", "the local word for a hold");
+    }
+
+    #[test]
+    fn a_reversal_is_a_debit_of_posted_credits() {
+        assert_eq!(
+            effect("reversal", 7),
+            (-7, 0),
+            "a refund's reversal takes bought credits back; it is not a release of held ones"
+        );
+        assert_eq!(local_kind("reversal"), "reversal", "shown under its own name");
     }
 }

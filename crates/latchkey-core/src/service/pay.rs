@@ -79,8 +79,8 @@ fn offline_refusal(e: Error) -> Error {
         Code::ServiceUnavailable,
         format!(
             "Paid runs are charged at the credit service, which cannot be reached now, so \
-             nothing was run and nothing was charged (spending offline is not available while \
-             a credit service is configured). {}",
+             nothing was run and nothing was charged (this device holds no offline lease: \
+             sync while the service can be reached to get one). {}",
             e.message
         ),
     )
@@ -97,15 +97,27 @@ impl Core {
     ) -> Result<(T, Balance)> {
         let blocking = Blocking::new()?;
         let memo = Some("analytics run");
-        let hold = blocking
-            .run(self.service_reserve(
-                None,
-                &format!("{run_id}:reserve"),
-                cost.get(),
-                HOLD_TTL_SECS,
-                memo,
-            ))
-            .map_err(offline_refusal)?;
+        let hold = match blocking.run(self.service_reserve(
+            None,
+            &format!("{run_id}:reserve"),
+            cost.get(),
+            HOLD_TTL_SECS,
+            memo,
+        )) {
+            Ok(hold) => hold,
+            // Offline: only this device's lease may pay (sync/), pushed at the next sync.
+            Err(e) if e.code == Code::ServiceUnavailable => {
+                let (done, b) = self.pay_from_lease(
+                    cost.get(),
+                    &format!("{run_id}:offline"),
+                    "analytics run",
+                    || offline_refusal(e),
+                    work,
+                )?;
+                return Ok((done, balance(b)));
+            }
+            Err(e) => return Err(e),
+        };
         let hold_id = hold.entry.id;
         match work() {
             Ok(done) => {

@@ -5,7 +5,9 @@ use latchkey_core::{Core, Error};
 #[derive(clap::Args, Debug)]
 pub struct Balance {
     /// Print JSON: {"issuer", "subject", "posted", "held", "available"} (with a credit
-    /// service, also "stale", and "as_of" when stale).
+    /// service, also "stale", "as_of" when stale, "offline_available" (what this device may
+    /// spend offline from its lease, null without one) and "last_synced_at" (null before the
+    /// first sync)).
     #[arg(long)]
     json: bool,
 }
@@ -16,11 +18,14 @@ impl Balance {
             let key = app.wallet_account(account)?;
             let b = app.service_balance(account).await?;
             let v = b.value;
+            let sync = app.sync_state(account)?;
             if self.json {
                 let mut json = serde_json::json!({
                     "issuer": key.issuer, "subject": key.subject,
                     "posted": v.posted, "held": v.held, "available": v.available,
                     "stale": b.stale,
+                    "offline_available": sync.offline_available,
+                    "last_synced_at": sync.last_synced_at.map(|t| t.to_rfc3339()),
                 });
                 if b.stale {
                     json["as_of"] = b.as_of.to_rfc3339().into();
@@ -38,6 +43,9 @@ impl Balance {
                         "(last known, as of {}: the credit service cannot be reached)",
                         b.as_of.to_rfc3339()
                     );
+                }
+                if let Some(n) = sync.offline_available {
+                    println!("Available offline: {n} credits.");
                 }
             }
             return Ok(());

@@ -1,0 +1,329 @@
+//! Sync across devices (issue 9) on the real stack: `latchkey` processes as devices (each its
+//! own data dir, the same signed-in user), the real `latchkey-server` over a throwaway
+//! PostgreSQL, the test OpenID Provider's real ID tokens. "Offline" is the service stopped, or
+//! one device's `[service] url` pointing at a closed port; "back" is the service started again
+//! over the same database (a new port, written into the devices' configuration).
+
+use crate::harness::{assert_exit, text, Idp, Machine};
+use latchkey_testkit::pg::{fresh_db_sync, psql};
+use latchkey_testkit::server::Service;
+
+/// What one analytics run costs in these tests.
+const COST: i64 = 20;
+
+/// A device of alice's: signed in, `[service] url` = `base`, runs costing [`COST`], one
+/// dataset imported (importing is free and local).
+fn device(idp: &Idp, base: &str) -> Machine {
+    let m = Machine::new(&[("local", "desktop-public", None, &idp.issuer)]);
+    m.add_config(&format!(
+        "\n[wallet]\nanalytics_cost = {COST}\n\n[service]\nurl = \"{base}\"\n"
+    ));
+    assert_exit(&m.latchkey("alice", &["login"]), 0, "sign in");
+    let csv = m.dir.path().join("spend.csv");
+    std::fs::write(
+        &csv,
+        "date,amount,category\n2026-01-03,5,food\n2026-01-09,7,rent\n",
+    )
+    .unwrap();
+    assert_exit(
+        &m.latchkey(
+            "-",
+            &[
+                "analytics",
+                "import",
+                csv.to_str().unwrap(),
+                "--name",
+                "spend",
+            ],
+        ),
+        0,
+        "import",
+    );
+    m
+}
+
+/// Points the device's configuration at another service address.
+fn point_at(m: &Machine, base: &str) {
+    let path = m.dir.path().join("auth.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let start = text.find("\nurl = \"").expect("a [service] url") + 8;
+    let end = start + text[start..].find('"').unwrap();
+    std::fs::write(&path, format!("{}{base}{}", &text[..start], &text[end..])).unwrap();
+}
+
+/// A port where nothing listens.
+fn closed_base() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("http://{}", l.local_addr().unwrap())
+}
+
+fn run(m: &Machine) -> std::process::Output {
+    m.latchkey(
+        "-",
+        &[
+            "analytics",
+            "run",
+            "spend",
+            "--kind",
+            "breakdown",
+            "--measure",
+            "amount",
+            "--split",
+            "category",
+            "--json",
+        ],
+    )
+}
+
+fn grant(svc: &Service, idp: &Idp, credits: &str) {
+    let out = svc.operator(&[
+        "grant",
+        "--issuer",
+        &idp.issuer,
+        "--subject",
+        "alice",
+        "--credits",
+        credits,
+    ]);
+    assert!(out.status.success(), "grant: {}", text(&out.stderr));
+}
+
+/// alice's "posted,held" in the service's database.
+fn ledger_row(svc: &Service) -> String {
+    psql(
+        &svc.db_url,
+        "SELECT b.posted || ',' || b.held FROM balances b JOIN users u ON u.id = b.user_id \
+         WHERE u.subject = 'alice'",
+    )
+}
+
+/// Credits spent in the service's ledger (plain spends: what devices pushed).
+fn spent(svc: &Service) -> String {
+    psql(
+        &svc.db_url,
+        "SELECT COALESCE(SUM(amount), 0) FROM entries WHERE kind = 'spend'",
+    )
+}
+
+fn device_id(m: &Machine) -> String {
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(m.data_dir().join("device.json")).unwrap()).unwrap();
+    v["device_id"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn offline_spends_come_from_the_lease_and_are_applied_once_when_back() {
+    let idp = Idp::start(&[]);
+    let db = fresh_db_sync();
+    let mut svc = Service::start(&db, &idp.issuer, "");
+    grant(&svc, &idp, "100");
+    let m = device(&idp, &svc.base);
+
+    let first = m.json(&["sync", "--lease", "40", "--json"]);
+    assert_eq!(
+        first["registered"], true,
+        "first contact registers: {first}"
+    );
+    assert_eq!(first["offline_available"], 40, "{first}");
+    assert_eq!(
+        ledger_row(&svc),
+        "100,40",
+        "the lease is a hold at the service"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(m.data_dir().join("device.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the device identity is private");
+    }
+    let devices = m.json(&["devices", "--json"]);
+    let list = devices["devices"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{devices}");
+    assert_eq!(list[0]["this_device"], true);
+    assert_eq!(list[0]["lease_remaining"], 40);
+
+    svc.stop();
+    assert_exit(&run(&m), 0, "an offline run paid from the lease");
+    let b = m.json(&["wallet", "balance", "--json"]);
+    assert_eq!(b["offline_available"], 20, "{b}");
+    assert_eq!(b["stale"], true, "{b}");
+    assert!(b["last_synced_at"].is_string(), "{b}");
+    assert_exit(
+        &m.latchkey("-", &["sync"]),
+        27,
+        "sync while the service is down",
+    );
+
+    let svc = Service::start(&db, &idp.issuer, "");
+    point_at(&m, &svc.base);
+    let back = m.json(&["sync", "--json"]);
+    assert_eq!(
+        (back["pushed"].as_i64(), back["applied"].as_i64()),
+        (Some(1), Some(1)),
+        "{back}"
+    );
+    assert_eq!(
+        spent(&svc),
+        "20",
+        "the offline spend is in the service's ledger"
+    );
+    let again = m.json(&["sync", "--json"]);
+    assert_eq!(again["pushed"], 0, "nothing is pushed twice: {again}");
+    assert_eq!(spent(&svc), "20", "applied once");
+    let service = m.json(&["wallet", "balance", "--json"]);
+    let posted_held = ledger_row(&svc);
+    assert_eq!(
+        format!("{},{}", service["posted"], service["held"]),
+        posted_held,
+        "the device shows the service's balance after sync"
+    );
+    assert_eq!(service["stale"], false);
+}
+
+#[test]
+fn two_devices_with_leases_of_60_and_40_spend_100_at_most() {
+    let idp = Idp::start(&[]);
+    let db = fresh_db_sync();
+    let mut svc = Service::start(&db, &idp.issuer, "");
+    grant(&svc, &idp, "100");
+    let a = device(&idp, &svc.base);
+    let b = device(&idp, &svc.base);
+    assert_eq!(
+        a.json(&["sync", "--lease", "60", "--json"])["offline_available"],
+        60
+    );
+    assert_eq!(
+        b.json(&["sync", "--lease", "60", "--json"])["offline_available"],
+        40,
+        "only 40 are left to lend"
+    );
+
+    svc.stop();
+    // Each tries to spend 80 offline (4 runs of 20).
+    let mut ok = [0, 0];
+    for (i, m) in [&a, &b].into_iter().enumerate() {
+        for _ in 0..4 {
+            let out = run(m);
+            match out.status.code() {
+                Some(0) => ok[i] += 1,
+                Some(20) => assert!(
+                    text(&out.stderr).contains("available offline: 0"),
+                    "the refusal says what is left offline: {}",
+                    text(&out.stderr)
+                ),
+                other => panic!("run exited {other:?}: {}", text(&out.stderr)),
+            }
+        }
+    }
+    assert_eq!(ok, [3, 2], "each device stops at its own lease");
+
+    let svc = Service::start(&db, &idp.issuer, "");
+    for m in [&a, &b] {
+        point_at(m, &svc.base);
+        let r = m.json(&["sync", "--json"]);
+        assert!(r["refused"].as_array().unwrap().is_empty(), "{r}");
+    }
+    assert_eq!(spent(&svc), "100", "exactly 100 spent, never 160");
+    assert_eq!(ledger_row(&svc), "0,0", "nothing is left, nothing negative");
+}
+
+#[test]
+fn a_removed_devices_later_push_is_rejected_and_shown() {
+    let idp = Idp::start(&[]);
+    let svc = Service::start(&fresh_db_sync(), &idp.issuer, "");
+    grant(&svc, &idp, "100");
+    let home = device(&idp, &svc.base);
+    let lost = device(&idp, &svc.base);
+    home.json(&["sync", "--json"]);
+    lost.json(&["sync", "--lease", "40", "--json"]);
+    let lost_id = device_id(&lost);
+
+    // The lost device spends offline; meanwhile the user removes it from the other one.
+    point_at(&lost, &closed_base());
+    assert_exit(&run(&lost), 0, "spent offline from its lease");
+    let removed = home.json(&["devices", "remove", &lost_id, "--json"]);
+    assert!(removed["removed_at"].is_string(), "{removed}");
+    assert_eq!(
+        ledger_row(&svc),
+        "100,20",
+        "its lease's 40 are released; only home's default lease of 20 is still held"
+    );
+
+    point_at(&lost, &svc.base);
+    let r = lost.json(&["sync", "--json"]);
+    let refused = r["refused"].as_array().unwrap();
+    assert_eq!(refused.len(), 1, "{r}");
+    assert_eq!(refused[0]["reason"], "device_removed");
+    assert_eq!(
+        r["offline_available"], 0,
+        "a removed device gets no new lease: {r}"
+    );
+    let shown = text(&lost.latchkey("-", &["sync"]).stdout);
+    assert!(shown.contains("removed as lost"), "{shown}");
+    assert_eq!(spent(&svc), "0", "the rejected spend moved no credits");
+    let stored = psql(
+        &svc.db_url,
+        "SELECT count(*) FROM device_entries WHERE reason = 'device_removed'",
+    );
+    assert_eq!(stored, "1", "stored at the service as rejected");
+    let list = home.json(&["devices", "--json"]);
+    assert!(
+        list["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["device_id"] == lost_id.as_str() && d["removed_at"].is_string()),
+        "{list}"
+    );
+}
+
+#[test]
+fn a_sync_killed_between_the_services_commit_and_its_reply_applies_once() {
+    let idp = Idp::start(&[]);
+    let db = fresh_db_sync();
+    let svc = Service::start(&db, &idp.issuer, "");
+    grant(&svc, &idp, "100");
+    let m = device(&idp, &svc.base);
+    m.json(&["sync", "--lease", "40", "--json"]);
+    point_at(&m, &closed_base());
+    assert_exit(&run(&m), 0, "committed locally, offline");
+    point_at(&m, &svc.base);
+
+    let marker = m.dir.path().join("pushed");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"));
+    cmd.args(["sync"])
+        .env("LATCHKEY_CONFIG", m.dir.path().join("auth.toml"))
+        .env("LATCHKEY_DATA_DIR", m.data_dir())
+        .env("LATCHKEY_KEYRING_SERVICE", &m.service)
+        .env("LATCHKEY_TEST_PAUSE_AFTER_PUSH", &marker)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let t0 = std::time::Instant::now();
+    while !marker.exists() {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(60),
+            "the sync reached its push"
+        );
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the sync ended before its push: {status}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert_eq!(spent(&svc), "20", "the service committed the push");
+    let b = m.json(&["wallet", "balance", "--json"]);
+    assert_eq!(b["offline_available"], 20, "unanswered, still counted: {b}");
+
+    let r = m.json(&["sync", "--json"]);
+    assert_eq!(r["pushed"], 1, "pushed again after the crash: {r}");
+    assert_eq!(r["applied"], 1, "answered already_applied: {r}");
+    assert_eq!(spent(&svc), "20", "applied exactly once");
+    let again = m.json(&["sync", "--json"]);
+    assert_eq!(again["pushed"], 0, "{again}");
+}

@@ -1,0 +1,490 @@
+//! The desktop side of sync with the credit service (issue 9): this install's device
+//! identity, offline spending from the device's lease, and [`Core::sync`] (register, push the
+//! offline entries, pull everything after the cursor, keep the lease).
+//!
+//! The protocol is `latchkey-wire`'s and the routes are the service's (its README, "Sync").
+//! At most one sync runs at a time per device, across the app and the CLI: `sync.lock` in the
+//! data dir. The sync state is kept in `sync.sqlite` (see `store.rs` for why not the wallet).
+
+use crate::core::Core;
+use crate::error::{Code, Error, Result};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+mod store;
+pub(crate) use store::Pending;
+pub use store::Refused;
+use store::Store;
+
+/// Entries per push (the service's 64 KiB body cap holds about 250).
+const PUSH_BATCH: usize = 200;
+/// Pull page size.
+const PULL_PAGE: i64 = latchkey_wire::MAX_PULL_PAGE;
+/// The lease is renewed when less than this is left of it...
+const RENEW_BELOW: i64 = 10;
+/// ...or when it lapses within this many days.
+const RENEW_DAYS: i64 = 7;
+/// A not-yet-ready offline entry this old belongs to a run that crashed.
+const STALE_RUN_MINUTES: i64 = 60;
+
+/// This install's identity at the credit service, kept in `<data dir>/device.json` (0600).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceIdentity {
+    /// 32 random hex digits, chosen once per data dir.
+    pub device_id: String,
+    /// The name the user sees (the host name by default).
+    pub name: String,
+}
+
+/// What one [`Core::sync`] did.
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncReport {
+    /// This device.
+    pub device_id: String,
+    /// Whether this sync registered the device (its first contact).
+    pub registered: bool,
+    /// Offline entries pushed now.
+    pub pushed: usize,
+    /// Of them, applied (now or before).
+    pub applied: usize,
+    /// Of them, refused (rejected or conflicting).
+    pub refused_now: usize,
+    /// Service entries pulled and applied here for the first time.
+    pub pulled: usize,
+    /// The pull cursor after the sync (`server_seq`).
+    pub cursor: i64,
+    /// What this device may spend while offline.
+    pub offline_available: i64,
+    /// When its lease lapses, if it has one.
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    /// Every offline entry the service refused, with its reason, oldest first.
+    pub refused: Vec<Refused>,
+    /// When this sync ended.
+    pub last_synced_at: DateTime<Utc>,
+}
+
+/// The local sync state of an account, read without asking the service.
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncState {
+    /// What this device may spend offline now (`None`: no lease).
+    pub offline_available: Option<i64>,
+    /// When the last sync ended.
+    pub last_synced_at: Option<DateTime<Utc>>,
+    /// Offline entries waiting for their push.
+    pub unpushed: i64,
+    /// Offline entries the service refused.
+    pub refused: Vec<Refused>,
+}
+
+/// One device as `latchkey devices` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceView {
+    /// Its id.
+    pub device_id: String,
+    /// Its name.
+    pub name: String,
+    /// Its last registration, lease request or push.
+    pub last_seen_at: DateTime<Utc>,
+    /// When it was removed as lost.
+    pub removed_at: Option<DateTime<Utc>>,
+    /// Credits its open lease still holds (`None`: no open lease).
+    pub lease_remaining: Option<i64>,
+    /// When that lease lapses.
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    /// Whether it is the device this runs on.
+    pub this_device: bool,
+}
+
+fn storage(what: &std::path::Path, e: impl std::fmt::Display) -> Error {
+    Error::new(Code::Storage, format!("{}: {e}", what.display()))
+}
+
+/// The host name, for a device's default name.
+fn host_name() -> String {
+    let from_file = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .ok();
+    let name = from_file
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|s| {
+            s.trim()
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(100)
+                .collect::<String>()
+        })
+        .unwrap_or_default();
+    if name.is_empty() {
+        "This computer".into()
+    } else {
+        name
+    }
+}
+
+fn path_segment(id: &str) -> Result<&str> {
+    let ok = (16..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(id)
+    } else {
+        Err(Error::new(
+            Code::InvalidInput,
+            format!("{id:?} is not a device id (16 to 64 letters, digits, - or _)"),
+        ))
+    }
+}
+
+impl Core {
+    /// This install's device identity, created on first use (random id, the host name).
+    ///
+    /// # Errors
+    /// [`Code::Storage`] when `device.json` cannot be read or written.
+    pub fn device_identity(&self) -> Result<DeviceIdentity> {
+        let path = self.data_dir().join("device.json");
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                return serde_json::from_slice(&bytes).map_err(|e| storage(&path, e));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(storage(&path, e)),
+        }
+        let mut raw = [0u8; 16];
+        getrandom::fill(&mut raw)
+            .map_err(|e| Error::new(Code::Internal, format!("no randomness: {e}")))?;
+        let id = DeviceIdentity {
+            device_id: raw.iter().map(|b| format!("{b:02x}")).collect(),
+            name: host_name(),
+        };
+        let bytes = serde_json::to_vec_pretty(&id).map_err(|e| storage(&path, e))?;
+        match latchkey_auth::write_private(&path, &bytes, latchkey_auth::Existing::Keep) {
+            Ok(()) => Ok(id),
+            // Another process made it first: its identity is the one.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let bytes = std::fs::read(&path).map_err(|e| storage(&path, e))?;
+                serde_json::from_slice(&bytes).map_err(|e| storage(&path, e))
+            }
+            Err(e) => Err(storage(&path, e)),
+        }
+    }
+
+    fn sync_store(&self) -> Result<Store> {
+        Store::open(self.data_dir())
+    }
+
+    /// The active account's (or `subject`'s) sync state here, from local files only.
+    ///
+    /// # Errors
+    /// [`Code::NotSignedIn`] and the other account errors; [`Code::Storage`].
+    pub fn sync_state(&self, subject: Option<&str>) -> Result<SyncState> {
+        let record = self.account_record(subject)?;
+        let store = self.sync_store()?;
+        Ok(SyncState {
+            offline_available: store.offline_available(&record.id, self.now())?,
+            last_synced_at: store.last_synced_at(&record.id)?,
+            unpushed: store.unpushed_count(&record.id)?,
+            refused: store.refused(&record.id)?,
+        })
+    }
+
+    /// Syncs the active account (or `subject`'s) with the credit service: registers this
+    /// device on first contact, pushes the offline entries not yet answered (each outcome kept
+    /// here), pulls every service entry after the cursor (each applied here once), and asks
+    /// for or renews the lease (`lease`: ask for that many credits now; else the service's
+    /// default, asked only when the lease runs low or lapses soon). Waits for a sync another
+    /// process is running.
+    ///
+    /// # Errors
+    /// [`Code::ServiceUnavailable`] when the service cannot be reached (what was done before
+    /// stays done: every step is idempotent); [`Code::Config`] without a service; the account
+    /// and token errors.
+    pub async fn sync(&self, subject: Option<&str>, lease: Option<i64>) -> Result<SyncReport> {
+        let record = self.account_record(subject)?;
+        let me = self.device_identity()?;
+        let lock_path = self.data_dir().join("sync.lock");
+        let lock = latchkey_auth::open_private(&lock_path).map_err(|e| storage(&lock_path, e))?;
+        lock.lock().map_err(|e| storage(&lock_path, e))?;
+        let account = record.id.clone();
+        let mut store = self.sync_store()?;
+        let device_path = format!("v1/devices/{}", path_segment(&me.device_id)?);
+
+        let mut registered = false;
+        if !store.registered(&account)? {
+            let body = serde_json::to_value(latchkey_wire::DeviceRegistration {
+                name: me.name.clone(),
+            })
+            .map_err(|e| Error::new(Code::Internal, e.to_string()))?;
+            self.call(
+                Some(&record),
+                reqwest::Method::PUT,
+                &device_path,
+                Some(body),
+            )
+            .await?;
+            store.set_registered(&account)?;
+            registered = true;
+        }
+
+        // Push: every ready entry without an answer, in batches, oldest first.
+        store.give_back_stale(
+            &account,
+            self.now() - chrono::Duration::minutes(STALE_RUN_MINUTES),
+        )?;
+        let (mut pushed, mut applied, mut refused_now) = (0, 0, 0);
+        loop {
+            let batch = store.unpushed(&account, PUSH_BATCH)?;
+            if batch.is_empty() {
+                break;
+            }
+            let body = latchkey_wire::PushBatch {
+                entries: batch
+                    .iter()
+                    .map(|p| latchkey_wire::PushEntry {
+                        entry_id: p.entry_id.clone(),
+                        kind: latchkey_wire::EntryKind::Spend,
+                        amount: p.amount,
+                        lease_id: p.lease_id,
+                        local_time: p.local_time,
+                        memo: p.memo.clone(),
+                    })
+                    .collect(),
+            };
+            let path = format!("{device_path}/entries");
+            let (bytes, _) = self
+                .call(
+                    Some(&record),
+                    reqwest::Method::POST,
+                    &path,
+                    Some(
+                        serde_json::to_value(&body)
+                            .map_err(|e| Error::new(Code::Internal, e.to_string()))?,
+                    ),
+                )
+                .await?;
+            let answer: latchkey_wire::PushAnswer =
+                serde_json::from_slice(&bytes).map_err(|e| crate::service::malformed(&path, e))?;
+            // Tests only: stop here, after the service committed and before the answer is
+            // kept, until the test kills the process (kill -9 between commit and reply).
+            if let Some(marker) = std::env::var_os("LATCHKEY_TEST_PAUSE_AFTER_PUSH") {
+                let _ = std::fs::write(marker, b"pushed");
+                loop {
+                    std::thread::sleep(std::time::Duration::from_secs(60));
+                }
+            }
+            store.record_push(&account, &answer)?;
+            pushed += answer.outcomes.len();
+            for o in &answer.outcomes {
+                match o.outcome {
+                    latchkey_wire::Outcome::Applied { .. }
+                    | latchkey_wire::Outcome::AlreadyApplied { .. } => applied += 1,
+                    _ => refused_now += 1,
+                }
+            }
+            if answer.outcomes.len() < batch.len() {
+                // The service answered only part of the batch: stop rather than loop.
+                break;
+            }
+        }
+
+        // Pull: everything after the cursor.
+        let mut pulled = 0;
+        loop {
+            let after = store.cursor(&account)?;
+            let page: latchkey_wire::PullPage = self
+                .get(
+                    Some(&record),
+                    &format!("v1/sync?after={after}&limit={PULL_PAGE}"),
+                )
+                .await?;
+            pulled += store.apply_page(&account, &page)?;
+            if !page.more || page.cursor <= after {
+                break;
+            }
+        }
+
+        // The lease: as the service has it, renewed when it runs low or lapses soon.
+        let list: latchkey_wire::DeviceList = self.get(Some(&record), "v1/devices").await?;
+        let mine = list.devices.iter().find(|d| d.device_id == me.device_id);
+        let removed = mine.is_some_and(|d| d.removed_at.is_some());
+        let asked = lease;
+        let mut lease = mine.and_then(|d| d.lease.clone());
+        let now = self.now();
+        let low = |l: &latchkey_wire::Lease| {
+            l.remaining < RENEW_BELOW || l.expires_at - now < chrono::Duration::days(RENEW_DAYS)
+        };
+        let wants = !removed && (asked.is_some() || lease.as_ref().is_none_or(low));
+        if wants {
+            let path = format!("{device_path}/lease");
+            match self
+                .call(
+                    Some(&record),
+                    reqwest::Method::POST,
+                    &path,
+                    Some(
+                        serde_json::to_value(latchkey_wire::LeaseRequest { credits: asked })
+                            .map_err(|e| Error::new(Code::Internal, e.to_string()))?,
+                    ),
+                )
+                .await
+            {
+                Ok((bytes, _)) => {
+                    lease = Some(
+                        serde_json::from_slice(&bytes)
+                            .map_err(|e| crate::service::malformed(&path, e))?,
+                    );
+                }
+                // No credits to lend is not a failed sync: the device just has no lease.
+                Err(e) if e.code == Code::InsufficientCredits => {}
+                Err(e) => return Err(e),
+            }
+        }
+        store.set_lease(&account, lease.as_ref())?;
+        // The balance after all this, kept for when the service cannot be reached.
+        let balance: crate::ServiceBalance = self.get(Some(&record), "v1/balance").await?;
+        self.remember_balance(&record, balance);
+
+        let done = self.now();
+        store.set_synced(&account, done)?;
+        drop(lock);
+        Ok(SyncReport {
+            device_id: me.device_id,
+            registered,
+            pushed,
+            applied,
+            refused_now,
+            pulled,
+            cursor: store.cursor(&account)?,
+            offline_available: store.offline_available(&account, done)?.unwrap_or(0),
+            lease_expires_at: store.lease(&account)?.map(|l| l.expires_at),
+            refused: store.refused(&account)?,
+            last_synced_at: done,
+        })
+    }
+
+    /// The active account's devices at the service, oldest first (removed ones included).
+    ///
+    /// # Errors
+    /// [`Code::ServiceUnavailable`]; [`Code::Config`] without a service; account errors.
+    pub async fn devices(&self, subject: Option<&str>) -> Result<Vec<DeviceView>> {
+        let record = self.account_record(subject)?;
+        let me = self.device_identity()?;
+        let list: latchkey_wire::DeviceList = self.get(Some(&record), "v1/devices").await?;
+        Ok(list
+            .devices
+            .into_iter()
+            .map(|d| DeviceView {
+                this_device: d.device_id == me.device_id,
+                lease_remaining: d
+                    .lease
+                    .as_ref()
+                    .filter(|l| l.closed_at.is_none())
+                    .map(|l| l.remaining),
+                lease_expires_at: d
+                    .lease
+                    .as_ref()
+                    .filter(|l| l.closed_at.is_none())
+                    .map(|l| l.expires_at),
+                device_id: d.device_id,
+                name: d.name,
+                last_seen_at: d.last_seen_at,
+                removed_at: d.removed_at,
+            })
+            .collect())
+    }
+
+    /// Removes a lost device at the service: its lease is closed (the credits it held come
+    /// back) and whatever it pushes later is stored as rejected and shown to the user.
+    ///
+    /// # Errors
+    /// [`Code::UnknownEntry`] when no device of this account has that id;
+    /// [`Code::InvalidInput`] for a malformed id; otherwise as [`Core::devices`].
+    pub async fn remove_device(
+        &self,
+        subject: Option<&str>,
+        device_id: &str,
+    ) -> Result<DeviceView> {
+        let record = self.account_record(subject)?;
+        let me = self.device_identity()?;
+        let path = format!("v1/devices/{}", path_segment(device_id)?);
+        let (bytes, _) = self
+            .call(Some(&record), reqwest::Method::DELETE, &path, None)
+            .await?;
+        let d: latchkey_wire::Device =
+            serde_json::from_slice(&bytes).map_err(|e| crate::service::malformed(&path, e))?;
+        Ok(DeviceView {
+            this_device: d.device_id == me.device_id,
+            lease_remaining: None,
+            lease_expires_at: None,
+            device_id: d.device_id,
+            name: d.name,
+            last_seen_at: d.last_seen_at,
+            removed_at: d.removed_at,
+        })
+    }
+
+    /// Pays `cost` from this device's lease while the service cannot be reached: the credits
+    /// are taken from the lease as an offline entry (id `entry_id`, pushed at the next sync)
+    /// before `work` runs, kept when it succeeds and given back when it fails.
+    ///
+    /// # Errors
+    /// [`Code::InsufficientCredits`] ("available offline: N") when the lease cannot cover it;
+    /// `offline()` when this device holds no lease; the work's error.
+    pub(crate) fn pay_from_lease<T>(
+        &self,
+        cost: i64,
+        entry_id: &str,
+        memo: &str,
+        offline: impl FnOnce() -> Error,
+        work: impl FnOnce() -> Result<T>,
+    ) -> Result<(T, crate::ServiceBalance)> {
+        let record = self.account_record(None)?;
+        let mut store = self.sync_store()?;
+        let now = self.now();
+        let entry = Pending {
+            entry_id: entry_id.to_string(),
+            amount: cost,
+            lease_id: 0,
+            local_time: now,
+            memo: Some(memo.to_string()),
+        };
+        let fresh = store.take(&record.id, &entry, now, offline)?;
+        match work() {
+            Ok(done) => {
+                if fresh {
+                    store.make_ready(entry_id)?;
+                }
+                let known = self.service_balance_cached(None)?;
+                let available = store.offline_available(&record.id, now)?.unwrap_or(0);
+                let b = known.map(|k| k.value).unwrap_or(crate::ServiceBalance {
+                    posted: 0,
+                    held: 0,
+                    available: 0,
+                });
+                // What is spent offline is not posted at the service yet; shown as taken from
+                // the lease's hold, so "available" (what others may spend) does not move.
+                let pending = b.held.min(
+                    store
+                        .lease(&record.id)?
+                        .map(|l| l.granted - l.spent - available)
+                        .unwrap_or(0),
+                );
+                Ok((
+                    done,
+                    crate::ServiceBalance {
+                        posted: b.posted - pending,
+                        held: b.held - pending,
+                        available: b.available,
+                    },
+                ))
+            }
+            Err(e) => {
+                if fresh {
+                    store.give_back(entry_id)?;
+                }
+                Err(e)
+            }
+        }
+    }
+}

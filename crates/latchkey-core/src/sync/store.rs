@@ -1,0 +1,562 @@
+//! The device's sync state, in `<data dir>/sync.sqlite` (0600): per account the pull cursor,
+//! the registration, the lease as last read from the service, the offline entries with their
+//! push outcomes, and every pulled service entry (each applied once, by its `server_seq`).
+//!
+//! A file of its own rather than a migration of the wallet's: the wallet file is the local-only
+//! ledger whose `verify` proves its balances from its own entries, while with a credit service
+//! the ledger is the service's and what is kept here is the device's side of the protocol
+//! (pending spends from a lease, outcomes, cursor). Mixing the two would make the wallet's
+//! balances disagree with its entries by design.
+
+use crate::error::{Code, Error, Result};
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use std::path::Path;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS state (
+    account        TEXT PRIMARY KEY,
+    registered     INTEGER NOT NULL DEFAULT 0,
+    cursor         INTEGER NOT NULL DEFAULT 0 CHECK (cursor >= 0),
+    last_synced_at TEXT,
+    lease_id       INTEGER,
+    lease_granted  INTEGER,
+    lease_spent    INTEGER,
+    lease_expires  TEXT,
+    CHECK (lease_id IS NULL OR (lease_granted >= lease_spent AND lease_spent >= 0))
+);
+-- A spend made offline from a lease. `ready = 0` while its paid work runs (it counts against
+-- the lease but is never pushed); `outcome` is written once, from the push answer or the pull.
+CREATE TABLE IF NOT EXISTS offline_entries (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    entry_id   TEXT NOT NULL UNIQUE,
+    account    TEXT NOT NULL,
+    amount     INTEGER NOT NULL CHECK (amount > 0),
+    lease_id   INTEGER NOT NULL,
+    local_time TEXT NOT NULL,
+    memo       TEXT,
+    ready      INTEGER NOT NULL DEFAULT 0 CHECK (ready IN (0, 1)),
+    outcome    TEXT CHECK (outcome IN ('applied', 'already_applied', 'conflict', 'rejected')),
+    server_seq INTEGER,
+    reason     TEXT
+);
+CREATE TRIGGER IF NOT EXISTS offline_entries_outcome_once
+BEFORE UPDATE ON offline_entries
+WHEN OLD.outcome IS NOT NULL OR NEW.entry_id != OLD.entry_id OR NEW.amount != OLD.amount
+  OR NEW.lease_id != OLD.lease_id OR (OLD.ready = 1 AND NEW.ready = 0)
+BEGIN SELECT RAISE(ABORT, 'an offline entry is changed only to become ready or get its outcome'); END;
+CREATE TRIGGER IF NOT EXISTS offline_entries_kept
+BEFORE DELETE ON offline_entries WHEN OLD.ready = 1
+BEGIN SELECT RAISE(ABORT, 'a ready offline entry is kept for ever'); END;
+-- Every service entry pulled, applied here once (the primary key).
+CREATE TABLE IF NOT EXISTS pulled (
+    account    TEXT NOT NULL,
+    server_seq INTEGER NOT NULL,
+    kind       TEXT NOT NULL,
+    amount     INTEGER NOT NULL,
+    entry_id   TEXT,
+    device_id  TEXT,
+    rejected   TEXT,
+    memo       TEXT,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (account, server_seq)
+);
+"#;
+
+/// The lease as last read from the service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LocalLease {
+    pub id: i64,
+    pub granted: i64,
+    pub spent: i64,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// One offline entry waiting for its push.
+#[derive(Debug, Clone)]
+pub(crate) struct Pending {
+    pub entry_id: String,
+    pub amount: i64,
+    pub lease_id: i64,
+    pub local_time: DateTime<Utc>,
+    pub memo: Option<String>,
+}
+
+/// An offline entry the service refused (or that conflicted), kept to show the user.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Refused {
+    /// The entry's id.
+    pub entry_id: String,
+    /// Credits it tried to spend.
+    pub amount: i64,
+    /// `rejected` or `conflict`.
+    pub outcome: String,
+    /// For `rejected`: the service's reason (`device_removed`, `beyond_lease`...).
+    pub reason: Option<String>,
+    /// What for.
+    pub memo: Option<String>,
+}
+
+fn storage(e: impl std::fmt::Display) -> Error {
+    Error::new(Code::Storage, format!("the sync state (sync.sqlite): {e}"))
+}
+
+fn time(s: &str) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(storage)
+}
+
+pub(crate) struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    /// Opens (creating, 0600) the data dir's sync state.
+    pub fn open(data_dir: &Path) -> Result<Store> {
+        let path = data_dir.join("sync.sqlite");
+        latchkey_auth::create_private_dir(data_dir).map_err(storage)?;
+        // Created 0600 before SQLite opens it.
+        latchkey_auth::open_private(&path).map_err(storage)?;
+        let conn = Connection::open(&path).map_err(storage)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(storage)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+        )
+        .map_err(storage)?;
+        conn.execute_batch(SCHEMA).map_err(storage)?;
+        Ok(Store { conn })
+    }
+
+    fn ensure(&self, account: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO state (account) VALUES (?1)",
+                params![account],
+            )
+            .map_err(storage)?;
+        Ok(())
+    }
+
+    pub fn registered(&self, account: &str) -> Result<bool> {
+        self.ensure(account)?;
+        self.conn
+            .query_row(
+                "SELECT registered FROM state WHERE account = ?1",
+                params![account],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|v| v == 1)
+            .map_err(storage)
+    }
+
+    pub fn set_registered(&self, account: &str) -> Result<()> {
+        self.ensure(account)?;
+        self.conn
+            .execute(
+                "UPDATE state SET registered = 1 WHERE account = ?1",
+                params![account],
+            )
+            .map_err(storage)?;
+        Ok(())
+    }
+
+    pub fn cursor(&self, account: &str) -> Result<i64> {
+        self.ensure(account)?;
+        self.conn
+            .query_row(
+                "SELECT cursor FROM state WHERE account = ?1",
+                params![account],
+                |r| r.get(0),
+            )
+            .map_err(storage)
+    }
+
+    pub fn last_synced_at(&self, account: &str) -> Result<Option<DateTime<Utc>>> {
+        self.ensure(account)?;
+        let s: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT last_synced_at FROM state WHERE account = ?1",
+                params![account],
+                |r| r.get(0),
+            )
+            .map_err(storage)?;
+        s.as_deref().map(time).transpose()
+    }
+
+    pub fn set_synced(&self, account: &str, at: DateTime<Utc>) -> Result<()> {
+        self.ensure(account)?;
+        self.conn
+            .execute(
+                "UPDATE state SET last_synced_at = ?2 WHERE account = ?1",
+                params![account, at.to_rfc3339()],
+            )
+            .map_err(storage)?;
+        Ok(())
+    }
+
+    pub fn lease(&self, account: &str) -> Result<Option<LocalLease>> {
+        self.ensure(account)?;
+        let row: Option<(i64, i64, i64, String)> = self
+            .conn
+            .query_row(
+                "SELECT lease_id, lease_granted, lease_spent, lease_expires FROM state
+                 WHERE account = ?1 AND lease_id IS NOT NULL",
+                params![account],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()
+            .map_err(storage)?;
+        row.map(|(id, granted, spent, exp)| {
+            Ok(LocalLease {
+                id,
+                granted,
+                spent,
+                expires_at: time(&exp)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Keeps the service's view of the lease (`None`: no open lease).
+    pub fn set_lease(&self, account: &str, lease: Option<&latchkey_wire::Lease>) -> Result<()> {
+        self.ensure(account)?;
+        let open = lease.filter(|l| l.closed_at.is_none());
+        self.conn
+            .execute(
+                "UPDATE state SET lease_id = ?2, lease_granted = ?3, lease_spent = ?4,
+                 lease_expires = ?5 WHERE account = ?1",
+                params![
+                    account,
+                    open.map(|l| l.lease_id),
+                    open.map(|l| l.granted),
+                    open.map(|l| l.spent),
+                    open.map(|l| l.expires_at.to_rfc3339()),
+                ],
+            )
+            .map_err(storage)?;
+        Ok(())
+    }
+
+    /// Credits of `lease` taken by offline entries the service has not answered yet.
+    fn pending_on(conn: &Connection, account: &str, lease: i64) -> Result<i64> {
+        conn.query_row(
+            "SELECT COALESCE(SUM(amount), 0) FROM offline_entries
+             WHERE account = ?1 AND lease_id = ?2 AND outcome IS NULL",
+            params![account, lease],
+            |r| r.get(0),
+        )
+        .map_err(storage)
+    }
+
+    /// What this device may still spend offline now: the lease's remainder (as last read)
+    /// minus what is spent from it and not yet answered; 0 when there is no lease or it lapsed.
+    pub fn offline_available(&self, account: &str, now: DateTime<Utc>) -> Result<Option<i64>> {
+        let Some(lease) = self.lease(account)? else {
+            return Ok(None);
+        };
+        if lease.expires_at <= now {
+            return Ok(Some(0));
+        }
+        let pending = Self::pending_on(&self.conn, account, lease.id)?;
+        Ok(Some((lease.granted - lease.spent - pending).max(0)))
+    }
+
+    /// Takes `amount` from the lease as a not-yet-ready offline entry, in one `BEGIN
+    /// IMMEDIATE` transaction (two processes cannot both take the last credits). Returns
+    /// `Ok(false)` when `entry_id` is already a ready entry (the run was paid before).
+    ///
+    /// # Errors
+    /// [`Code::InsufficientCredits`] with "available offline: N" when the lease cannot cover
+    /// it; [`Code::ServiceUnavailable`] when there is no open lease (`offline` says why the
+    /// service was needed).
+    pub fn take(
+        &mut self,
+        account: &str,
+        entry: &Pending,
+        now: DateTime<Utc>,
+        offline: impl FnOnce() -> Error,
+    ) -> Result<bool> {
+        self.ensure(account)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(storage)?;
+        let ready: Option<i64> = tx
+            .query_row(
+                "SELECT ready FROM offline_entries WHERE entry_id = ?1",
+                params![entry.entry_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(storage)?;
+        if ready == Some(1) {
+            return Ok(false);
+        }
+        tx.execute(
+            "DELETE FROM offline_entries WHERE entry_id = ?1 AND ready = 0",
+            params![entry.entry_id],
+        )
+        .map_err(storage)?;
+        let lease: Option<(i64, i64, i64, String)> = tx
+            .query_row(
+                "SELECT lease_id, lease_granted, lease_spent, lease_expires FROM state
+                 WHERE account = ?1 AND lease_id IS NOT NULL",
+                params![account],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()
+            .map_err(storage)?;
+        let Some((id, granted, spent, expires)) = lease else {
+            return Err(offline());
+        };
+        let left = if time(&expires)? <= now {
+            0
+        } else {
+            (granted - spent - Self::pending_on(&tx, account, id)?).max(0)
+        };
+        if entry.amount > left {
+            return Err(Error::new(
+                Code::InsufficientCredits,
+                format!(
+                    "The credit service cannot be reached and this device's offline lease does \
+                     not cover {} credits (available offline: {left}); nothing was run and \
+                     nothing was charged. Sync when the service is back to renew the lease.",
+                    entry.amount
+                ),
+            ));
+        }
+        tx.execute(
+            "INSERT INTO offline_entries (entry_id, account, amount, lease_id, local_time, memo)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                entry.entry_id,
+                account,
+                entry.amount,
+                id,
+                entry
+                    .local_time
+                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                entry.memo
+            ],
+        )
+        .map_err(storage)?;
+        tx.commit().map_err(storage)?;
+        Ok(true)
+    }
+
+    /// The offline entry's work is done: it is kept and will be pushed.
+    pub fn make_ready(&self, entry_id: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE offline_entries SET ready = 1 WHERE entry_id = ?1 AND ready = 0",
+                params![entry_id],
+            )
+            .map_err(storage)?;
+        Ok(())
+    }
+
+    /// The offline entry's work failed: its credits go back to the lease.
+    pub fn give_back(&self, entry_id: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "DELETE FROM offline_entries WHERE entry_id = ?1 AND ready = 0",
+                params![entry_id],
+            )
+            .map_err(storage)?;
+        Ok(())
+    }
+
+    /// Not-ready entries older than `before` belong to a run that crashed: given back.
+    pub fn give_back_stale(&self, account: &str, before: DateTime<Utc>) -> Result<()> {
+        let stale: Vec<(String, String)> = {
+            let mut q = self
+                .conn
+                .prepare("SELECT entry_id, local_time FROM offline_entries WHERE account = ?1 AND ready = 0")
+                .map_err(storage)?;
+            let rows = q
+                .query_map(params![account], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(storage)?;
+            rows.collect::<std::result::Result<_, _>>()
+                .map_err(storage)?
+        };
+        for (id, at) in stale {
+            if time(&at)? < before {
+                self.give_back(&id)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ready entries without an outcome, oldest first, at most `limit`.
+    pub fn unpushed(&self, account: &str, limit: usize) -> Result<Vec<Pending>> {
+        let mut q = self
+            .conn
+            .prepare(
+                "SELECT entry_id, amount, lease_id, local_time, memo FROM offline_entries
+                 WHERE account = ?1 AND ready = 1 AND outcome IS NULL ORDER BY seq LIMIT ?2",
+            )
+            .map_err(storage)?;
+        let rows = q
+            .query_map(params![account, limit as i64], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get(4)?,
+                ))
+            })
+            .map_err(storage)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (entry_id, amount, lease_id, at, memo) = row.map_err(storage)?;
+            out.push(Pending {
+                entry_id,
+                amount,
+                lease_id,
+                local_time: time(&at)?,
+                memo,
+            });
+        }
+        Ok(out)
+    }
+
+    /// How many ready entries still wait for an answer.
+    pub fn unpushed_count(&self, account: &str) -> Result<i64> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) FROM offline_entries
+                 WHERE account = ?1 AND ready = 1 AND outcome IS NULL",
+                params![account],
+                |r| r.get(0),
+            )
+            .map_err(storage)
+    }
+
+    /// Records a push answer: every outcome and the lease after it, in one transaction.
+    pub fn record_push(&mut self, account: &str, answer: &latchkey_wire::PushAnswer) -> Result<()> {
+        use latchkey_wire::Outcome;
+        let tx = self.conn.transaction().map_err(storage)?;
+        for o in &answer.outcomes {
+            let (word, seq, reason) = match &o.outcome {
+                Outcome::Applied { server_seq } => ("applied", Some(*server_seq), None),
+                Outcome::AlreadyApplied { server_seq } => {
+                    ("already_applied", Some(*server_seq), None)
+                }
+                Outcome::Conflict => ("conflict", None, None),
+                Outcome::Rejected { server_seq, reason } => (
+                    "rejected",
+                    Some(*server_seq),
+                    Some(reason_word(*reason).to_string()),
+                ),
+            };
+            tx.execute(
+                "UPDATE offline_entries SET outcome = ?2, server_seq = ?3, reason = ?4
+                 WHERE entry_id = ?1 AND outcome IS NULL",
+                params![o.entry_id, word, seq, reason],
+            )
+            .map_err(storage)?;
+        }
+        let open = answer.lease.as_ref().filter(|l| l.closed_at.is_none());
+        tx.execute(
+            "UPDATE state SET lease_id = ?2, lease_granted = ?3, lease_spent = ?4,
+             lease_expires = ?5 WHERE account = ?1",
+            params![
+                account,
+                open.map(|l| l.lease_id),
+                open.map(|l| l.granted),
+                open.map(|l| l.spent),
+                open.map(|l| l.expires_at.to_rfc3339()),
+            ],
+        )
+        .map_err(storage)?;
+        tx.commit().map_err(storage)
+    }
+
+    /// Applies one pulled page once: each entry by its `server_seq`; an entry this device
+    /// pushed whose answer was lost (a crash between the service's commit and its reply) gets
+    /// its outcome from here; the cursor moves in the same transaction.
+    pub fn apply_page(&mut self, account: &str, page: &latchkey_wire::PullPage) -> Result<usize> {
+        let tx = self.conn.transaction().map_err(storage)?;
+        let mut applied = 0;
+        for e in &page.entries {
+            applied += tx
+                .execute(
+                    "INSERT OR IGNORE INTO pulled (account, server_seq, kind, amount, entry_id,
+                     device_id, rejected, memo, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    params![
+                        account,
+                        e.server_seq,
+                        e.kind.as_str(),
+                        e.amount,
+                        e.entry_id,
+                        e.device_id,
+                        e.rejected.map(reason_word),
+                        e.memo,
+                        e.created_at.to_rfc3339(),
+                    ],
+                )
+                .map_err(storage)?;
+            if let Some(id) = &e.entry_id {
+                let (word, reason) = match e.rejected {
+                    Some(r) => ("rejected", Some(reason_word(r))),
+                    None => ("applied", None),
+                };
+                tx.execute(
+                    "UPDATE offline_entries SET outcome = ?2, server_seq = ?3, reason = ?4
+                     WHERE entry_id = ?1 AND account = ?5 AND ready = 1 AND outcome IS NULL",
+                    params![id, word, e.server_seq, reason, account],
+                )
+                .map_err(storage)?;
+            }
+        }
+        tx.execute(
+            "UPDATE state SET cursor = MAX(cursor, ?2) WHERE account = ?1",
+            params![account, page.cursor],
+        )
+        .map_err(storage)?;
+        tx.commit().map_err(storage)?;
+        Ok(applied)
+    }
+
+    /// Offline entries the service refused or that conflicted, oldest first.
+    pub fn refused(&self, account: &str) -> Result<Vec<Refused>> {
+        let mut q = self
+            .conn
+            .prepare(
+                "SELECT entry_id, amount, outcome, reason, memo FROM offline_entries
+                 WHERE account = ?1 AND outcome IN ('rejected', 'conflict') ORDER BY seq",
+            )
+            .map_err(storage)?;
+        let rows = q
+            .query_map(params![account], |r| {
+                Ok(Refused {
+                    entry_id: r.get(0)?,
+                    amount: r.get(1)?,
+                    outcome: r.get(2)?,
+                    reason: r.get(3)?,
+                    memo: r.get(4)?,
+                })
+            })
+            .map_err(storage)?;
+        rows.collect::<std::result::Result<_, _>>().map_err(storage)
+    }
+}
+
+/// The wire's word for a reason.
+pub(crate) fn reason_word(r: latchkey_wire::RejectReason) -> &'static str {
+    use latchkey_wire::RejectReason::*;
+    match r {
+        DeviceRemoved => "device_removed",
+        BeyondLease => "beyond_lease",
+        LeaseClosed => "lease_closed",
+        LeaseExpired => "lease_expired",
+        UnknownLease => "unknown_lease",
+        NotPushable => "not_pushable",
+        Invalid => "invalid",
+    }
+}
