@@ -787,3 +787,54 @@ fn sign_in_through_microsoft_common_shows_the_tenant_and_the_username() {
         "the tenant's issuer is reachable through the common document: {online}"
     );
 }
+
+/// An account whose `[auth.<name>]` now names another issuer than it signed in with.
+fn an_account_signed_in_elsewhere(h: &Harness, provider: &str, issuer_then: &str) {
+    let issuer = "https://accounts.google.com";
+    let data = h.dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let id = latchkey_auth::account_id(issuer, "alice");
+    let record = json!({
+        "active": id,
+        "accounts": [{
+            "id": id,
+            "provider": provider,
+            "identity": {"issuer": issuer, "subject": "alice", "email": "alice@example.test",
+                         "name": "Alice", "picture": null},
+            "signed_in_at": "2026-11-01T00:00:00Z",
+            "session_expires_at": "2099-01-01T00:00:00Z",
+            "access_expires_at": null,
+            "storage": "keychain",
+            "provider_issuer": issuer_then,
+            "client_id": "x.apps.googleusercontent.com",
+        }],
+    });
+    std::fs::write(data.join("accounts.json"), record.to_string()).unwrap();
+}
+
+#[test]
+fn the_window_marks_an_account_whose_provider_changed() {
+    let h = harness(ONE_PROVIDER);
+    an_account_signed_in_elsewhere(&h, "google", "https://id.elsewhere.example");
+    for (cmd, accounts) in [
+        ("auth_status", invoke(&h, "auth_status", json!({})).unwrap()),
+        (
+            "app_startup",
+            invoke(&h, "app_startup", json!({})).unwrap()["accounts"].clone(),
+        ),
+    ] {
+        assert_eq!(accounts[0]["subject"], "alice", "{cmd}: still shown");
+        assert_eq!(
+            accounts[0]["provider_changed"], true,
+            "{cmd}: the window is told to say \"provider changed — sign in again\""
+        );
+    }
+
+    let same = harness(ONE_PROVIDER);
+    an_account_signed_in_elsewhere(&same, "google", "https://accounts.google.com");
+    let accounts = invoke(&same, "auth_status", json!({})).unwrap();
+    assert_eq!(
+        accounts[0]["provider_changed"], false,
+        "an unchanged provider is not marked"
+    );
+}

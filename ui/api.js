@@ -40,6 +40,8 @@
  * @property {string} session_expires_at When the sign-in ends (RFC 3339).
  * @property {boolean} offline The provider could not be reached just now.
  * @property {string} display_name How to name the person in one line (the core's one way).
+ * @property {boolean} [provider_changed] Its provider's settings now name another issuer or
+ *   client: nothing is sent there; the window says "provider changed — sign in again".
  */
 
 /**

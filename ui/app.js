@@ -163,10 +163,31 @@ function renderAvatar(a) {
   box.replaceChildren(img);
 }
 
+/**
+ * "Provider changed — sign in again" beside the name, when the account's provider settings
+ * now name another issuer or client (the core sent nothing there).
+ * @param {Account} a
+ */
+function renderProviderChanged(a) {
+  let badge = $('provider-changed-badge');
+  if (!badge) {
+    badge = document.createElement('span');
+    badge.id = 'provider-changed-badge';
+    badge.dataset.testid = 'provider-changed-badge';
+    badge.className = 'badge';
+    badge.setAttribute('role', 'status');
+    badge.textContent = 'Provider changed — sign in again';
+    badge.title = ERROR_WORDS.provider_changed();
+    $('account-name').after(badge);
+  }
+  badge.hidden = !a.provider_changed;
+}
+
 /** @param {Account} a */
 function renderAccount(a) {
   $('account-name').textContent = a.display_name;
   $('account-email').textContent = a.email || a.username || '';
+  renderProviderChanged(a);
   renderAvatar(a);
   const sel = $('account-switcher');
   sel.replaceChildren();
@@ -174,7 +195,7 @@ function renderAccount(a) {
     const o = document.createElement('option');
     o.value = acc.subject;
     const contact = acc.email || acc.username;
-    o.textContent = `${acc.display_name}${contact && contact !== acc.display_name ? `, ${contact}` : ''} (${acc.provider})`;
+    o.textContent = `${acc.display_name}${contact && contact !== acc.display_name ? `, ${contact}` : ''} (${acc.provider})${acc.provider_changed ? ' — provider changed, sign in again' : ''}`;
     o.selected = acc.active;
     sel.append(o);
   }

@@ -5,7 +5,7 @@
 
 use crate::shell::{open_browser, Shell};
 use crate::signin::{sign_in_options, start_with_core, SignInStarted, SignIns};
-use latchkey_core::{AccountView, Error, LogoutReport, LogoutTarget};
+use latchkey_core::{AccountView, Core, Error, LogoutReport, LogoutTarget};
 use serde::Serialize;
 use tauri::{AppHandle, Runtime, State};
 
@@ -24,6 +24,9 @@ pub struct Account {
     #[serde(flatten)]
     pub view: AccountView,
     pub display_name: String,
+    /// Its provider's settings now name another issuer or client: nothing was sent there, and
+    /// the window shows "provider changed — sign in again" ([`Core::provider_changed`]).
+    pub provider_changed: bool,
 }
 
 impl From<AccountView> for Account {
@@ -31,12 +34,20 @@ impl From<AccountView> for Account {
         Self {
             display_name: view.display_name().to_string(),
             view,
+            provider_changed: false,
         }
     }
 }
 
-pub(crate) fn accounts(views: Vec<AccountView>) -> Vec<Account> {
-    views.into_iter().map(Account::from).collect()
+/// The accounts as the window shows them, each marked when its provider changed.
+pub(crate) fn accounts(core: &Core, views: Vec<AccountView>) -> Vec<Account> {
+    views
+        .into_iter()
+        .map(|view| Account {
+            provider_changed: core.provider_changed(&view),
+            ..Account::from(view)
+        })
+        .collect()
 }
 
 /// "Sign in with Google" for `google`, "Sign in with My company" for `my-company`; the
@@ -69,13 +80,15 @@ fn label(name: &str, issuer: &str) -> String {
 /// Every account, from local files only (no network, no keychain): the first paint.
 #[tauri::command(async)]
 pub fn auth_status(shell: State<'_, Shell>) -> Result<Vec<Account>, Error> {
-    Ok(accounts(shell.core()?.status_local()?))
+    let core = shell.core()?;
+    Ok(accounts(core, core.status_local()?))
 }
 
 /// Every account with its session checked: refreshed, ended ones gone, `offline` marked.
 #[tauri::command(async)]
 pub async fn auth_refresh_status(shell: State<'_, Shell>) -> Result<Vec<Account>, Error> {
-    Ok(accounts(shell.core()?.status().await?))
+    let core = shell.core()?;
+    Ok(accounts(core, core.status().await?))
 }
 
 /// The configured providers, in the configuration's order.

@@ -57,7 +57,7 @@ pub fn app_startup(
         (None, None)
     };
     Ok(Startup {
-        accounts: accounts(views),
+        accounts: accounts(core, views),
         providers: providers(core),
         pending: sign_ins.pending(),
         analytics_cost: core.config.wallet.analytics_cost,
