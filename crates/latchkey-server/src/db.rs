@@ -48,6 +48,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0008_entry_json_stable",
         include_str!("../migrations/0008_entry_json_stable.sql"),
     ),
+    (
+        9,
+        "0009_refunds",
+        include_str!("../migrations/0009_refunds.sql"),
+    ),
 ];
 
 /// The schema version this build expects: the last migration's number.

@@ -183,11 +183,13 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Report { json } => {
             let ledger = Ledger::new(pool.clone());
             let lines = report::report(&ledger).await?;
+            let debts = report::debts(&ledger).await?;
             if json {
-                let doc = serde_json::json!({ "lines": lines });
+                let doc = serde_json::json!({ "lines": lines, "debts": debts });
                 println!("{}", serde_json::to_string_pretty(&doc)?);
             } else {
                 print!("{}", report::table(&lines));
+                print!("{}", report::debts_table(&debts));
             }
             Ok(())
         }

@@ -27,6 +27,40 @@ pub struct Line {
     pub spent: i64,
     /// Credits refunded.
     pub refunded: i64,
+    /// Bought credits taken back because their payment was refunded (`reversal` entries).
+    pub reversed: i64,
+}
+
+/// A user who owes credits: a payment was refunded after its credits were spent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Debt {
+    /// The user's issuer.
+    pub issuer: String,
+    /// The user's subject.
+    pub subject: String,
+    /// Credits the refunds made due but that were no longer available to take back.
+    pub credits: i64,
+}
+
+const DEBTS: &str = "
+    SELECT u.issuer, u.subject, sum(r.credits_due - r.credits_taken)::bigint
+    FROM payment_refunds r JOIN users u ON u.id = r.user_id
+    WHERE r.credits_taken < r.credits_due
+    GROUP BY 1, 2 ORDER BY 1, 2";
+
+/// Every user's outstanding refund debt (credits due back that were already spent).
+pub async fn debts(ledger: &Ledger) -> Result<Vec<Debt>, LedgerError> {
+    let client = ledger.pool().get().await?;
+    Ok(client
+        .query(DEBTS, &[])
+        .await?
+        .iter()
+        .map(|r| Debt {
+            issuer: r.get(0),
+            subject: r.get(1),
+            credits: r.get(2),
+        })
+        .collect())
 }
 
 const BY_DAY: &str = "
@@ -35,9 +69,10 @@ const BY_DAY: &str = "
            COALESCE(sum(e.amount) FILTER (WHERE e.kind = 'voucher'), 0)::bigint,
            COALESCE(sum(e.amount) FILTER (WHERE e.kind = 'grant'), 0)::bigint,
            COALESCE(sum(e.amount) FILTER (WHERE e.kind IN ('spend', 'capture')), 0)::bigint,
-           COALESCE(sum(e.amount) FILTER (WHERE e.kind = 'refund'), 0)::bigint
+           COALESCE(sum(e.amount) FILTER (WHERE e.kind = 'refund'), 0)::bigint,
+           COALESCE(sum(e.amount) FILTER (WHERE e.kind = 'reversal'), 0)::bigint
     FROM entries e JOIN users u ON u.id = e.user_id
-    WHERE e.kind IN ('purchase', 'voucher', 'grant', 'spend', 'capture', 'refund')
+    WHERE e.kind IN ('purchase', 'voucher', 'grant', 'spend', 'capture', 'refund', 'reversal')
     GROUP BY 1, 2, 3";
 
 const PAID_BY_DAY: &str = "
@@ -67,6 +102,7 @@ pub async fn report(ledger: &Ledger) -> Result<Vec<Line>, LedgerError> {
                 granted: r.get(5),
                 spent: r.get(6),
                 refunded: r.get(7),
+                reversed: r.get(8),
             },
         );
     }
@@ -81,7 +117,7 @@ pub async fn report(ledger: &Ledger) -> Result<Vec<Line>, LedgerError> {
 
 /// The report as a plain table, one line per user and day, then totals.
 pub fn table(lines: &[Line]) -> String {
-    let mut out = String::from("day         user                                  paid            purchased  vouchers   granted     spent  refunded\n");
+    let mut out = String::from("day         user                                  paid            purchased  vouchers   granted     spent  refunded  reversed\n");
     let money = |m: &BTreeMap<String, i64>| -> String {
         if m.is_empty() {
             return "-".into();
@@ -92,12 +128,12 @@ pub fn table(lines: &[Line]) -> String {
             .join(" + ")
     };
     let mut paid: BTreeMap<String, i64> = BTreeMap::new();
-    let mut totals = [0i64; 5];
+    let mut totals = [0i64; 6];
     for l in lines {
         let user = format!("{} {}", l.issuer, l.subject);
         let _ = writeln!(
             out,
-            "{}  {:<36}  {:<14} {:>10} {:>9} {:>9} {:>9} {:>9}",
+            "{}  {:<36}  {:<14} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}",
             l.day,
             user,
             money(&l.paid),
@@ -105,22 +141,26 @@ pub fn table(lines: &[Line]) -> String {
             l.vouchers,
             l.granted,
             l.spent,
-            l.refunded
+            l.refunded,
+            l.reversed
         );
         for (c, a) in &l.paid {
             *paid.entry(c.clone()).or_default() += a;
         }
-        for (t, v) in
-            totals
-                .iter_mut()
-                .zip([l.purchased, l.vouchers, l.granted, l.spent, l.refunded])
-        {
+        for (t, v) in totals.iter_mut().zip([
+            l.purchased,
+            l.vouchers,
+            l.granted,
+            l.spent,
+            l.refunded,
+            l.reversed,
+        ]) {
             *t += v;
         }
     }
     let _ = writeln!(
         out,
-        "{:<10}  {:<36}  {:<14} {:>10} {:>9} {:>9} {:>9} {:>9}",
+        "{:<10}  {:<36}  {:<14} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}",
         "total",
         format!("{} user-days", lines.len()),
         money(&paid),
@@ -128,7 +168,20 @@ pub fn table(lines: &[Line]) -> String {
         totals[1],
         totals[2],
         totals[3],
-        totals[4]
+        totals[4],
+        totals[5]
     );
+    out
+}
+
+/// The debts as plain lines after the table (nothing when nobody owes anything).
+pub fn debts_table(debts: &[Debt]) -> String {
+    let mut out = String::new();
+    if !debts.is_empty() {
+        out.push_str("\nrefund debts (credits spent before their payment was refunded)\n");
+    }
+    for d in debts {
+        let _ = writeln!(out, "{} {}  {}", d.issuer, d.subject, d.credits);
+    }
     out
 }

@@ -135,6 +135,8 @@ pub enum EntryKind {
     Release,
     /// held −
     Expire,
+    /// posted − (bought credits taken back after a refund of the payment)
+    Reversal,
 }
 
 impl EntryKind {
@@ -150,6 +152,7 @@ impl EntryKind {
             EntryKind::Capture => "capture",
             EntryKind::Release => "release",
             EntryKind::Expire => "expire",
+            EntryKind::Reversal => "reversal",
         }
     }
 
@@ -165,6 +168,7 @@ impl EntryKind {
             "capture" => EntryKind::Capture,
             "release" => EntryKind::Release,
             "expire" => EntryKind::Expire,
+            "reversal" => EntryKind::Reversal,
             _ => return None,
         })
     }

@@ -161,7 +161,9 @@ struct Cache {
 fn effect(kind: &str, amount: i64) -> (i64, i64) {
     match kind {
         "grant" | "purchase" | "voucher" | "refund" => (amount, 0),
-        "spend" => (-amount, 0),
+        // reversal: bought credits taken back after their payment was refunded ("Refund of
+        // purchase"), a debit like a spend; without this arm it would read as a release.
+        "spend" | "reversal" => (-amount, 0),
         "reserve" => (0, amount),
         "capture" => (-amount, -amount),
         _ => (0, -amount), // release, expire
@@ -900,5 +902,15 @@ mod tests {
         }
         assert_eq!(afters, vec![(10, 0), (10, 4), (7, 1), (7, 0)]);
         assert_eq!(local_kind("hold"), "reserve", "the local word for a hold");
+    }
+
+    #[test]
+    fn a_reversal_is_a_debit_of_posted_credits() {
+        assert_eq!(
+            effect("reversal", 7),
+            (-7, 0),
+            "a refund's reversal takes bought credits back; it is not a release of held ones"
+        );
+        assert_eq!(local_kind("reversal"), "reversal", "shown under its own name");
     }
 }

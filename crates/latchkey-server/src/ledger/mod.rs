@@ -63,6 +63,9 @@ pub enum EntryKind {
     Release,
     /// A hold that lapsed unsettled: held −.
     Expire,
+    /// Bought credits taken back after the payment was refunded (Stripe `charge.refunded`):
+    /// posted −.
+    Reversal,
 }
 
 impl EntryKind {
@@ -78,6 +81,7 @@ impl EntryKind {
             EntryKind::Capture => "capture",
             EntryKind::Release => "release",
             EntryKind::Expire => "expire",
+            EntryKind::Reversal => "reversal",
         }
     }
 
@@ -368,6 +372,7 @@ mod tests {
             EntryKind::Capture,
             EntryKind::Release,
             EntryKind::Expire,
+            EntryKind::Reversal,
         ] {
             assert_eq!(EntryKind::parse(k.as_str()), Some(k));
         }

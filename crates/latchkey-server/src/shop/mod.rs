@@ -137,6 +137,9 @@ pub enum WebhookOutcome {
     Expired,
     /// An event this service does not act on (recorded, nothing changed).
     Ignored,
+    /// A refund of a paid checkout: the credits it makes due were taken back as far as they
+    /// are available (the rest is recorded as the user's debt); nothing more when already taken.
+    Refunded,
 }
 
 /// One checkout row, with its owner and derived state.
@@ -528,6 +531,16 @@ impl Shop {
                     WebhookOutcome::Ignored
                 } else {
                     let row = self.matching_row(ledger, object, now).await?;
+                    if let Some(pi) = object["payment_intent"].as_str() {
+                        // What a later `charge.refunded` names.
+                        client
+                            .execute(
+                                "UPDATE checkouts SET payment_intent = $2
+                                 WHERE id = $1 AND payment_intent IS NULL",
+                                &[&row.id, &pi],
+                            )
+                            .await?;
+                    }
                     self.credit(ledger, &row, now).await?
                 }
             }
@@ -536,6 +549,7 @@ impl Shop {
                 self.close(ledger, &row.id, "expired").await?;
                 WebhookOutcome::Expired
             }
+            "charge.refunded" => self.refund(&client, object, now).await?,
             _ => WebhookOutcome::Ignored,
         };
         client
@@ -546,6 +560,54 @@ impl Shop {
             )
             .await?;
         Ok(outcome)
+    }
+
+    /// A `charge.refunded` Charge: the checkout paid by its PaymentIntent gives back
+    /// floor(credits × amount_refunded / amount) in all (cumulative, so a duplicate or an older
+    /// event takes nothing more), never more than is available: the rest is the user's debt
+    /// (`payment_refund` in migrations/0009_refunds.sql).
+    async fn refund(
+        &self,
+        client: &deadpool_postgres::Object,
+        charge: &serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<WebhookOutcome, ShopError> {
+        let mismatch = |what: &str| Err(ShopError::Mismatch(what.to_string()));
+        let Some(pi) = charge["payment_intent"].as_str() else {
+            return mismatch("the charge names no payment intent");
+        };
+        let Some(row) = client
+            .query_opt(
+                "SELECT id, amount, currency FROM checkouts WHERE payment_intent = $1",
+                &[&pi],
+            )
+            .await?
+        else {
+            // Perhaps its checkout.session.completed has not arrived yet: Stripe retries.
+            return mismatch("the charge is not the payment of a known checkout");
+        };
+        let (id, amount, currency): (String, i64, String) = (row.get(0), row.get(1), row.get(2));
+        if charge["amount"].as_i64() != Some(amount)
+            || charge["currency"].as_str() != Some(currency.as_str())
+        {
+            return mismatch("the charge's amount or currency is not the checkout's");
+        }
+        let Some(refunded) = charge["amount_refunded"]
+            .as_i64()
+            .filter(|r| (1..=amount).contains(r))
+        else {
+            return mismatch("amount_refunded is not between 1 and the amount paid");
+        };
+        match client
+            .query_one("SELECT payment_refund($1, $2, $3)", &[&id, &refunded, &now])
+            .await
+        {
+            Ok(_) => Ok(WebhookOutcome::Refunded),
+            Err(e) if e.code().map(|c| c.code()) == Some("LK001") => {
+                mismatch("the checkout was never paid")
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The checkout a session object names, checked field by field against the row and the

@@ -97,7 +97,7 @@ async fn books(l: &Ledger, who: &Account) -> (Balance, usize) {
             EntryKind::Grant | EntryKind::Purchase | EntryKind::Voucher | EntryKind::Refund => {
                 posted += e.amount
             }
-            EntryKind::Spend => posted -= e.amount,
+            EntryKind::Spend | EntryKind::Reversal => posted -= e.amount,
             EntryKind::Hold => held += e.amount,
             EntryKind::Capture => {
                 posted -= e.amount;

@@ -697,3 +697,189 @@ async fn an_expired_session_closes_its_checkout_and_unpaid_sessions_credit_nothi
     assert_eq!(st.json["status"], "expired");
     assert_eq!(available(&s, &alice).await, 0);
 }
+
+/// A `charge.refunded` event as Stripe sends it: the Charge, with the CUMULATIVE refunded amount.
+fn refunded(
+    event: &str,
+    payment_intent: &str,
+    amount: i64,
+    amount_refunded: i64,
+    cur: &str,
+) -> String {
+    json!({
+        "id": event,
+        "object": "event",
+        "type": "charge.refunded",
+        "created": Utc::now().timestamp(),
+        "data": {"object": {
+            "id": "ch_test_1",
+            "object": "charge",
+            "payment_intent": payment_intent,
+            "amount": amount,
+            "amount_refunded": amount_refunded,
+            "currency": cur,
+            "refunded": amount_refunded == amount,
+        }}
+    })
+    .to_string()
+}
+
+/// Refunds take bought credits back: proportionally (rounded in the user's favour), never
+/// below zero available (the rest is debt, shown by `report`), each part once however often or
+/// in whatever order Stripe delivers the events; refunds that do not match a paid checkout
+/// change nothing.
+#[tokio::test]
+async fn a_refund_takes_back_its_credits_once_and_records_what_was_spent_as_debt() {
+    let (s, _) = stripe_server(None).await;
+    let alice = token("alice").await;
+    let id = start_stripe_checkout(&s, &alice, "k1").await;
+    let mut paid: Value =
+        serde_json::from_str(&completed("evt_1", "cs_test_1", &id, "small", 500, "eur")).unwrap();
+    paid["data"]["object"]["payment_intent"] = json!("pi_test_1");
+    let paid = paid.to_string();
+    let (status, json) = deliver(&s, &paid, &signed_now(&paid)).await;
+    assert_eq!(
+        (status, json["outcome"].as_str()),
+        (200, Some("credited")),
+        "{json}"
+    );
+    let spent = s
+        .post(
+            "/v1/spend",
+            Some(&alice),
+            &json!({"amount": 70, "idempotency_key": "s1"}),
+        )
+        .await;
+    assert_eq!(spent.status, 200, "{spent:?}");
+    assert_eq!(available(&s, &alice).await, 30);
+
+    // Refused: unknown payment, more than paid, another currency. Nothing changes.
+    for (body, why) in [
+        (
+            refunded("evt_x1", "pi_unknown", 500, 100, "eur"),
+            "unknown payment",
+        ),
+        (
+            refunded("evt_x2", "pi_test_1", 500, 600, "eur"),
+            "more than paid",
+        ),
+        (
+            refunded("evt_x3", "pi_test_1", 500, 100, "usd"),
+            "other currency",
+        ),
+    ] {
+        let (status, json) = deliver(&s, &body, &signed_now(&body)).await;
+        assert_eq!(
+            (status, json["code"].as_str()),
+            (400, Some("payment_mismatch")),
+            "{why}: {json}"
+        );
+    }
+    assert_eq!(
+        available(&s, &alice).await,
+        30,
+        "refused refunds move nothing"
+    );
+    let unsigned = refunded("evt_x4", "pi_test_1", 500, 500, "eur");
+    let (status, _) = deliver(
+        &s,
+        &unsigned,
+        &sign(unsigned.as_bytes(), "whsec_other", Utc::now().timestamp()),
+    )
+    .await;
+    assert_eq!(
+        status, 400,
+        "a refund signed with another secret is refused"
+    );
+
+    // 1.99 of 5.00 refunded: 39.8 credits due, 39 taken back (the user's favour); only 30 are
+    // available, so 30 are taken and 9 are owed.
+    let r1 = refunded("evt_r1", "pi_test_1", 500, 199, "eur");
+    let (status, json) = deliver(&s, &r1, &signed_now(&r1)).await;
+    assert_eq!(
+        (status, json["outcome"].as_str()),
+        (200, Some("refunded")),
+        "{json}"
+    );
+    assert_eq!(available(&s, &alice).await, 0, "never below zero");
+    let (_, json) = deliver(&s, &r1, &signed_now(&r1)).await;
+    assert_eq!(json["outcome"], "duplicate");
+    let debts = latchkey_server::report::debts(&s.ledger).await.unwrap();
+    assert_eq!(
+        debts
+            .iter()
+            .map(|d| (d.subject.as_str(), d.credits))
+            .collect::<Vec<_>>(),
+        [("alice", 9)],
+        "what was spent is owed"
+    );
+
+    // New credits arrive; an older event (1.00 refunded, less than seen) takes nothing beyond
+    // what is due: only the 9 owed.
+    let who = latchkey_server::ledger::Account {
+        issuer: idp().issuer.clone(),
+        subject: "alice".into(),
+    };
+    let grant = latchkey_server::ledger::Operation::Grant {
+        amount: 20,
+        memo: None,
+    };
+    s.ledger
+        .apply(&who, None, &grant, Utc::now())
+        .await
+        .unwrap();
+    let r0 = refunded("evt_r0", "pi_test_1", 500, 100, "eur");
+    let (_, json) = deliver(&s, &r0, &signed_now(&r0)).await;
+    assert_eq!(json["outcome"], "refunded", "{json}");
+    assert_eq!(
+        available(&s, &alice).await,
+        11,
+        "20 granted, the 9 owed taken"
+    );
+    assert!(latchkey_server::report::debts(&s.ledger)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Refunded in full: 100 due in all, 39 taken, 11 available → 50 taken in all, 50 owed.
+    let r2 = refunded("evt_r2", "pi_test_1", 500, 500, "eur");
+    let (_, json) = deliver(&s, &r2, &signed_now(&r2)).await;
+    assert_eq!(json["outcome"], "refunded", "{json}");
+    assert_eq!(available(&s, &alice).await, 0);
+    let debts = latchkey_server::report::debts(&s.ledger).await.unwrap();
+    assert_eq!(debts.iter().map(|d| d.credits).collect::<Vec<_>>(), [50]);
+    let history = s.ledger.history(&who, None, Some(100)).await.unwrap();
+    let reversals: Vec<(i64, Option<&str>)> = history
+        .entries
+        .iter()
+        .filter(|e| e.kind == latchkey_server::ledger::EntryKind::Reversal)
+        .map(|e| (e.amount, e.memo.as_deref()))
+        .collect();
+    assert_eq!(
+        reversals,
+        [
+            (30, Some("Refund of purchase")),
+            (9, Some("Refund of purchase")),
+            (11, Some("Refund of purchase"))
+        ],
+        "each part taken back once, as a reversal entry"
+    );
+    let db = pg::connect(&s.db_url).await;
+    let posted: i64 = pg::scalar(
+        &db,
+        "SELECT posted FROM balances b JOIN users u ON u.id = b.user_id WHERE u.subject = 'alice'",
+        &[],
+    )
+    .await;
+    assert_eq!(
+        posted,
+        100 - 70 + 20 - 50,
+        "the balance row agrees with the entries"
+    );
+    let report = latchkey_server::report::report(&s.ledger).await.unwrap();
+    assert_eq!(
+        report.iter().map(|l| l.reversed).sum::<i64>(),
+        50,
+        "report counts the reversals"
+    );
+}
