@@ -560,3 +560,121 @@ pub(crate) fn reason_word(r: latchkey_wire::RejectReason) -> &'static str {
         Invalid => "invalid",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        time(s).unwrap()
+    }
+
+    fn lease(id: i64, granted: i64, spent: i64) -> latchkey_wire::Lease {
+        latchkey_wire::Lease {
+            lease_id: id,
+            device_id: "d".repeat(16),
+            granted,
+            spent,
+            remaining: granted - spent,
+            expires_at: t("2026-01-15T00:00:00Z"),
+            closed_at: None,
+            closed_by: None,
+        }
+    }
+
+    fn spend(id: &str, amount: i64) -> Pending {
+        Pending {
+            entry_id: id.into(),
+            amount,
+            lease_id: 0,
+            local_time: t("2026-01-01T00:00:00Z"),
+            memo: None,
+        }
+    }
+
+    fn offline() -> Error {
+        Error::new(Code::ServiceUnavailable, "offline")
+    }
+
+    #[test]
+    fn offline_spends_stop_at_the_lease_and_a_failed_run_gives_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path()).unwrap();
+        let now = t("2026-01-02T00:00:00Z");
+        let e = s.take("a", &spend("x", 1), now, offline).unwrap_err();
+        assert_eq!(
+            e.code,
+            Code::ServiceUnavailable,
+            "no lease: the service is needed"
+        );
+        s.set_lease("a", Some(&lease(7, 60, 0))).unwrap();
+        assert!(s.take("a", &spend("x", 40), now, offline).unwrap());
+        s.make_ready("x").unwrap();
+        let e = s.take("a", &spend("y", 21), now, offline).unwrap_err();
+        assert_eq!(e.code, Code::InsufficientCredits);
+        assert!(e.message.contains("available offline: 20"), "{}", e.message);
+        assert!(s.take("a", &spend("y", 20), now, offline).unwrap());
+        assert_eq!(s.offline_available("a", now).unwrap(), Some(0));
+        s.give_back("y").unwrap();
+        assert_eq!(
+            s.offline_available("a", now).unwrap(),
+            Some(20),
+            "a failed run costs nothing"
+        );
+        assert!(
+            !s.take("a", &spend("x", 40), now, offline).unwrap(),
+            "x was paid already"
+        );
+        assert_eq!(
+            s.offline_available("a", t("2026-02-01T00:00:00Z")).unwrap(),
+            Some(0),
+            "nothing offline from a lapsed lease"
+        );
+        assert!(
+            s.conn
+                .execute("DELETE FROM offline_entries WHERE entry_id = 'x'", [])
+                .is_err(),
+            "a ready entry is kept for ever"
+        );
+    }
+
+    #[test]
+    fn an_answer_lost_in_a_crash_is_taken_from_the_pull_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path()).unwrap();
+        let now = t("2026-01-02T00:00:00Z");
+        s.set_lease("a", Some(&lease(7, 20, 0))).unwrap();
+        s.take("a", &spend("x", 5), now, offline).unwrap();
+        s.make_ready("x").unwrap();
+        assert_eq!(s.unpushed("a", 10).unwrap().len(), 1);
+        let pulled = latchkey_wire::PulledEntry {
+            server_seq: 9,
+            kind: latchkey_wire::EntryKind::Spend,
+            amount: 5,
+            hold: None,
+            expires_at: None,
+            memo: None,
+            created_at: now,
+            entry_id: Some("x".into()),
+            device_id: Some("d".repeat(16)),
+            lease_id: Some(7),
+            rejected: None,
+        };
+        let page = latchkey_wire::PullPage {
+            entries: vec![pulled],
+            cursor: 9,
+            more: false,
+        };
+        assert_eq!(s.apply_page("a", &page).unwrap(), 1);
+        assert_eq!(
+            s.apply_page("a", &page).unwrap(),
+            0,
+            "each service entry applies once"
+        );
+        assert_eq!(s.cursor("a").unwrap(), 9);
+        assert!(
+            s.unpushed("a", 10).unwrap().is_empty(),
+            "its outcome came with the pull"
+        );
+    }
+}
