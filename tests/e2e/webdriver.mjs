@@ -50,8 +50,9 @@ export class Session {
   }
 
   /**
-   * Waits until `css`'s text satisfies `test`: a predicate, or a string that must appear as a
-   * whole (not inside a longer word or number: '50 credits' is not found in '150 credits').
+   * Waits until `css`'s text satisfies `test`: a predicate, or a string that must appear
+   * whole, not as part of a longer number ('50 credits' is not found in '150 credits'). Letters
+   * may touch it: WebDriver joins table cells with no separator ('20Analytics run').
    */
   async waitForText(css, test, { timeoutMs = 30000 } = {}) {
     const ok = typeof test === 'function' ? test : (t) => containsWhole(t, test);
@@ -145,15 +146,15 @@ async function call(base, method, path, body, timeoutMs = 30000) {
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-const WORD = /[\p{L}\p{N}]/u;
+const DIGIT = /\p{N}/u;
 
-/** Whether `needle` occurs in `text` with no letter or digit glued to either end of it. */
+/** Whether `needle` occurs in `text` with no digit glued to a digit at either end of it. */
 export function containsWhole(text, needle) {
   for (let at = text.indexOf(needle); at !== -1; at = text.indexOf(needle, at + 1)) {
     const before = at > 0 ? text[at - 1] : '';
     const after = text[at + needle.length] ?? '';
-    const gluedBefore = WORD.test(needle[0] ?? '') && WORD.test(before);
-    const gluedAfter = WORD.test(needle[needle.length - 1] ?? '') && WORD.test(after);
+    const gluedBefore = DIGIT.test(needle[0] ?? '') && DIGIT.test(before);
+    const gluedAfter = DIGIT.test(needle[needle.length - 1] ?? '') && DIGIT.test(after);
     if (!gluedBefore && !gluedAfter) return true;
   }
   return false;
