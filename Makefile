@@ -41,8 +41,11 @@ run: deps build
 	scripts/demo.sh
 
 # The whole test suite, with a real keychain and a real OpenID Provider on loopback.
+# The tests that start the credit service run the binary this same build made (building it
+# again per package would resolve other features and rebuild half the dependencies).
 test: deps
-	scripts/with-keyring.sh $(CARGO) test --workspace --no-fail-fast
+	LATCHKEY_SERVER_BIN=$(CURDIR)/target/debug/latchkey-server \
+		scripts/with-keyring.sh $(CARGO) test --workspace --no-fail-fast
 	$(MAKE) --no-print-directory api-fuzz
 	cd tests/idp && npm test
 	$(MAKE) --no-print-directory e2e

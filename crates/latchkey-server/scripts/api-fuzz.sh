@@ -19,7 +19,9 @@ if [ "$("$venv/bin/schemathesis" --version 2>/dev/null || true)" != "schemathesi
   "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 
-(cd "$repo" && "$cargo" build --quiet -p latchkey-server --bin latchkey-server --example api_fuzz)
+# The whole workspace's feature set (as `cargo test --workspace` resolves it), so the binaries the
+# tests built are reused rather than rebuilt with the server's own features.
+(cd "$repo" && "$cargo" build --quiet --workspace --bin latchkey-server --example api_fuzz)
 target="$("$cargo" metadata --format-version 1 --no-deps --manifest-path "$repo/Cargo.toml" \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
 rig="$target/debug/examples/api_fuzz"
