@@ -17,13 +17,12 @@ use crate::ledger::{Account, Credit, Credited, EntryKind, Ledger, LedgerError, R
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
-use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
 use latchkey_wallet::voucher::{self, PrivateKey, PublicKey, VoucherSpec};
 use latchkey_wallet::{AccountKey, Credits, Timestamp, VoucherRejection};
 use serde::Serialize;
 
-/// What a rotation signature signs, before the new key's `LKVP1.` text.
-pub const ROTATION_CONTEXT: &str = "latchkey-key-rotation:v1:";
+/// What a rotation signature signs, before the new key's `LKVP1.` text (the wallet's).
+pub use latchkey_wallet::voucher::ROTATION_CONTEXT;
 
 /// Why a voucher operation changed nothing.
 #[derive(Debug, thiserror::Error)]
@@ -192,12 +191,9 @@ pub async fn rotate(
         None => (None, None),
         Some(r) => {
             let prev_seed = seed_of(r, seal)?;
-            let sig = SigningKey::from_bytes(&prev_seed)
-                .sign(format!("{ROTATION_CONTEXT}{text}").as_bytes());
-            (
-                Some(r.get::<_, String>(0)),
-                Some(B64.encode(sig.to_bytes())),
-            )
+            // The wallet's signing, so the desktop's `verifies_rotation` accepts it.
+            let sig = PrivateKey::from_seed(prev_seed).sign_rotation(&public);
+            (Some(r.get::<_, String>(0)), Some(sig))
         }
     };
     tx.execute("UPDATE voucher_keys SET active = false WHERE active", &[])
@@ -228,31 +224,13 @@ pub async fn rotate(
 }
 
 /// Whether `signature` (base64url) is `previous`'s rotation signature over `new_key` (LKVP1
-/// text): what a client checks before trusting a new key.
+/// text): what a client checks before trusting a new key. The wallet's check
+/// ([`PublicKey::verifies_rotation`]), the one the desktop runs; unreadable keys are `false`.
 pub fn verify_rotation(previous: &str, new_key: &str, signature: &str) -> bool {
-    let key = |text: &str| -> Option<VerifyingKey> {
-        let bytes: [u8; 32] = B64
-            .decode(text.strip_prefix("LKVP1.")?)
-            .ok()?
-            .try_into()
-            .ok()?;
-        VerifyingKey::from_bytes(&bytes).ok()
-    };
-    let Some(prev) = key(previous) else {
-        return false;
-    };
-    let Some(sig) = B64
-        .decode(signature)
-        .ok()
-        .and_then(|b| <[u8; 64]>::try_from(b).ok())
-    else {
-        return false;
-    };
-    prev.verify(
-        format!("{ROTATION_CONTEXT}{new_key}").as_bytes(),
-        &ed25519_dalek::Signature::from_bytes(&sig),
-    )
-    .is_ok()
+    match (previous.parse::<PublicKey>(), new_key.parse::<PublicKey>()) {
+        (Ok(prev), Ok(new)) => prev.verifies_rotation(&new, signature),
+        _ => false,
+    }
 }
 
 /// Issues a voucher for `credits`, bound to `bound_to` if given, signed with the active key
