@@ -115,7 +115,7 @@ bench-sync: npm
 # fuzz/corpus/ (not committed; the seeds are). A crash stops the run and leaves its input in
 # fuzz/artifacts/: make it a regression test.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS = callback config voucher
+FUZZ_TARGETS = callback deeplink config voucher
 fuzz:
 	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 	cd fuzz && for t in $(FUZZ_TARGETS); do mkdir -p corpus/$$t && \

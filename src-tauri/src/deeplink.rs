@@ -1,4 +1,5 @@
-//! `latchkey://` links from the OS. They are untrusted input (anyone can launch one):
+//! `latchkey://` links from the OS. They are untrusted input (anyone can launch one); which
+//! link is which is decided by [`latchkey_core::links::classify`] (fuzzed), acted on here:
 //! - `latchkey://redeem?voucher=...` is checked for shape only and handed to the UI, which
 //!   asks the user before redeeming anything;
 //! - while a deep-link sign-in is pending, other links go to the core's inbox, which acts
@@ -12,29 +13,12 @@
 //! - anything else is ignored, and logged without its query (it may carry a code).
 
 use crate::shell::{bring_forward, lock, Shell};
-use latchkey_core::latchkey_wallet::voucher;
+use latchkey_core::links::{classify, shown, Link};
 use serde::Serialize;
 use tauri::{AppHandle, Emitter, Manager, Runtime};
-use url::Url;
 
 /// The app's URL scheme (tauri.conf.json `plugins.deep-link.desktop.schemes`).
-pub(crate) const SCHEME: &str = "latchkey";
-/// The longest voucher accepted from a link (real ones are ~200 characters).
-const MAX_VOUCHER: usize = 2048;
-
-/// What a link asks for.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Link {
-    /// A well-formed voucher to offer for redemption (not yet verified).
-    Redeem(String),
-    /// Possibly a sign-in callback: only the core can tell.
-    MaybeCallback(Url),
-    /// `latchkey://`: show the app.
-    Open,
-    /// `latchkey://purchase?checkout=ID`: show the app and its balance.
-    Purchase(String),
-    Ignored,
-}
+pub(crate) use latchkey_core::links::SCHEME;
 
 /// The `deeplink://purchase` event's payload.
 #[derive(Clone, Serialize)]
@@ -42,81 +26,10 @@ pub(crate) struct PurchaseLink {
     pub checkout: String,
 }
 
-/// The longest checkout id accepted from a link.
-const MAX_CHECKOUT: usize = 128;
-
 /// The `deeplink://redeem` event's payload.
 #[derive(Clone, Serialize)]
 pub(crate) struct RedeemLink {
     pub voucher: String,
-}
-
-/// Classifies a URL without acting on it.
-pub(crate) fn classify(url: &str) -> Link {
-    let Ok(u) = Url::parse(url) else {
-        return Link::Ignored;
-    };
-    if u.scheme() != SCHEME {
-        return Link::Ignored;
-    }
-    match u.host_str() {
-        Some("redeem") => {
-            let vouchers: Vec<String> = u
-                .query_pairs()
-                .filter(|(k, _)| k == "voucher")
-                .map(|(_, v)| v.into_owned())
-                .collect();
-            match vouchers.as_slice() {
-                [v] if well_formed_voucher(v) => Link::Redeem(v.clone()),
-                _ => Link::Ignored,
-            }
-        }
-        Some("purchase") => {
-            let ids: Vec<String> = u
-                .query_pairs()
-                .filter(|(k, _)| k == "checkout")
-                .map(|(_, v)| v.into_owned())
-                .collect();
-            match ids.as_slice() {
-                [id] if well_formed_checkout(id) => Link::Purchase(id.clone()),
-                _ => Link::Ignored,
-            }
-        }
-        None | Some("") if matches!(u.path(), "" | "/") && u.query().is_none() => Link::Open,
-        _ => Link::MaybeCallback(u),
-    }
-}
-
-/// A checkout id as the service makes them (`[A-Za-z0-9_-]`, short).
-fn well_formed_checkout(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= MAX_CHECKOUT
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
-/// Length, charset (`LKV1.<base64url>.<base64url>`), then the wallet's own decoder: the
-/// signature, expiry and account are checked only when the user confirms.
-fn well_formed_voucher(v: &str) -> bool {
-    !v.is_empty()
-        && v.len() <= MAX_VOUCHER
-        && v.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-        && voucher::decode(v).is_ok()
-}
-
-/// `scheme://host/path` only: queries and fragments may carry codes or vouchers.
-fn shown(url: &str) -> String {
-    match Url::parse(url) {
-        Ok(u) => format!(
-            "{}://{}{}",
-            u.scheme(),
-            u.host_str().unwrap_or(""),
-            u.path()
-        ),
-        Err(_) => "(not a URL)".into(),
-    }
 }
 
 /// Acts on links the OS handed the app (a running instance, a second launch, a cold start).
@@ -151,73 +64,5 @@ pub(crate) fn handle<R: Runtime>(app: &AppHandle<R>, urls: impl IntoIterator<Ite
             }
             Link::Ignored => eprintln!("latchkey: ignored the link {}", shown(&url)),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn a_voucher() -> String {
-        use latchkey_core::latchkey_wallet::{voucher, Credits, VoucherSpec};
-        let (private, _) = voucher::keygen().unwrap();
-        voucher::issue(&private, &VoucherSpec::new(Credits(5))).unwrap()
-    }
-
-    #[test]
-    fn redeem_links_carry_one_well_formed_voucher() {
-        let v = a_voucher();
-        assert_eq!(
-            classify(&format!("latchkey://redeem?voucher={v}")),
-            Link::Redeem(v.clone())
-        );
-        for bad in [
-            "latchkey://redeem?voucher=<script>".to_string(),
-            "latchkey://redeem?voucher=LKV1.abc.def".into(),
-            format!("latchkey://redeem?voucher={v}&voucher={v}"),
-            "latchkey://redeem".into(),
-            format!("latchkey://redeem?voucher={}", "a".repeat(3000)),
-            format!("https://redeem?voucher={v}"),
-        ] {
-            assert_eq!(classify(&bad), Link::Ignored, "{bad}");
-        }
-    }
-
-    #[test]
-    fn other_links_are_callbacks_for_the_core_to_judge_or_nothing() {
-        assert!(matches!(
-            classify("latchkey://auth/callback?code=x&state=y"),
-            Link::MaybeCallback(_)
-        ));
-        assert_eq!(classify("latchkey://"), Link::Open);
-        assert_eq!(classify("not a url"), Link::Ignored);
-        assert_eq!(classify("file:///etc/passwd"), Link::Ignored);
-    }
-
-    #[test]
-    fn purchase_links_carry_one_checkout_id() {
-        assert_eq!(
-            classify("latchkey://purchase?checkout=cs_demo_42-x"),
-            Link::Purchase("cs_demo_42-x".into())
-        );
-        for bad in [
-            "latchkey://purchase".to_string(),
-            "latchkey://purchase?checkout=".into(),
-            "latchkey://purchase?checkout=a&checkout=b".into(),
-            "latchkey://purchase?checkout=%3Cscript%3E".into(),
-            "latchkey://purchase?checkout=../../etc".into(),
-            format!("latchkey://purchase?checkout={}", "a".repeat(200)),
-            "https://purchase?checkout=cs_1".into(),
-        ] {
-            assert_eq!(classify(&bad), Link::Ignored, "{bad}");
-        }
-    }
-
-    #[test]
-    fn logged_links_lose_their_query() {
-        assert_eq!(
-            shown("latchkey://auth/callback?code=secret#frag"),
-            "latchkey://auth/callback"
-        );
     }
 }

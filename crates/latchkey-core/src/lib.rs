@@ -19,6 +19,7 @@ mod device;
 mod discovery;
 mod error;
 mod ids;
+pub mod links;
 mod logout;
 pub mod service;
 mod sessions;
