@@ -488,3 +488,12 @@ impl Core {
         }
     }
 }
+
+/// The desktop shell runs these futures on a multi-threaded runtime: they must be `Send`.
+#[allow(dead_code)]
+fn futures_are_send(app: &Core) {
+    fn send<T: Send>(_: T) {}
+    send(app.sync(None, None));
+    send(app.devices(None));
+    send(app.remove_device(None, "d"));
+}
