@@ -55,6 +55,8 @@ function initWallet(ui) {
     entries: [],
     /** @type {string | null} */
     pendingVoucher: null,
+    /** The subject of the account the redeem question named. @type {string | null} */
+    pendingVoucherFor: null,
     /** A credit service keeps the credits (then they can be bought). */
     service: false,
     /** The purchase waiting for its payment. @type {(PurchaseStarted & {deadline: number}) | null} */
@@ -192,9 +194,13 @@ function initWallet(ui) {
     try {
       const v = await api.walletVoucherPreview(voucher);
       state.pendingVoucher = voucher;
+      // The account the question names: the answer applies to it only.
+      state.pendingVoucherFor = who.subject;
       $('redeem-confirm-text').textContent = `Redeem a voucher for ${credits(v.credits)} credits into ${who.display_name}’s account?`;
       $('redeem-confirm').hidden = false;
-      $('redeem-yes').focus();
+      // Cancel first: an Enter meant for another window (a link arrives while typing) must
+      // never confirm.
+      $('redeem-no').focus();
     } catch (e) { showError(e); }
   }
 
@@ -207,9 +213,15 @@ function initWallet(ui) {
   $('redeem-no').addEventListener('click', () => { state.pendingVoucher = null; $('redeem-confirm').hidden = true; });
   $('redeem-yes').addEventListener('click', async () => {
     const voucher = state.pendingVoucher;
+    const named = state.pendingVoucherFor;
     $('redeem-confirm').hidden = true;
     state.pendingVoucher = null;
     if (!voucher) return;
+    const now = active();
+    if (!now || now.subject !== named) {
+      showError({ code: 'cancelled', message: 'The account changed since the voucher was shown; nothing was redeemed. Open the voucher again to redeem it into this account.' });
+      return;
+    }
     try {
       const r = await api.walletRedeem(voucher);
       voucherInput.value = '';

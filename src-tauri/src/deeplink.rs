@@ -42,7 +42,7 @@ pub(crate) fn handle<R: Runtime>(app: &AppHandle<R>, urls: impl IntoIterator<Ite
                     early.push(voucher.clone());
                 }
                 let _ = app.emit("deeplink://redeem", RedeemLink { voucher });
-                bring_forward(app);
+                show_without_stealing_focus(app);
             }
             Link::MaybeCallback(u) => {
                 let fed = match shell.core() {
@@ -63,6 +63,21 @@ pub(crate) fn handle<R: Runtime>(app: &AppHandle<R>, urls: impl IntoIterator<Ite
                 bring_forward(app);
             }
             Link::Ignored => eprintln!("latchkey: ignored the link {}", shown(&url)),
+        }
+    }
+}
+
+/// Shows the window for a redeem question without taking the keyboard from another app the
+/// user is typing in (an Enter meant there must never answer it): focus only when the window
+/// already has it, otherwise ask for the user's attention (a taskbar flash).
+fn show_without_stealing_focus<R: Runtime>(app: &AppHandle<R>) {
+    if let Some(w) = app.get_webview_window("main") {
+        if w.is_focused().unwrap_or(false) {
+            bring_forward(app);
+        } else {
+            let _ = w.unminimize();
+            let _ = w.show();
+            let _ = w.request_user_attention(Some(tauri::UserAttentionType::Informational));
         }
     }
 }
