@@ -80,7 +80,7 @@
  *   not be reached and this is the last known balance, read at `as_of`.
  */
 
-/** @typedef {'grant' | 'voucher' | 'spend' | 'refund' | 'reserve' | 'capture' | 'release' | 'expire' | 'purchase'} EntryKind */
+/** @typedef {'grant' | 'voucher' | 'spend' | 'refund' | 'reserve' | 'capture' | 'release' | 'expire' | 'purchase' | 'reversal'} EntryKind */
 
 /**
  * One ledger entry.

@@ -26,7 +26,7 @@ function grouped(x, decimals) {
 const credits = (c) => grouped(c, 0);
 
 /** @type {Record<EntryKind, string>} */
-const KIND = { grant: 'Credits given', purchase: 'Credits bought', voucher: 'Voucher redeemed', spend: 'Spent', refund: 'Refund', reserve: 'Held', capture: 'Paid from hold', release: 'Hold released', expire: 'Hold expired' };
+const KIND = { grant: 'Credits given', purchase: 'Credits bought', voucher: 'Voucher redeemed', spend: 'Spent', refund: 'Refund', reserve: 'Held', capture: 'Paid from hold', release: 'Hold released', expire: 'Hold expired', reversal: 'Refund of purchase' };
 /** @param {string} text */
 const capitalised = (text) => text.charAt(0).toUpperCase() + text.slice(1);
 /** @param {string} iso */
@@ -126,7 +126,7 @@ function initWallet(ui) {
       if (e.captured_by != null) continue;
       const tr = document.createElement('tr');
       tr.dataset.kind = e.kind;
-      const sign = ['spend', 'reserve', 'capture'].includes(e.kind) ? '−' : '+';
+      const sign = ['spend', 'reserve', 'capture', 'reversal'].includes(e.kind) ? '−' : '+';
       // "Analytics run −2, held then paid".
       const note = e.memo || (e.related != null ? holdMemo.get(e.related) : undefined);
       const what = e.kind === 'capture' ? `${capitalised(note || 'paid from a hold')} ${sign}${credits(e.amount)}, held then paid` : KIND[e.kind] || e.kind;
