@@ -177,7 +177,7 @@ function renderProviderChanged(a) {
     badge.className = 'badge';
     badge.setAttribute('role', 'status');
     badge.textContent = 'Provider changed — sign in again';
-    badge.title = ERROR_WORDS.provider_changed();
+    badge.title = ERROR_WORDS.provider_changed(a.provider);
     $('account-name').after(badge);
   }
   badge.hidden = !a.provider_changed;
