@@ -911,6 +911,10 @@ mod tests {
             (-7, 0),
             "a refund's reversal takes bought credits back; it is not a release of held ones"
         );
-        assert_eq!(local_kind("reversal"), "reversal", "shown under its own name");
+        assert_eq!(
+            local_kind("reversal"),
+            "reversal",
+            "shown under its own name"
+        );
     }
 }
