@@ -105,11 +105,15 @@ function initWallet(ui) {
     stale.textContent = b.stale ? `Last known, as of ${shownTime(b.as_of || '')} UTC: the credit service can’t be reached right now, so nothing can be spent or bought.` : '';
   }
 
+  // Refreshes can overlap (a run's end and a file change both refresh): only the newest load
+  // applies, so a page is never appended twice.
+  let historyLoads = 0;
   /** @param {boolean} reset */
   async function loadHistory(reset) {
-    if (reset) { state.cursor = null; state.entries = []; }
-    const page = await api.walletHistory(state.cursor, 20);
-    state.entries = state.entries.concat(page.entries);
+    const ticket = ++historyLoads;
+    const page = await api.walletHistory(reset ? null : state.cursor, 20);
+    if (ticket !== historyLoads) return;
+    state.entries = reset ? page.entries : state.entries.concat(page.entries);
     state.cursor = page.next_cursor;
     renderHistory();
   }
