@@ -287,7 +287,7 @@ impl Config {
                 )?;
                 Some(
                     crate::vouchers::SealKey::parse(&secret)
-                        .map_err(|e| at(span, "voucher_seal_key", &e))?,
+                        .map_err(|e| at(span, "voucher_seal_key", &e.to_string()))?,
                 )
             };
         let lease_policy = lease_policy(raw.sync, &at)?;

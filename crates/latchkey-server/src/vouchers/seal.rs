@@ -23,16 +23,21 @@ impl std::fmt::Debug for SealKey {
     }
 }
 
+/// A configured seal key that is not 64 hex digits (the message never repeats the text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the voucher seal key must be 64 hex digits (32 random bytes)")]
+pub struct MalformedSealKey;
+
 impl SealKey {
     /// The key from its configured text: exactly 64 hex digits.
     ///
     /// # Errors
-    /// A message (never repeating the text) when it is not 64 hex digits.
-    pub fn parse(secret: &Secret) -> Result<SealKey, String> {
+    /// [`MalformedSealKey`] when it is not 64 hex digits.
+    pub fn parse(secret: &Secret) -> Result<SealKey, MalformedSealKey> {
         let bytes = hex::decode(secret.expose().trim())
             .ok()
             .and_then(|b| <[u8; 32]>::try_from(b).ok())
-            .ok_or("the voucher seal key must be 64 hex digits (32 random bytes)")?;
+            .ok_or(MalformedSealKey)?;
         Ok(SealKey(bytes))
     }
 
