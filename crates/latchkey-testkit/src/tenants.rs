@@ -45,19 +45,35 @@ impl Tenants {
         }
     }
 
-    /// The tenant `/common/v2.0` and `/organizations/v2.0` sign people into from now on.
+    /// The tenant `/common/v2.0` and `/organizations/v2.0` sign people into from now on (the
+    /// account the user picks at Microsoft decides it there).
     pub fn route_common_to(&self, tenant: &str) {
+        self.control("common-tenant", tenant);
+    }
+
+    /// Makes `/consumers/v2.0` misbehave: its document still names the consumer tenant, but
+    /// sign-ins go to `tenant`.
+    pub fn route_consumers_to(&self, tenant: &str) {
+        self.control("consumers-tenant", tenant);
+    }
+
+    fn control(&self, what: &str, tenant: &str) {
         let port = self.base.rsplit(':').next().expect("a port");
         let mut s = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).expect("connect");
         write!(
             s,
-            "POST /_test/common-tenant?tid={tenant} HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+            "POST /_test/{what}?tid={tenant} HTTP/1.1\r\nHost: 127.0.0.1\r\n\
              Content-Length: 0\r\nConnection: close\r\n\r\n"
         )
         .expect("send");
         let mut answer = String::new();
         s.read_to_string(&mut answer).expect("answer");
         assert!(answer.starts_with("HTTP/1.1 204"), "routed: {answer}");
+    }
+
+    /// The discovery document's URL of `path` (e.g. `common/v2.0`).
+    pub fn metadata_url(&self, path: &str) -> String {
+        format!("{}/{path}/.well-known/openid-configuration", self.base)
     }
 
     /// The issuer of `path` (e.g. `common/v2.0`, `google`): `base/path`.

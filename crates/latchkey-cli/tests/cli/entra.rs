@@ -3,86 +3,11 @@
 //! `allowed_tenants` and `allowed_domains` allow-lists and the `[auth.microsoft]` preset, against
 //! `tests/idp/tenants.mjs` (real oidc-provider instances, one per tenant, on one port).
 
-use crate::harness::{assert_exit, repo, text, wait_for_file, Machine};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use crate::harness::{assert_exit, text, wait_for_file, Machine};
+use latchkey_testkit::tenants::{Tenants, CONTOSO, FABRIKAM};
+use std::process::Output;
 
-const CONTOSO: &str = "aaaaaaaa-1111-4111-8111-aaaaaaaaaaaa";
-const FABRIKAM: &str = "bbbbbbbb-2222-4222-8222-bbbbbbbbbbbb";
 const CONSUMERS: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
-
-/// `tests/idp/tenants.mjs`, stopped when dropped.
-struct Tenants {
-    child: Child,
-    _stdin: ChildStdin,
-    base: String,
-}
-
-impl Tenants {
-    fn start() -> Tenants {
-        let mut child = Command::new("node")
-            .arg(repo().join("tests/idp/tenants.mjs"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("node runs tests/idp/tenants.mjs (run `make npm` first)");
-        let stdin = child.stdin.take().expect("stdin");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("the tenants print their base URL");
-        let v: serde_json::Value = serde_json::from_str(&line)
-            .unwrap_or_else(|e| panic!("first line is JSON ({e}): {line:?}"));
-        let base = v["base"].as_str().expect("base").to_string();
-        Tenants {
-            child,
-            _stdin: stdin,
-            base,
-        }
-    }
-
-    /// The tenant `/common/v2.0` and `/organizations/v2.0` sign people into from now on (the
-    /// account the user picks at Microsoft decides it there).
-    fn route_common_to(&self, tenant: &str) {
-        self.control("common-tenant", tenant);
-    }
-
-    /// Makes `/consumers/v2.0` misbehave: its document still names the consumer tenant, but
-    /// sign-ins go to `tenant`.
-    fn route_consumers_to(&self, tenant: &str) {
-        self.control("consumers-tenant", tenant);
-    }
-
-    fn control(&self, what: &str, tenant: &str) {
-        let port = self.base.rsplit(':').next().unwrap();
-        let mut s = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).expect("connect");
-        write!(
-            s,
-            "POST /_test/{what}?tid={tenant} HTTP/1.1\r\nHost: 127.0.0.1\r\n\
-             Content-Length: 0\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut answer = String::new();
-        s.read_to_string(&mut answer).unwrap();
-        assert!(answer.starts_with("HTTP/1.1 204"), "routed: {answer}");
-    }
-
-    fn metadata_url(&self, path: &str) -> String {
-        format!("{}/{path}/.well-known/openid-configuration", self.base)
-    }
-
-    fn tenant_issuer(&self, tenant: &str) -> String {
-        format!("{}/{tenant}/v2.0", self.base)
-    }
-}
-
-impl Drop for Tenants {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn machine(toml: &str) -> Machine {
     let m = Machine::new(&[]);
