@@ -13,7 +13,8 @@
  *   | 'offline' | 'provider' | 'unknown_account' | 'storage' | 'internal'
  *   | 'insufficient_credits' | 'idempotency_conflict' | 'unknown_entry' | 'voucher_rejected'
  *   | 'invalid_input' | 'wallet_damaged' | 'busy' | 'service_unavailable'
- *   | 'purchase_not_completed' | 'purchase_timed_out' | 'cancelled' | 'provider_changed'} ErrorCode
+ *   | 'purchase_not_completed' | 'purchase_timed_out' | 'cancelled' | 'provider_changed'
+ *   | 'lease_hold'} ErrorCode
  */
 
 /**

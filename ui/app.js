@@ -72,6 +72,7 @@ const ERROR_WORDS = {
   purchase_timed_out: () => 'Nothing came back from the payment page in time. If you did pay, your credits will appear in your balance shortly; otherwise start again.',
   cancelled: () => 'Stopped, as you asked. Nothing was charged and nothing was saved.',
   provider_changed: () => 'Provider changed — sign in again. This account’s provider settings now point somewhere else, so its sign-in was not sent there.',
+  lease_hold: () => 'Those credits are a device’s offline allowance, so nothing changed. Only that device (when it syncs) or removing it as lost gives them back.',
 };
 
 /**

@@ -93,6 +93,10 @@ pub fn hint(code: Code) -> Option<&'static str> {
             "if you paid, `latchkey wallet balance` shows the credits once they arrive"
         }
         Code::Cancelled => "nothing was charged; start it again with `latchkey analytics run`",
+        Code::LeaseHold => {
+            "a device's offline lease closes only by `latchkey sync` on that device, or by \
+             `latchkey devices remove ID` for a lost one"
+        }
         _ => return None,
     })
 }

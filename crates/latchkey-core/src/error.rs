@@ -63,6 +63,9 @@ pub enum Code {
     /// The account's provider now names another issuer or client id than the one it signed in
     /// with: its tokens are not sent anywhere until the user signs in again.
     ProviderChanged,
+    /// The hold named is a device's offline lease at the credit service: only that device's
+    /// sync or removing the device closes it; nothing changed.
+    LeaseHold,
 }
 
 impl Code {
@@ -94,6 +97,7 @@ impl Code {
         Code::PurchaseTimedOut,
         Code::Cancelled,
         Code::ProviderChanged,
+        Code::LeaseHold,
     ];
 
     /// The CLI's exit code for this kind of failure (documented in README).
@@ -123,6 +127,7 @@ impl Code {
             Code::PurchaseTimedOut => 29,
             Code::Cancelled => 30,
             Code::ProviderChanged => 14,
+            Code::LeaseHold => 31,
         }
     }
 }
@@ -244,13 +249,14 @@ mod tests {
             Code::PurchaseTimedOut => 22,
             Code::Cancelled => 23,
             Code::ProviderChanged => 24,
+            Code::LeaseHold => 25,
         }
     }
 
     #[test]
     fn all_lists_every_code_once() {
         let positions: Vec<usize> = Code::ALL.iter().map(|c| position(*c)).collect();
-        let expected: Vec<usize> = (0..=24).collect();
+        let expected: Vec<usize> = (0..=25).collect();
         assert_eq!(
             positions, expected,
             "Code::ALL must list every variant once, in order"

@@ -279,6 +279,7 @@ fn service_error(status: reqwest::StatusCode, body: &[u8]) -> Error {
         "invalid_input" | "payload_too_large" | "unknown_pack" => Code::InvalidInput,
         "voucher_rejected" | "invalid_voucher" | "already_redeemed" => Code::VoucherRejected,
         "checkout_closed" => Code::PurchaseNotCompleted,
+        "lease_hold" => Code::LeaseHold,
         "unauthorized" => Code::SessionExpired,
         "unavailable" | "timeout" | "payments_not_configured" | "payment_provider_error" => {
             Code::ServiceUnavailable
@@ -776,6 +777,7 @@ mod tests {
             (503, "unavailable", Code::ServiceUnavailable),
             (500, "internal", Code::ServiceUnavailable),
             (404, "not_found", Code::Provider),
+            (409, "lease_hold", Code::LeaseHold),
         ];
         for (status, word, code) in cases {
             let body = serde_json::json!({"code": word, "message": "not enough credits"});

@@ -265,8 +265,10 @@ impl Core {
                 .await?;
             let answer: latchkey_wire::PushAnswer =
                 serde_json::from_slice(&bytes).map_err(|e| crate::service::malformed(&path, e))?;
-            // Tests only: stop here, after the service committed and before the answer is
-            // kept, until the test kills the process (kill -9 between commit and reply).
+            // Tests only (debug builds; a release build has no such hook): stop here, after
+            // the service committed and before the answer is kept, until the test kills the
+            // process (kill -9 between commit and reply).
+            #[cfg(debug_assertions)]
             if let Some(marker) = std::env::var_os("LATCHKEY_TEST_PAUSE_AFTER_PUSH") {
                 let _ = std::fs::write(marker, b"pushed");
                 loop {
