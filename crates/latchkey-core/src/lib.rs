@@ -12,6 +12,7 @@
 
 pub mod accounts;
 pub mod analytics;
+mod avatar;
 pub mod browser;
 pub mod config;
 mod core;
@@ -21,6 +22,7 @@ mod error;
 mod ids;
 pub mod links;
 mod logout;
+mod redeem;
 pub mod service;
 mod sessions;
 mod signin;
@@ -33,6 +35,7 @@ mod views;
 mod wallet;
 
 pub use crate::core::{default_config_path, Core, CoreOptions};
+pub use avatar::{fetch_avatar, sniff, AVATAR_TIMEOUT, MAX_AVATAR_BYTES};
 pub use device::{DeviceSignIn, PasteBack};
 pub use error::{capitalise_first, Code, Error, Result};
 pub use ids::new_key;
@@ -43,6 +46,7 @@ pub use latchkey_wallet;
 /// The one clock of Latchkey: the wallet's, shared by the core (sign-in code takes `now`).
 pub use latchkey_wallet::{Clock, FixedClock, SystemClock};
 pub use logout::{LogoutReport, LogoutTarget};
+pub use redeem::{RedeemAccount, Redeemed, VoucherPreview};
 pub use service::{
     Checkout, Known, LedgerEntry, LedgerPage, Pack, PurchaseState, ServiceBalance, ServiceReceipt,
 };

@@ -217,6 +217,17 @@ impl Wallet {
         self.apply(account, key, &op)
     }
 
+    /// Whether the voucher with this id was already redeemed on this machine (by any
+    /// account): what a preview checks before it shows the voucher's amount.
+    pub fn voucher_redeemed(&self, voucher_id: &str) -> Result<bool> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM redeemed_vouchers WHERE voucher_id = ?1)",
+            )?
+            .query_row([voucher_id], |r| r.get(0))?)
+    }
+
     /// Grants `amount` welcome credits once per account (at first sign-in). Later calls
     /// return the first grant whatever the amount; `None` when `amount` is zero and none was
     /// ever granted.

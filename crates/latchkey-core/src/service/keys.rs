@@ -53,6 +53,36 @@ pub fn trusted_voucher_keys(
     keys
 }
 
+/// Why a voucher signed by `key_id` is refused when that key is one of the user's own
+/// `[wallet] voucher_keys` that this build does not trust in this mode (see the module's
+/// table), with what to do; `None` when the key is not theirs or is trusted. The wallet alone
+/// would say the key "is not in [wallet] voucher_keys", which is untrue here.
+pub fn untrusted_own_key(
+    trust: KeyTrust,
+    configured: &[PublicKey],
+    key_id: &str,
+) -> Option<String> {
+    let own = configured.iter().any(|k| k.key_id() == key_id);
+    if !own || trust.offline_only || trust.developer_build {
+        return None;
+    }
+    Some(if trust.service {
+        format!(
+            "it is signed by key {key_id} from [wallet] voucher_keys, which a release build does \
+             not trust while a credit service is configured ([service] url): only the service's \
+             own keys are. Redeem a voucher issued by the credit service, or, for a wallet of your \
+             own with no service, remove [service] and set [wallet] offline_only = true"
+        )
+    } else {
+        format!(
+            "it is signed by key {key_id} from [wallet] voucher_keys, which a release build \
+             trusts only in the fully local mode: set [wallet] offline_only = true in the \
+             configuration file (the local wallet is then the only ledger), or configure a \
+             credit service ([service] url) and redeem vouchers it issued"
+        )
+    })
+}
+
 /// `/.well-known/latchkey-keys`.
 #[derive(Debug, Deserialize)]
 pub(crate) struct WireKeySet {
@@ -168,16 +198,51 @@ impl Core {
             .map(|k| k.parse::<PublicKey>())
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|e| Error::new(Code::Config, format!("[wallet] voucher_keys: {e}")))?;
-        let trust = KeyTrust {
-            service: self.config.service.is_some(),
-            offline_only: self.config.wallet.offline_only,
-            developer_build: DEVELOPER_BUILD,
-        };
         Ok(trusted_voucher_keys(
-            trust,
+            self.key_trust(),
             &configured,
             &self.pinned_service_keys(),
         ))
+    }
+
+    /// A refused voucher as the core's error: [`Code::VoucherRejected`] with the reason in
+    /// words ([`Core::own_key_refusal`]'s when the key is the user's own).
+    pub fn voucher_refusal(&self, reason: &latchkey_wallet::VoucherRejection) -> Error {
+        self.own_key_refusal(reason).unwrap_or_else(|| {
+            Error::new(
+                Code::VoucherRejected,
+                format!("This voucher cannot be used: {reason}."),
+            )
+        })
+    }
+
+    /// For a voucher signed by one of the user's own `[wallet] voucher_keys` that this mode
+    /// does not trust: [`Code::VoucherRejected`] naming `[wallet] voucher_keys`, the mode and
+    /// what to do ([`untrusted_own_key`]). `None` for any other refusal.
+    pub fn own_key_refusal(&self, reason: &latchkey_wallet::VoucherRejection) -> Option<Error> {
+        let latchkey_wallet::VoucherRejection::UnknownKey { key_id } = reason else {
+            return None;
+        };
+        let configured: Vec<PublicKey> = self
+            .config
+            .wallet
+            .voucher_keys
+            .iter()
+            .filter_map(|k| k.parse().ok())
+            .collect();
+        let words = untrusted_own_key(self.key_trust(), &configured, key_id)?;
+        Some(Error::new(
+            Code::VoucherRejected,
+            format!("This voucher cannot be used: {words}."),
+        ))
+    }
+
+    fn key_trust(&self) -> KeyTrust {
+        KeyTrust {
+            service: self.config.service.is_some(),
+            offline_only: self.config.wallet.offline_only,
+            developer_build: DEVELOPER_BUILD,
+        }
     }
 
     /// Reads the service's published keys and pins what may be trusted (see [`accept`]).
@@ -324,6 +389,39 @@ mod tests {
             offline_only,
             developer_build,
         }
+    }
+
+    #[test]
+    fn an_untrusted_own_key_is_named_with_the_mode_and_what_to_do() {
+        let mine = vec![key(5).public_key()];
+        let kid = key(5).public_key().key_id();
+        let words = untrusted_own_key(trust(false, false, false), &mine, &kid)
+            .expect("release build, no service, not offline_only: my key is not trusted");
+        assert!(words.contains("[wallet] voucher_keys"), "{words}");
+        assert!(
+            words.contains("[wallet] offline_only = true"),
+            "it says what to do: {words}"
+        );
+        let words = untrusted_own_key(trust(true, false, false), &mine, &kid).unwrap();
+        assert!(
+            words.contains("[wallet] voucher_keys") && words.contains("[service] url"),
+            "{words}"
+        );
+        for (t, why) in [
+            (trust(false, true, false), "offline_only trusts my keys"),
+            (
+                trust(false, false, true),
+                "a developer build trusts my keys",
+            ),
+        ] {
+            assert_eq!(untrusted_own_key(t, &mine, &kid), None, "{why}");
+        }
+        let other = key(6).public_key().key_id();
+        assert_eq!(
+            untrusted_own_key(trust(false, false, false), &mine, &other),
+            None,
+            "a key that is not mine keeps the wallet's words"
+        );
     }
 
     #[test]
