@@ -327,3 +327,170 @@ fn a_sync_killed_between_the_services_commit_and_its_reply_applies_once() {
     let again = m.json(&["sync", "--json"]);
     assert_eq!(again["pushed"], 0, "{again}");
 }
+
+#[test]
+fn wallet_spend_and_reserve_offline_come_from_the_lease_and_are_pushed_once() {
+    let idp = Idp::start(&[]);
+    let db = fresh_db_sync();
+    let mut svc = Service::start(&db, &idp.issuer, "");
+    grant(&svc, &idp, "100");
+    let m = device(&idp, &svc.base);
+    assert_eq!(
+        m.json(&["sync", "--lease", "30", "--json"])["offline_available"],
+        30
+    );
+    svc.stop();
+
+    let spend = m.json(&[
+        "wallet",
+        "spend",
+        "--credits",
+        "8",
+        "--key",
+        "s-1",
+        "--memo",
+        "export",
+        "--json",
+    ]);
+    let spend_id = spend["entry"]["id"].as_i64().unwrap();
+    assert!(spend_id < 0, "an offline entry has a local id: {spend}");
+    assert_eq!(spend["replayed"], false);
+    assert_eq!(
+        (
+            spend["balance"]["posted"].as_i64(),
+            spend["balance"]["available"].as_i64()
+        ),
+        (Some(92), Some(70)),
+        "spent from the lease's hold, so available (what other devices see) stays: {spend}"
+    );
+    let again = m.json(&[
+        "wallet",
+        "spend",
+        "--credits",
+        "8",
+        "--key",
+        "s-1",
+        "--memo",
+        "export",
+        "--json",
+    ]);
+    assert_eq!(again["replayed"], true, "the same key spends once: {again}");
+    assert_eq!(again["entry"]["id"], spend_id);
+    assert_exit(
+        &m.latchkey("-", &["wallet", "spend", "--credits", "9", "--key", "s-1"]),
+        21,
+        "the same key with another amount",
+    );
+
+    let hold = m.json(&[
+        "wallet",
+        "reserve",
+        "--credits",
+        "10",
+        "--key",
+        "r-1",
+        "--json",
+    ]);
+    let hold_id = hold["entry"]["id"].as_i64().unwrap();
+    assert!(hold_id < 0, "{hold}");
+    let b = m.json(&["wallet", "balance", "--json"]);
+    assert_eq!(b["offline_available"], 12, "30 - 8 spent - 10 held: {b}");
+    assert_eq!(b["posted"], 92, "{b}");
+
+    let too_much = m.latchkey("-", &["wallet", "spend", "--credits", "13"]);
+    assert_exit(&too_much, 20, "beyond the lease");
+    assert!(
+        text(&too_much.stderr).contains("available offline: 12"),
+        "{}",
+        text(&too_much.stderr)
+    );
+    assert_eq!(
+        m.json(&["wallet", "balance", "--json"])["offline_available"],
+        12,
+        "a refusal changes nothing"
+    );
+
+    let hold_arg = hold_id.to_string();
+    let cap = m.json(&[
+        "wallet",
+        "capture",
+        "--hold",
+        &hold_arg,
+        "--credits",
+        "6",
+        "--key",
+        "c-1",
+        "--json",
+    ]);
+    assert_eq!(cap["entry"]["kind"], "capture", "{cap}");
+    assert_eq!(
+        m.json(&["wallet", "balance", "--json"])["offline_available"],
+        16,
+        "the uncaptured 4 went back to the lease"
+    );
+    assert_exit(
+        &m.latchkey(
+            "-",
+            &["wallet", "release", "--hold", &hold_arg, "--key", "x-1"],
+        ),
+        22,
+        "a settled offline hold",
+    );
+    let h2 = m.json(&[
+        "wallet",
+        "reserve",
+        "--credits",
+        "5",
+        "--key",
+        "r-2",
+        "--json",
+    ]);
+    let h2_arg = h2["entry"]["id"].as_i64().unwrap().to_string();
+    assert_exit(
+        &m.latchkey(
+            "-",
+            &["wallet", "release", "--hold", &h2_arg, "--key", "x-2"],
+        ),
+        0,
+        "release an offline hold",
+    );
+    assert_eq!(
+        m.json(&["wallet", "balance", "--json"])["offline_available"],
+        16,
+        "a released hold costs nothing"
+    );
+
+    let svc = Service::start(&db, &idp.issuer, "");
+    point_at(&m, &svc.base);
+    let back = m.json(&["sync", "--json"]);
+    assert_eq!(
+        (back["pushed"].as_i64(), back["applied"].as_i64()),
+        (Some(2), Some(2)),
+        "the spend and the capture: {back}"
+    );
+    assert_eq!(spent(&svc), "14", "8 + 6, each once");
+    assert_eq!(m.json(&["sync", "--json"])["pushed"], 0);
+    let after = m.json(&[
+        "wallet",
+        "spend",
+        "--credits",
+        "8",
+        "--key",
+        "s-1",
+        "--memo",
+        "export",
+        "--json",
+    ]);
+    assert_eq!(
+        after["replayed"], true,
+        "online, a key spent offline is not spent again: {after}"
+    );
+    assert_eq!(spent(&svc), "14");
+    let b = m.json(&["wallet", "balance", "--json"]);
+    assert_eq!(
+        format!("{},{}", b["posted"], b["held"]),
+        ledger_row(&svc),
+        "after sync the device shows the service's balance: {b}"
+    );
+    assert_eq!(b["posted"], 86);
+}

@@ -10,7 +10,8 @@
 //! `{code, message}` errors become the core's [`Code`]s; a service that cannot be reached is
 //! [`Code::ServiceUnavailable`]. What was last read from the service (balance and entries) is
 //! kept per account in `<data dir>/service-cache/`, so balance and history can still be
-//! shown, marked `stale`, while the service is unreachable. Writes are never made offline.
+//! shown, marked `stale`, while the service is unreachable. Offline, spends and holds come from
+//! this device's lease only (`sync/offline.rs`); every other write needs the service.
 
 use crate::accounts::AccountRecord;
 use crate::core::Core;
@@ -441,6 +442,11 @@ impl Core {
         }
     }
 
+    /// The last balance read from the service for this account, if any (no adjustment).
+    pub(crate) fn read_cached_balance(&self, record: &AccountRecord) -> Option<ServiceBalance> {
+        self.read_cache(record).map(|c| c.balance)
+    }
+
     pub(crate) fn remember_balance(&self, record: &AccountRecord, balance: ServiceBalance) {
         let now = self.now();
         self.update_cache(record, |c| match c {
@@ -477,14 +483,15 @@ impl Core {
                 // once per run (best effort: the balance stands either way).
                 self.check_service_keys_once().await;
                 Ok(Known {
-                    value: balance,
+                    // Offline spends not pushed yet are not in the service's balance.
+                    value: self.with_offline_spends(&record, balance)?,
                     stale: false,
                     as_of: self.now(),
                 })
             }
             Err(e) if unreachable(&e) => match self.read_cache(&record) {
                 Some(c) => Ok(Known {
-                    value: c.balance,
+                    value: self.with_offline_spends(&record, c.balance)?,
                     stale: true,
                     as_of: c.balance_at,
                 }),
@@ -591,11 +598,15 @@ impl Core {
         subject: Option<&str>,
     ) -> Result<Option<Known<ServiceBalance>>> {
         let record = self.account_record(subject)?;
-        Ok(self.read_cache(&record).map(|c| Known {
-            value: c.balance,
-            stale: true,
-            as_of: c.balance_at,
-        }))
+        self.read_cache(&record)
+            .map(|c| {
+                Ok(Known {
+                    value: self.with_offline_spends(&record, c.balance)?,
+                    stale: true,
+                    as_of: c.balance_at,
+                })
+            })
+            .transpose()
     }
 
     /// The last history read from the service, paged as `query` asks, marked `stale`,
@@ -660,11 +671,15 @@ impl Core {
         })
     }
 
-    /// Spends `amount` credits at the service (idempotent on `key`).
+    /// Spends `amount` credits at the service (idempotent on `key`). When the service cannot
+    /// be reached, from this device's offline lease (sync/offline.rs): the entry's id is then
+    /// local and negative, and it is pushed at the next sync. A key used offline before
+    /// answers with that spend again, online too.
     ///
     /// # Errors
-    /// [`Code::InsufficientCredits`], [`Code::IdempotencyConflict`], [`Code::InvalidInput`],
-    /// [`Code::ServiceUnavailable`] (nothing is spent offline).
+    /// [`Code::InsufficientCredits`] (offline: "available offline: N"),
+    /// [`Code::IdempotencyConflict`], [`Code::InvalidInput`], [`Code::ServiceUnavailable`]
+    /// (unreachable and no lease; nothing changed).
     pub async fn service_spend(
         &self,
         subject: Option<&str>,
@@ -672,15 +687,23 @@ impl Core {
         amount: i64,
         memo: Option<&str>,
     ) -> Result<ServiceReceipt> {
+        let op = crate::sync::OfflineOp::Spend { amount, memo };
+        if let Some(r) = self.offline_replay(subject, key, op)? {
+            return Ok(r);
+        }
         let mut body = serde_json::json!({"amount": amount, "idempotency_key": key});
         if let Some(m) = memo {
             body["memo"] = m.into();
         }
-        self.service_write(subject, "v1/spend", key, body).await
+        match self.service_write(subject, "v1/spend", key, body).await {
+            Err(e) if unreachable(&e) => self.offline_spend(subject, key, amount, memo, e),
+            other => other,
+        }
     }
 
     /// Holds `amount` credits at the service for `ttl_secs` (idempotent on `key`); the
-    /// receipt's entry is the hold.
+    /// receipt's entry is the hold. When the service cannot be reached, an offline hold on
+    /// this device's lease, with a negative id (captured or released here).
     ///
     /// # Errors
     /// As [`Core::service_spend`].
@@ -692,19 +715,31 @@ impl Core {
         ttl_secs: u64,
         memo: Option<&str>,
     ) -> Result<ServiceReceipt> {
+        let op = crate::sync::OfflineOp::Reserve { amount, memo };
+        if let Some(r) = self.offline_replay(subject, key, op)? {
+            return Ok(r);
+        }
         let mut body = serde_json::json!({
             "amount": amount, "idempotency_key": key, "ttl_secs": ttl_secs,
         });
         if let Some(m) = memo {
             body["memo"] = m.into();
         }
-        self.service_write(subject, "v1/reserve", key, body).await
+        match self.service_write(subject, "v1/reserve", key, body).await {
+            Err(e) if unreachable(&e) => {
+                self.offline_reserve(subject, key, amount, ttl_secs, memo, e)
+            }
+            other => other,
+        }
     }
 
     /// Spends `amount` of the open hold `hold` and releases the rest (idempotent on `key`).
+    /// A negative `hold` is an offline hold of this device, settled here (its capture is a
+    /// spend from the lease, pushed at the next sync).
     ///
     /// # Errors
-    /// [`Code::UnknownEntry`] when the hold is not open; otherwise as [`Core::service_spend`].
+    /// [`Code::UnknownEntry`] when the hold is not open; [`Code::LeaseHold`] when it is a
+    /// device's lease; otherwise as [`Core::service_spend`].
     pub async fn service_capture(
         &self,
         subject: Option<&str>,
@@ -712,6 +747,9 @@ impl Core {
         hold: i64,
         amount: i64,
     ) -> Result<ServiceReceipt> {
+        if hold < 0 {
+            return self.offline_capture(subject, key, hold, amount);
+        }
         let body = serde_json::json!({"hold": hold, "amount": amount, "idempotency_key": key});
         self.service_write(subject, "v1/capture", key, body).await
     }
@@ -726,6 +764,9 @@ impl Core {
         key: &str,
         hold: i64,
     ) -> Result<ServiceReceipt> {
+        if hold < 0 {
+            return self.offline_release(subject, key, hold);
+        }
         let body = serde_json::json!({"hold": hold, "idempotency_key": key});
         self.service_write(subject, "v1/release", key, body).await
     }

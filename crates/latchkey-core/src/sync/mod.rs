@@ -11,7 +11,9 @@ use crate::error::{Code, Error, Result};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+mod offline;
 mod store;
+pub(crate) use offline::OfflineOp;
 pub(crate) use store::Pending;
 pub use store::Refused;
 use store::Store;
@@ -457,29 +459,14 @@ impl Core {
                 if fresh {
                     store.make_ready(entry_id)?;
                 }
+                // The last known balance, less what is spent offline and not pushed yet.
                 let known = self.service_balance_cached(None)?;
-                let available = store.offline_available(&record.id, now)?.unwrap_or(0);
                 let b = known.map(|k| k.value).unwrap_or(crate::ServiceBalance {
                     posted: 0,
                     held: 0,
                     available: 0,
                 });
-                // What is spent offline is not posted at the service yet; shown as taken from
-                // the lease's hold, so "available" (what others may spend) does not move.
-                let pending = b.held.min(
-                    store
-                        .lease(&record.id)?
-                        .map(|l| l.granted - l.spent - available)
-                        .unwrap_or(0),
-                );
-                Ok((
-                    done,
-                    crate::ServiceBalance {
-                        posted: b.posted - pending,
-                        held: b.held - pending,
-                        available: b.available,
-                    },
-                ))
+                Ok((done, b))
             }
             Err(e) => {
                 if fresh {

@@ -48,6 +48,25 @@ BEGIN SELECT RAISE(ABORT, 'an offline entry is changed only to become ready or g
 CREATE TRIGGER IF NOT EXISTS offline_entries_kept
 BEFORE DELETE ON offline_entries WHEN OLD.ready = 1
 BEGIN SELECT RAISE(ABORT, 'a ready offline entry is kept for ever'); END;
+-- A hold made offline (`wallet reserve` with the service unreachable): its credits are taken
+-- from the lease by the not-ready offline entry `entry_id` while it is open. Shown as id
+-- -hold_id (negative: never one of the service's ids). A capture turns it into a ready spend
+-- (the entry `settled_by`); a release, or its lapse, gives the credits back to the lease.
+CREATE TABLE IF NOT EXISTS offline_holds (
+    hold_id    INTEGER PRIMARY KEY,
+    entry_id   TEXT NOT NULL UNIQUE,
+    account    TEXT NOT NULL,
+    amount     INTEGER NOT NULL CHECK (amount > 0),
+    memo       TEXT,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    settled    TEXT CHECK (settled IN ('captured', 'released', 'expired')),
+    settled_by TEXT,
+    captured   INTEGER
+);
+CREATE TRIGGER IF NOT EXISTS offline_holds_settle_once
+BEFORE UPDATE ON offline_holds WHEN OLD.settled IS NOT NULL
+BEGIN SELECT RAISE(ABORT, 'an offline hold settles once'); END;
 -- Every service entry pulled, applied here once (the primary key).
 CREATE TABLE IF NOT EXISTS pulled (
     account    TEXT NOT NULL,
@@ -80,6 +99,36 @@ pub(crate) struct Pending {
     pub lease_id: i64,
     pub local_time: DateTime<Utc>,
     pub memo: Option<String>,
+}
+
+/// An offline entry as kept here (for replays of a wallet command with the same key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OfflineEntry {
+    /// Its local id, kept for ever (shown negated: `-seq`).
+    pub seq: i64,
+    pub amount: i64,
+    pub memo: Option<String>,
+    pub ready: bool,
+    pub local_time: DateTime<Utc>,
+}
+
+/// A hold made offline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OfflineHold {
+    /// Shown negated (`-hold_id`).
+    pub hold_id: i64,
+    /// The entry (and idempotency key) that made it.
+    pub entry_id: String,
+    pub amount: i64,
+    pub memo: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// `captured`, `released` or `expired`; `None` while open.
+    pub settled: Option<String>,
+    /// The key of the capture or release that settled it.
+    pub settled_by: Option<String>,
+    /// Credits a capture spent.
+    pub captured: Option<i64>,
 }
 
 /// An offline entry the service refused (or that conflicted), kept to show the user.
@@ -347,6 +396,290 @@ impl Store {
         Ok(true)
     }
 
+    /// The offline entry with this id, if any.
+    pub fn entry(&self, account: &str, entry_id: &str) -> Result<Option<OfflineEntry>> {
+        let row: Option<(i64, i64, Option<String>, i64, String)> = self
+            .conn
+            .query_row(
+                "SELECT seq, amount, memo, ready, local_time FROM offline_entries
+                 WHERE account = ?1 AND entry_id = ?2",
+                params![account, entry_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .optional()
+            .map_err(storage)?;
+        row.map(|(seq, amount, memo, ready, at)| {
+            Ok(OfflineEntry {
+                seq,
+                amount,
+                memo,
+                ready: ready == 1,
+                local_time: time(&at)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Spends from the lease now: a ready offline entry, pushed at the next sync. Returns the
+    /// entry and whether it was made now (`false`: `entry_id` was spent before).
+    ///
+    /// # Errors
+    /// As [`Store::take`].
+    pub fn spend(
+        &mut self,
+        account: &str,
+        entry: &Pending,
+        now: DateTime<Utc>,
+        offline: impl FnOnce() -> Error,
+    ) -> Result<(OfflineEntry, bool)> {
+        let fresh = self.take(account, entry, now, offline)?;
+        self.make_ready(&entry.entry_id)?;
+        let kept = self
+            .entry(account, &entry.entry_id)?
+            .ok_or_else(|| storage("an offline spend vanished"))?;
+        Ok((kept, fresh))
+    }
+
+    /// Holds `entry.amount` of the lease until `expires_at` (an offline hold).
+    ///
+    /// # Errors
+    /// As [`Store::take`].
+    pub fn reserve(
+        &mut self,
+        account: &str,
+        entry: &Pending,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        offline: impl FnOnce() -> Error,
+    ) -> Result<OfflineHold> {
+        self.expire_holds(account, now)?;
+        self.take(account, entry, now, offline)?;
+        let seq = self
+            .entry(account, &entry.entry_id)?
+            .ok_or_else(|| storage("an offline hold vanished"))?
+            .seq;
+        self.conn
+            .execute(
+                "INSERT INTO offline_holds (hold_id, entry_id, account, amount, memo, created_at,
+                 expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    seq,
+                    entry.entry_id,
+                    account,
+                    entry.amount,
+                    entry.memo,
+                    now.to_rfc3339(),
+                    expires_at.to_rfc3339()
+                ],
+            )
+            .map_err(storage)?;
+        self.hold(account, seq)?
+            .ok_or_else(|| storage("an offline hold vanished"))
+    }
+
+    fn hold_where(
+        &self,
+        account: &str,
+        clause: &str,
+        value: &dyn rusqlite::ToSql,
+    ) -> Result<Option<OfflineHold>> {
+        let sql = format!(
+            "SELECT hold_id, entry_id, amount, memo, created_at, expires_at, settled, settled_by,
+                    captured
+             FROM offline_holds WHERE account = ?1 AND {clause} = ?2"
+        );
+        type Row = (
+            i64,
+            String,
+            i64,
+            Option<String>,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+        );
+        let row: Option<Row> = self
+            .conn
+            .query_row(&sql, params![account, value], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                ))
+            })
+            .optional()
+            .map_err(storage)?;
+        row.map(|r| {
+            Ok(OfflineHold {
+                hold_id: r.0,
+                entry_id: r.1,
+                amount: r.2,
+                memo: r.3,
+                created_at: time(&r.4)?,
+                expires_at: time(&r.5)?,
+                settled: r.6,
+                settled_by: r.7,
+                captured: r.8,
+            })
+        })
+        .transpose()
+    }
+
+    /// The offline hold `hold_id`, if this account has it.
+    pub fn hold(&self, account: &str, hold_id: i64) -> Result<Option<OfflineHold>> {
+        self.hold_where(account, "hold_id", &hold_id)
+    }
+
+    /// The offline hold made by the entry (key) `entry_id`, if any.
+    pub fn hold_made_by(&self, account: &str, entry_id: &str) -> Result<Option<OfflineHold>> {
+        self.hold_where(account, "entry_id", &entry_id)
+    }
+
+    /// The offline hold a capture or release with key `key` settled, if any.
+    pub fn hold_settled_by(&self, account: &str, key: &str) -> Result<Option<OfflineHold>> {
+        self.hold_where(account, "settled_by", &key)
+    }
+
+    /// Open offline holds that lapsed by `now` give their credits back to the lease.
+    pub fn expire_holds(&mut self, account: &str, now: DateTime<Utc>) -> Result<()> {
+        let open: Vec<(i64, String, String)> = {
+            let mut q = self
+                .conn
+                .prepare(
+                    "SELECT hold_id, entry_id, expires_at FROM offline_holds
+                     WHERE account = ?1 AND settled IS NULL",
+                )
+                .map_err(storage)?;
+            let rows = q
+                .query_map(params![account], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .map_err(storage)?;
+            rows.collect::<std::result::Result<_, _>>()
+                .map_err(storage)?
+        };
+        for (id, entry_id, at) in open {
+            if time(&at)? <= now {
+                let tx = self.conn.transaction().map_err(storage)?;
+                tx.execute(
+                    "DELETE FROM offline_entries WHERE entry_id = ?1 AND ready = 0",
+                    params![entry_id],
+                )
+                .map_err(storage)?;
+                tx.execute(
+                    "UPDATE offline_holds SET settled = 'expired' WHERE hold_id = ?1",
+                    params![id],
+                )
+                .map_err(storage)?;
+                tx.commit().map_err(storage)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Settles the open offline hold `hold_id`, in one transaction: `capture` (its entry id,
+    /// amount at most the hold's, memo) becomes a ready offline spend and the rest goes back to
+    /// the lease; without it (a release, key `key`) everything goes back.
+    ///
+    /// # Errors
+    /// [`Code::UnknownEntry`] when it is not an open hold of this account (or lapsed);
+    /// [`Code::InvalidInput`] when the capture exceeds it.
+    pub fn settle_hold(
+        &mut self,
+        account: &str,
+        hold_id: i64,
+        key: &str,
+        capture: Option<(i64, Option<&str>)>,
+        now: DateTime<Utc>,
+    ) -> Result<OfflineHold> {
+        self.expire_holds(account, now)?;
+        let Some(hold) = self.hold(account, hold_id)?.filter(|h| h.settled.is_none()) else {
+            return Err(Error::new(
+                Code::UnknownEntry,
+                format!("-{hold_id} is not an open offline hold of this account; nothing changed"),
+            ));
+        };
+        if let Some((amount, _)) = capture {
+            if !(1..=hold.amount).contains(&amount) {
+                return Err(Error::new(
+                    Code::InvalidInput,
+                    format!(
+                        "cannot capture {amount}: the offline hold is for {}; nothing changed",
+                        hold.amount
+                    ),
+                ));
+            }
+        }
+        let lease: i64 = self
+            .conn
+            .query_row(
+                "SELECT lease_id FROM offline_entries WHERE entry_id = ?1",
+                params![hold.entry_id],
+                |r| r.get(0),
+            )
+            .map_err(storage)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(storage)?;
+        tx.execute(
+            "DELETE FROM offline_entries WHERE entry_id = ?1 AND ready = 0",
+            params![hold.entry_id],
+        )
+        .map_err(storage)?;
+        if let Some((amount, memo)) = capture {
+            tx.execute(
+                "INSERT INTO offline_entries (entry_id, account, amount, lease_id, local_time,
+                 memo, ready) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1)",
+                params![
+                    key,
+                    account,
+                    amount,
+                    lease,
+                    now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                    memo.or(hold.memo.as_deref())
+                ],
+            )
+            .map_err(storage)?;
+        }
+        tx.execute(
+            "UPDATE offline_holds SET settled = ?2, settled_by = ?3, captured = ?4
+             WHERE hold_id = ?1",
+            params![
+                hold_id,
+                if capture.is_some() {
+                    "captured"
+                } else {
+                    "released"
+                },
+                key,
+                capture.map(|c| c.0)
+            ],
+        )
+        .map_err(storage)?;
+        tx.commit().map_err(storage)?;
+        self.hold(account, hold_id)?
+            .ok_or_else(|| storage("an offline hold vanished"))
+    }
+
+    /// Credits spent offline (ready entries) that the service has not answered yet: what its
+    /// balance does not show yet.
+    pub fn unanswered_spent(&self, account: &str) -> Result<i64> {
+        self.conn
+            .query_row(
+                "SELECT COALESCE(SUM(amount), 0) FROM offline_entries
+                 WHERE account = ?1 AND ready = 1 AND outcome IS NULL",
+                params![account],
+                |r| r.get(0),
+            )
+            .map_err(storage)
+    }
+
     /// The offline entry's work is done: it is kept and will be pushed.
     pub fn make_ready(&self, entry_id: &str) -> Result<()> {
         self.conn
@@ -374,7 +707,10 @@ impl Store {
         let stale: Vec<(String, String)> = {
             let mut q = self
                 .conn
-                .prepare("SELECT entry_id, local_time FROM offline_entries WHERE account = ?1 AND ready = 0")
+                .prepare(
+                    "SELECT entry_id, local_time FROM offline_entries WHERE account = ?1
+                     AND ready = 0 AND entry_id NOT IN (SELECT entry_id FROM offline_holds)",
+                )
                 .map_err(storage)?;
             let rows = q
                 .query_map(params![account], |r| Ok((r.get(0)?, r.get(1)?)))

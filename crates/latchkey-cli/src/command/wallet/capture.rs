@@ -5,8 +5,8 @@ use latchkey_core::{Core, Error};
 
 #[derive(clap::Args, Debug)]
 pub struct Capture {
-    /// The hold (the id `reserve` printed).
-    #[arg(long, value_name = "HOLD_ID")]
+    /// The hold (the id `reserve` printed). A negative id is a hold made offline on this device.
+    #[arg(long, value_name = "HOLD_ID", allow_negative_numbers = true)]
     hold: EntryId,
     /// How many of the held credits to spend (the rest is released).
     #[arg(long, value_name = "N")]

@@ -5,8 +5,8 @@ use latchkey_core::{Core, Error};
 
 #[derive(clap::Args, Debug)]
 pub struct Release {
-    /// The hold to give back.
-    #[arg(long, value_name = "HOLD_ID")]
+    /// The hold to give back. A negative id is a hold made offline on this device.
+    #[arg(long, value_name = "HOLD_ID", allow_negative_numbers = true)]
     hold: EntryId,
     #[command(flatten)]
     m: Mutation,
