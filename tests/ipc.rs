@@ -334,7 +334,6 @@ fn first_paint_is_local_and_labelled() {
             "accounts": [],
             "providers": [{"name": "google", "label": "Sign in with Google"}],
             "pending": null,
-            "analytics_cost": 3,
             "wallet": null,
             "wallet_error": null,
             "vouchers": [],

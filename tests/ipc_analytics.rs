@@ -1,6 +1,7 @@
 //! The analytics commands over real IPC (Tauri's mock runtime with the app's capabilities):
-//! a real export (vega-datasets' seattle-weather.csv) sent as the page sends it (raw bytes,
-//! its name in a header), profile and preview for free, the price shown first, a paid monthly
+//! a real export (vega-datasets' seattle-weather.csv) sent as the page sends it (in pieces,
+//! each the raw body of a `dataset_upload_chunk`), detected, corrected and imported, profile
+//! and preview for free, the price shown first, a paid monthly
 //! time series split by weather checked against sums of the raw text, a cancelled run that
 //! costs nothing, saved results reopened for free, CSV and chart exports. The account is
 //! signed in through the real test OpenID Provider (tests/idp, `make npm` first).
@@ -187,6 +188,38 @@ fn available(h: &Harness) -> i64 {
         .unwrap()
 }
 
+/// Hands `bytes` over as the page does (ui/analytics.js): begin, then pieces of `chunk` bytes
+/// in order. Returns the upload's id.
+fn upload(h: &Harness, name: &str, bytes: &[u8], chunk: usize) -> String {
+    let id = invoke(
+        h,
+        "dataset_upload_begin",
+        json!({"fileName": name, "size": bytes.len()}),
+    )
+    .expect("upload begun");
+    let id = id.as_str().unwrap().to_string();
+    let mut offset = 0;
+    for piece in bytes.chunks(chunk) {
+        let got = invoke_raw(
+            h,
+            "dataset_upload_chunk",
+            piece,
+            &[("x-upload", &id), ("x-offset", &offset.to_string())],
+        )
+        .expect("piece taken");
+        offset += piece.len();
+        assert_eq!(got, json!(offset), "the bytes received so far");
+    }
+    id
+}
+
+/// The private copies of uploaded files the app holds now.
+fn copies(h: &Harness) -> Vec<PathBuf> {
+    std::fs::read_dir(h.dir.path().join("data/imports"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default()
+}
+
 #[test]
 fn signed_out_the_analytics_commands_say_so() {
     let h = harness("[auth.google]\nclient_id = \"x.apps.googleusercontent.com\"\n");
@@ -196,11 +229,10 @@ fn signed_out_the_analytics_commands_say_so() {
     );
     assert_eq!(
         code(
-            invoke_raw(
+            invoke(
                 &h,
-                "dataset_import",
-                b"a,b\n1,2\n",
-                &[("x-file-name", "a.csv")]
+                "dataset_upload_begin",
+                json!({"fileName": "a.csv", "size": 8})
             )
             .unwrap_err()
         ),
@@ -241,45 +273,48 @@ fn import_profile_run_paid_cancel_for_free_reopen_and_export() {
     let text = String::from_utf8(bytes.clone()).unwrap();
     let data_rows = text.lines().skip(1).filter(|l| !l.is_empty()).count();
 
-    // ---- import, as the page sends a picked file: bytes + percent-encoded name ----
-    let refused = invoke(&h, "dataset_import", json!({"path": "/etc/passwd"})).unwrap_err();
+    // ---- import, as the page sends a picked file: in pieces, then detected, then imported ----
+    let refused = invoke(&h, "dataset_import", json!({"upload": "/etc/passwd"})).unwrap_err();
     assert_eq!(
         code(refused),
         "invalid_input",
-        "the page sends bytes, never a path"
+        "an upload is an id the app gave, never a path"
     );
-    let imported = invoke_raw(
+    let up = upload(&h, "seattle-weather.csv", &bytes, 16 << 10);
+    let found = invoke(&h, "dataset_detect", json!({"upload": up})).expect("detected");
+    assert_eq!(found["rows"].as_u64().unwrap() as usize, data_rows);
+    assert_eq!(found["existing"], Value::Null);
+    assert_eq!(
+        found["preview"].as_array().unwrap().len(),
+        10,
+        "ten rows unless asked"
+    );
+    let imported = invoke(
         &h,
         "dataset_import",
-        &bytes,
-        &[
-            ("x-file-name", "seattle-weather.csv"),
-            ("x-dataset-name", "Seattle%20%E2%98%94"),
-        ],
+        json!({"upload": up, "name": "Seattle ☔"}),
     )
     .expect("imported");
     assert_eq!(imported["existing"], false);
     let ds = &imported["dataset"];
     let id = ds["id"].as_i64().unwrap();
-    assert_eq!(
-        ds["name"], "Seattle ☔",
-        "the name header is percent-decoded"
-    );
+    assert_eq!(ds["name"], "Seattle ☔");
     assert_eq!(ds["source_name"], "seattle-weather.csv");
     assert_eq!(ds["rows"].as_u64().unwrap() as usize, data_rows);
-    let again = invoke_raw(&h, "dataset_import", &bytes, &[("x-file-name", "copy.csv")]).unwrap();
+    let up = upload(&h, "copy.csv", &bytes, 1 << 20);
+    let again = invoke(&h, "dataset_import", json!({"upload": up})).unwrap();
     assert_eq!(
         (again["existing"].clone(), again["dataset"]["id"].as_i64()),
         (json!(true), Some(id)),
         "the same bytes are recognised"
     );
-    let ragged = invoke_raw(
+    let up = upload(
         &h,
-        "dataset_import",
+        "ragged.csv",
         &[text.as_bytes(), b"2016-01-01,1,2\n"].concat(),
-        &[("x-file-name", "ragged.csv")],
-    )
-    .unwrap_err();
+        1 << 20,
+    );
+    let ragged = invoke(&h, "dataset_import", json!({"upload": up})).unwrap_err();
     let message = ragged["message"].as_str().unwrap().to_string();
     assert_eq!(code(ragged), "invalid_input");
     assert!(
@@ -431,13 +466,217 @@ fn import_profile_run_paid_cancel_for_free_reopen_and_export() {
         code(invoke(&h, "analysis_result", json!({"id": rid})).unwrap_err()),
         "invalid_input"
     );
-    assert!(
-        !h.dir
-            .path()
-            .join("data/imports")
-            .read_dir()
-            .unwrap()
-            .any(|_| true),
-        "no copy of an imported file is kept"
+    assert!(copies(&h).is_empty(), "no copy of an imported file is kept");
+}
+
+/// Line `i + 2` of [`two_way_dates`]'s file: the day/month pair written `AA/BB/2026`, both at
+/// most 12 so either order reads it.
+fn pair(i: usize) -> (usize, usize) {
+    (1 + i % 12, 1 + (i * 5 + i / 12) % 12)
+}
+
+/// A file of `rows` rows (`when,amount,ref`) whose dates read both ways, and whose `ref` is a
+/// number on every line but `bad_line`.
+fn two_way_dates(rows: usize, bad_line: usize) -> Vec<u8> {
+    let mut text = String::from("when,amount,ref\n");
+    for i in 0..rows {
+        let (a, b) = pair(i);
+        let r = if i + 2 == bad_line {
+            "x12".to_string()
+        } else {
+            format!("{}", 1000 + i)
+        };
+        text.push_str(&format!("{a:02}/{b:02}/2026,{}.25,{r}\n", i % 97));
+    }
+    text.into_bytes()
+}
+
+/// The `when` column of rows `offset..offset + limit`, as the app shows dates.
+fn dates(h: &Harness, id: i64, offset: usize, limit: usize) -> Vec<String> {
+    let page = invoke(
+        h,
+        "dataset_preview",
+        json!({"id": id, "offset": offset, "limit": limit}),
+    )
+    .unwrap();
+    page["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r[0].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn detect_correct_and_import_a_file_sent_in_pieces() {
+    let idp = Idp::start();
+    let h = signed_in(&idp, "ana", 0, 1);
+    // ~1.6 MB: two pieces of the page's 1 MiB, the bad value after the first.
+    const ROWS: usize = 60_000;
+    const BAD_LINE: usize = 50_001;
+    let bytes = two_way_dates(ROWS, BAD_LINE);
+    assert!(bytes.len() > 1 << 20, "more than one piece");
+    let piece = 1 << 20;
+
+    // ---- detect: what an import would store; nothing stored ----
+    let up = upload(&h, "two-way.csv", &bytes, piece);
+    assert_eq!(copies(&h).len(), 1, "one private copy while it is checked");
+    let found = invoke(&h, "dataset_detect", json!({"upload": up, "rows": 3})).unwrap();
+    assert_eq!(found["rows"], ROWS);
+    let cols: Vec<(&str, &str)> = found["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap(), c["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        cols,
+        [("when", "date"), ("amount", "number"), ("ref", "text")],
+        "`ref` has a value that is no number"
     );
+    assert_eq!(found["columns"][0]["date_order_decided_by"], "default");
+    let text = String::from_utf8(bytes.clone()).unwrap();
+    let first: Vec<Vec<&str>> = text
+        .lines()
+        .skip(1)
+        .take(3)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(found["preview"], json!(first), "the first rows, as written");
+    assert_eq!(invoke(&h, "dataset_list", json!({})), Ok(json!([])));
+
+    // ---- a column forced to be a number that is not: line and column named, nothing imported ----
+    let e = invoke(
+        &h,
+        "dataset_import",
+        json!({"upload": up, "corrections": {"kinds": {"ref": "number"}}}),
+    )
+    .unwrap_err();
+    assert_eq!(
+        e["message"],
+        format!(
+            "two-way.csv: line {BAD_LINE}, column 3 (ref): `x12` is not a number; nothing imported"
+        )
+    );
+    assert_eq!(code(e), "invalid_input");
+    assert_eq!(
+        invoke(&h, "dataset_list", json!({})),
+        Ok(json!([])),
+        "nothing imported"
+    );
+    assert!(copies(&h).is_empty(), "the copy goes when the import fails");
+    assert_eq!(
+        code(invoke(&h, "dataset_import", json!({"upload": up})).unwrap_err()),
+        "invalid_input",
+        "and the page must send the file again"
+    );
+    let bogus = invoke(
+        &h,
+        "dataset_detect",
+        json!({"upload": up, "corrections": {"kinds": {"ref": "number"}, "colour": 1}}),
+    );
+    assert!(bogus.is_err(), "unknown correction fields are refused");
+
+    // ---- month first ----
+    let up = upload(&h, "two-way.csv", &bytes, piece);
+    let imported = invoke(
+        &h,
+        "dataset_import",
+        json!({"upload": up, "corrections": {"date_order": "month_first", "kinds": {"ref": "category"}}}),
+    )
+    .expect("imported month first");
+    let d = &imported["dataset"];
+    let mdy_id = d["id"].as_i64().unwrap();
+    assert_eq!(d["rows"], ROWS, "every row, across the pieces");
+    assert_eq!(d["columns"][0]["date_order"], "month_first");
+    assert_eq!(d["columns"][0]["date_order_decided_by"], "user");
+    assert_eq!(d["columns"][2]["kind"], "category");
+    assert!(copies(&h).is_empty(), "the copy goes once imported");
+    // AA/BB/2026 month first is 2026-AA-BB; checked at the start and past the first piece.
+    let expect = |offset: usize, n: usize, month_first: bool| -> Vec<String> {
+        (offset..offset + n)
+            .map(|i| {
+                let (a, b) = pair(i);
+                let (m, d) = if month_first { (a, b) } else { (b, a) };
+                format!("2026-{m:02}-{d:02}")
+            })
+            .collect()
+    };
+    assert_eq!(dates(&h, mdy_id, 0, 40), expect(0, 40, true));
+    assert_eq!(
+        dates(&h, mdy_id, ROWS - 40, 40),
+        expect(ROWS - 40, 40, true)
+    );
+
+    // ---- the same file again, day first, over that dataset ----
+    let up = upload(&h, "two-way.csv", &bytes, piece);
+    let found = invoke(&h, "dataset_detect", json!({"upload": up, "rows": 0})).unwrap();
+    assert_eq!(
+        found["existing"]["id"], mdy_id,
+        "recognised as imported before"
+    );
+    let replaced = invoke(
+        &h,
+        "dataset_import",
+        json!({"upload": up, "corrections": {"date_order": "day_first"}, "replace": mdy_id}),
+    )
+    .expect("imported again over it");
+    let dmy_id = replaced["dataset"]["id"].as_i64().unwrap();
+    assert_ne!(dmy_id, mdy_id);
+    assert_eq!(dates(&h, dmy_id, 0, 40), expect(0, 40, false));
+    assert_eq!(
+        dates(&h, dmy_id, ROWS - 40, 40),
+        expect(ROWS - 40, 40, false)
+    );
+    assert_ne!(
+        expect(0, 40, true),
+        expect(0, 40, false),
+        "the orders read these dates differently"
+    );
+    let list = invoke(&h, "dataset_list", json!({})).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1, "replaced, not added");
+    assert!(copies(&h).is_empty());
+
+    // ---- cancel, limits ----
+    let up = upload(&h, "two-way.csv", &bytes[..1000], piece);
+    invoke(&h, "dataset_upload_cancel", json!({"upload": up})).unwrap();
+    assert!(copies(&h).is_empty(), "a cancelled upload leaves no copy");
+    let huge = invoke(
+        &h,
+        "dataset_upload_begin",
+        json!({"fileName": "huge.csv", "size": 2u64 << 30}),
+    )
+    .unwrap_err();
+    assert_eq!(
+        huge["message"],
+        "huge.csv: the file is 2147483648 bytes, over the 1073741824-byte limit; split it or \
+         raise the limit; nothing imported",
+        "a 2 GB file is refused before a byte is sent"
+    );
+    let up = invoke(
+        &h,
+        "dataset_upload_begin",
+        json!({"fileName": "big.csv", "size": 64u64 << 20}),
+    )
+    .unwrap();
+    let up = up.as_str().unwrap();
+    let too_big = vec![b'a'; latchkey_core::analytics::MAX_UPLOAD_CHUNK + 1];
+    let e = invoke_raw(
+        &h,
+        "dataset_upload_chunk",
+        &too_big,
+        &[("x-upload", up), ("x-offset", "0")],
+    )
+    .unwrap_err();
+    assert_eq!(code(e), "invalid_input", "a piece is bounded");
+    let e = invoke_raw(
+        &h,
+        "dataset_upload_chunk",
+        b"abc",
+        &[("x-upload", up), ("x-offset", "5")],
+    )
+    .unwrap_err();
+    assert_eq!(code(e), "invalid_input", "pieces come in order");
+    invoke(&h, "dataset_upload_cancel", json!({"upload": up})).unwrap();
+    assert!(copies(&h).is_empty());
 }

@@ -1,7 +1,8 @@
 // @ts-check
-// The analytics half of the UI: datasets (import, rename, delete), a profile and paged rows,
-// the run form (the price shown before running, Cancel while it runs), saved results, and a
-// result's chart (uPlot, vendored in ui/vendor/ by `make npm`) with its numbers in a table,
+// The analytics half of the UI: datasets (import: the file sent in pieces, what was detected
+// shown for the user to correct a type, the date order or the decimal mark; rename, delete), a
+// profile and paged rows, the run form (the price shown before running, Cancel while it runs),
+// saved results, and a result's chart (uPlot, vendored in ui/vendor/ by `make npm`) with its numbers in a table,
 // exported as CSV, PNG or SVG. Talks to the shell only through api.js; text from files is set
 // with textContent only. A classic script, loaded before app.js, which calls `initAnalytics`.
 const latchkeyAnalytics = (() => {
@@ -388,6 +389,7 @@ function initAnalytics(ui) {
     if (key === state.account) return;
     state.account = key;
     closeDataset();
+    closeImport();
     $('result-view').hidden = true;
     refresh();
   }
@@ -649,24 +651,238 @@ function initAnalytics(ui) {
     $('export-result-path').hidden = false;
   }
 
-  // ---------- events ----------
+  // ---------- importing: the file in pieces, what was detected, the user's corrections ----------
+  /** Bytes per piece of a file sent to the app: the app holds one piece at a time. */
+  const CHUNK = 1 << 20;
+  /** Rows of the file shown before importing it. */
+  const SHOWN_ROWS = 10;
+  /** @type {[ColumnKindName, string][]} */
+  const KIND_CHOICES = [['date', 'date'], ['date_time', 'date and time'], ['number', 'number'], ['category', 'category'], ['text', 'text']];
+  const imp = {
+    /** @type {File | null} The file picked. */
+    file: null,
+    /** @type {string | null} The app's copy of it, while there is one (a refused import drops it). */
+    upload: null,
+    /** @type {Detection | null} */
+    found: null,
+    /** Moved on by Cancel and by a new pick: work for an older turn stops. */
+    turn: 0,
+  };
+  const importGo = /** @type {HTMLButtonElement} */ ($('import-go'));
+
+  /**
+   * Sends `file` to the app piece by piece (never whole); the upload's id, or null when the
+   * import was cancelled meanwhile (the app's copy is then dropped).
+   * @param {File} file
+   * @param {number} turn
+   * @returns {Promise<string | null>}
+   */
+  async function upload(file, turn) {
+    const id = await api.datasetUploadBegin(file.name, file.size);
+    try {
+      for (let offset = 0; offset < file.size && turn === imp.turn; offset += CHUNK) {
+        const piece = new Uint8Array(await file.slice(offset, offset + CHUNK).arrayBuffer());
+        const got = await api.datasetUploadChunk(id, offset, piece);
+        if (file.size > CHUNK) $('import-facts').textContent = `Reading ${file.name}: ${Math.floor((got * 100) / file.size)} %…`;
+      }
+    } catch (e) {
+      api.datasetUploadCancel(id).catch(() => {});
+      throw e;
+    }
+    if (turn !== imp.turn) { api.datasetUploadCancel(id).catch(() => {}); return null; }
+    return id;
+  }
+
+  /** @param {Detection} f */
+  const factsOf = (f) => `${f.source_name}: ${fmt(f.rows)} rows and ${f.columns.length} columns (${fmt(f.bytes)} bytes, ${f.encoding.replace('_', ' ')}, ${f.delimiter === '\t' ? 'tab' : `“${f.delimiter}”`} between values, ${f.has_header ? 'column names in the first row' : 'no row of column names'}). Nothing is stored until you import it.`;
+
+  /** The detected date order and decimal mark (what the selects start from). @param {Detection} f */
+  function detected(f) {
+    const date = f.columns.find((c) => c.date_order !== null);
+    const number = f.columns.find((c) => c.decimal_mark !== null);
+    return { order: date?.date_order ?? 'day_first', mark: number?.decimal_mark ?? 'point' };
+  }
+
+  /** @param {DetectedColumn} c */
+  const typeSelect = (c) => $select(`import-type-${c.index}`);
+
+  /** @param {Detection} f */
+  function renderDetection(f) {
+    $('import-facts').textContent = factsOf(f);
+    const body = $('import-columns');
+    body.replaceChildren();
+    for (const c of f.columns) {
+      const tr = el('tr');
+      const th = el('th', c.name);
+      th.setAttribute('scope', 'row');
+      const sel = document.createElement('select');
+      sel.id = `import-type-${c.index}`;
+      sel.dataset.testid = `import-type-${c.index}`;
+      sel.setAttribute('aria-label', `Type of ${c.name}`);
+      sel.replaceChildren(...KIND_CHOICES.map(([value, label]) => { const o = /** @type {HTMLOptionElement} */ (el('option', label)); o.value = value; return o; }));
+      sel.value = c.kind;
+      sel.addEventListener('change', choicesChanged);
+      const td = el('td');
+      td.append(sel);
+      const example = el('td');
+      example.id = `import-example-${c.index}`;
+      tr.append(th, td, example);
+      body.append(tr);
+    }
+    const { order, mark } = detected(f);
+    $select('import-date-order').value = order;
+    $select('import-decimal-mark').value = mark;
+    const hr = el('tr');
+    for (const c of f.columns) { const th = el('th', c.name); th.setAttribute('scope', 'col'); hr.append(th); }
+    $('import-preview-head').replaceChildren(hr);
+    $('import-preview').replaceChildren(...f.preview.map((row) => { const tr = el('tr'); for (const v of row) tr.append(el('td', v)); return tr; }));
+    const e = f.existing;
+    $('import-existing').textContent = e ? `This file was imported before, as “${e.name}”. Import it again with other types, date order or decimal mark to replace its rows; its name and saved results are kept.` : '';
+    $('import-existing').hidden = !e;
+    choicesChanged();
+    $('import-details').hidden = false;
+  }
+
+  /** The user's corrections: only what differs from the detection; null when nothing does. */
+  function corrections() {
+    const f = imp.found;
+    if (!f) return null;
+    /** @type {Corrections} */
+    const out = {};
+    /** @type {Record<string, ColumnKindName>} */
+    const kinds = {};
+    for (const c of f.columns) {
+      const chosen = /** @type {ColumnKindName} */ (typeSelect(c).value);
+      if (chosen !== c.kind) kinds[c.name] = chosen;
+    }
+    if (Object.keys(kinds).length) out.kinds = kinds;
+    const { order, mark } = detected(f);
+    const chosenOrder = /** @type {'day_first' | 'month_first'} */ ($select('import-date-order').value);
+    if (chosenOrder !== order) out.date_order = chosenOrder;
+    const chosenMark = /** @type {'point' | 'comma'} */ ($select('import-decimal-mark').value);
+    if (chosenMark !== mark) out.decimal_mark = chosenMark;
+    return Object.keys(out).length ? out : null;
+  }
+
+  /** Examples, the fields that apply and the button's words for the choices made. */
+  function choicesChanged() {
+    const f = imp.found;
+    if (!f) return;
+    const monthFirst = $select('import-date-order').value === 'month_first';
+    let dates = false, numbers = false, either = false;
+    for (const c of f.columns) {
+      const kind = typeSelect(c).value;
+      const temporal = kind === 'date' || kind === 'date_time';
+      dates ||= temporal;
+      numbers ||= kind === 'number';
+      either ||= temporal && c.date_order_decided_by === 'default' && c.kind === kind;
+      let example = c.sample ?? '–';
+      if (temporal && c.sample && (c.sample_day_first || c.sample_month_first)) {
+        const read = monthFirst ? c.sample_month_first : c.sample_day_first;
+        example = `${c.sample} → ${read ?? 'not a date this way'}`;
+      }
+      $(`import-example-${c.index}`).textContent = example;
+    }
+    for (const id of ['import-date-order', 'import-date-order-label']) $(id).hidden = !dates;
+    for (const id of ['import-decimal-mark', 'import-decimal-mark-label']) $(id).hidden = !numbers;
+    $('import-order-note').textContent = either
+      ? 'Every date in this file reads both ways (no day is over 12), so day first was assumed: choose month first if the file writes the month first.'
+      : '';
+    const fix = corrections();
+    importGo.textContent = f.existing ? (fix ? `Import again over “${f.existing.name}”` : `Open “${f.existing.name}”`) : 'Import';
+  }
+
+  /** @param {unknown} e */
+  function importError(e) {
+    const err = /** @type {any} */ (e);
+    if (err && err.code === 'invalid_input' && typeof err.message === 'string') {
+      $('import-error').textContent = err.message;
+      $('import-error').hidden = false;
+    } else showError(e);
+  }
+
+  /** Closes the check and drops the app's copy of the file. */
+  function closeImport() {
+    imp.turn += 1;
+    if (imp.upload) api.datasetUploadCancel(imp.upload).catch(() => {});
+    imp.upload = null;
+    imp.found = null;
+    imp.file = null;
+    $('import-check').hidden = true;
+  }
+
   $('dataset-import-form').addEventListener('submit', async (ev) => {
     ev.preventDefault();
     clearError();
     const file = /** @type {HTMLInputElement} */ ($('dataset-file')).files?.[0];
     if (!file) { showError({ code: 'invalid_input', message: 'Pick a CSV or TSV file first.' }); return; }
-    const button = /** @type {HTMLButtonElement} */ ($('dataset-import'));
-    button.disabled = true;
-    notice(`Importing ${file.name}…`);
+    closeImport();
+    const turn = imp.turn;
+    imp.file = file;
+    $('import-details').hidden = true;
+    $('import-existing').hidden = true;
+    $('import-error').hidden = true;
+    importGo.disabled = true;
+    importGo.textContent = 'Import';
+    $('import-facts').textContent = `Reading ${file.name}…`;
+    $('import-check').hidden = false;
     try {
-      const done = await api.datasetImport(file.name, new Uint8Array(await file.arrayBuffer()), null);
+      const id = await upload(file, turn);
+      if (!id) return;
+      imp.upload = id;
+      const found = await api.datasetDetect(id, null, SHOWN_ROWS);
+      if (turn !== imp.turn) return;
+      imp.found = found;
+      renderDetection(found);
+      importGo.disabled = false;
+      $('import-check-title').focus();
+    } catch (e) {
+      if (turn !== imp.turn) return;
+      if (imp.upload) api.datasetUploadCancel(imp.upload).catch(() => {});
+      imp.upload = null;
+      $('import-facts').textContent = `${file.name} cannot be imported:`;
+      importError(e);
+    }
+  });
+  $('import-date-order').addEventListener('change', choicesChanged);
+  $('import-decimal-mark').addEventListener('change', choicesChanged);
+  $('import-cancel').addEventListener('click', () => {
+    closeImport();
+    notice('Import cancelled: nothing was stored.');
+    $('dataset-file').focus();
+  });
+  $('import-check-form').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const f = imp.found, file = imp.file;
+    if (!f || !file || importGo.disabled) return;
+    const turn = imp.turn;
+    $('import-error').hidden = true;
+    importGo.disabled = true;
+    const fix = corrections();
+    try {
+      let id = imp.upload;
+      imp.upload = null;
+      // A refused import dropped the app's copy: the file is sent again.
+      if (!id) id = await upload(file, turn);
+      if (!id) return;
+      $('import-facts').textContent = `Importing ${file.name}…`;
+      const done = await api.datasetImport(id, null, fix, fix && f.existing ? f.existing.id : null);
+      if (turn !== imp.turn) return;
+      closeImport();
       notice(done.existing
         ? `${file.name} was imported before, as “${done.dataset.name}”: nothing new was stored.`
         : `Imported ${fmt(done.dataset.rows)} rows from ${file.name}, free.`);
       await refresh();
       await openDataset(done.dataset.id);
-    } catch (e) { showError(e); } finally { button.disabled = false; }
+    } catch (e) {
+      if (turn !== imp.turn) return;
+      $('import-facts').textContent = factsOf(f);
+      importError(e);
+      importGo.disabled = false;
+    }
   });
+
+  // ---------- events ----------
   $('preview-prev').addEventListener('click', () => { state.offset = Math.max(0, state.offset - PAGE); loadPage().catch(showError); });
   $('preview-next').addEventListener('click', () => { state.offset += PAGE; loadPage().catch(showError); });
   $('dataset-rename').addEventListener('click', () => {

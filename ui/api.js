@@ -158,7 +158,6 @@
  * @property {Account[]} accounts
  * @property {ProviderChoice[]} providers
  * @property {SignInStarted | null} pending A sign-in still waiting (after a reload).
- * @property {number} analytics_cost Credits per analytics run.
  * @property {WalletView | null} wallet The active account's wallet (with a credit service,
  *   the last known one, stale; null before the first contact).
  * @property {CoreError | null} wallet_error Why the wallet could not be read.
@@ -222,6 +221,36 @@
  * @typedef {object} Imported
  * @property {Dataset} dataset
  * @property {boolean} existing The same file was imported before: nothing new was stored.
+ */
+
+/** @typedef {'date' | 'date_time' | 'number' | 'category' | 'text'} ColumnKindName */
+
+/**
+ * The user's corrections to what an import detects; every field optional.
+ * @typedef {object} Corrections
+ * @property {Record<string, ColumnKindName>} [kinds] Column name -> its type.
+ * @property {'day_first' | 'month_first'} [date_order] How 05/03/2024 is read, in every date column.
+ * @property {'point' | 'comma'} [decimal_mark] Of every number column.
+ */
+
+/**
+ * A column as an import would store it, with an example value.
+ * @typedef {DatasetColumn & {sample: string | null, sample_day_first: string | null, sample_month_first: string | null}} DetectedColumn
+ */
+
+/**
+ * What importing an uploaded file would store (nothing is stored yet).
+ * @typedef {object} Detection
+ * @property {string} source_name
+ * @property {string} sha256
+ * @property {number} bytes
+ * @property {string} encoding
+ * @property {string} delimiter
+ * @property {boolean} has_header
+ * @property {number} rows
+ * @property {DetectedColumn[]} columns
+ * @property {string[][]} preview The first rows, as written in the file.
+ * @property {Dataset | null} existing The dataset this file was imported as before.
  */
 
 /**
@@ -426,15 +455,45 @@ return {
 
   // ---------- analytics: datasets, analyses, saved results ----------
   /**
-   * Imports a file the user picked: its bytes, never a path. Free.
+   * Begins handing over a file the user picked (never a path): its chunks follow.
    * @param {string} fileName
+   * @param {number} size In bytes.
+   * @returns {Promise<string>} The upload's id.
+   */
+  datasetUploadBegin: (fileName, size) => command('dataset_upload_begin', { fileName, size }),
+  /**
+   * One piece of the file, in order (at most 8 MiB).
+   * @param {string} upload
+   * @param {number} offset Where the piece starts in the file.
    * @param {Uint8Array} bytes
+   * @returns {Promise<number>} The bytes received so far.
+   */
+  datasetUploadChunk: (upload, offset, bytes) => command('dataset_upload_chunk', bytes, {
+    headers: { 'x-upload': encodeURIComponent(upload), 'x-offset': String(offset) },
+  }),
+  /**
+   * Drops an upload and the app's copy of it.
+   * @param {string} upload
+   * @returns {Promise<void>}
+   */
+  datasetUploadCancel: (upload) => command('dataset_upload_cancel', { upload }),
+  /**
+   * What importing the uploaded file would store. Free; stores nothing.
+   * @param {string} upload
+   * @param {Corrections | null} corrections
+   * @param {number} rows How many of its first rows to show.
+   * @returns {Promise<Detection>}
+   */
+  datasetDetect: (upload, corrections, rows) => command('dataset_detect', { upload, corrections, rows }),
+  /**
+   * Imports the uploaded file (the app's copy goes, whatever happens). Free.
+   * @param {string} upload
    * @param {string | null} name The dataset's name (the file's when null).
+   * @param {Corrections | null} corrections
+   * @param {number | null} replace Import it again over this dataset (the same file).
    * @returns {Promise<Imported>}
    */
-  datasetImport: (fileName, bytes, name) => command('dataset_import', bytes, {
-    headers: { 'x-file-name': encodeURIComponent(fileName), 'x-dataset-name': encodeURIComponent(name || '') },
-  }),
+  datasetImport: (upload, name, corrections, replace) => command('dataset_import', { upload, name, corrections, replace }),
   /** @returns {Promise<Dataset[]>} Oldest first. */
   datasetList: () => command('dataset_list'),
   /**

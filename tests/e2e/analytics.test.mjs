@@ -1,13 +1,14 @@
 // Personal analytics in the real window (tauri-driver + WebKitWebDriver under Xvfb, the real
-// provider, the real keychain): import vega-datasets' seattle-weather.csv through the file
-// input, look at its profile and rows, see the price, run a paid monthly time series of
+// provider, the real keychain): correct what an import detected (a column's type, the date
+// order; a wrong correction refused naming its line and column, nothing imported), import
+// vega-datasets' seattle-weather.csv through the file input, look at its profile and rows, see the price, run a paid monthly time series of
 // precipitation split by weather, check the chart is drawn and the numbers against sums of the
 // raw text, watch the balance drop, then restart offline and reopen the saved result for free.
 // Screenshots: tests/artifacts/e2e/analytics/; with LATCHKEY_DOCS_PICTURE=1 the result's
 // picture also goes to docs/analytics-result.png (the README shows it).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startIdp, startDriver, machine, artifacts, repo } from './harness.mjs';
 
@@ -62,14 +63,59 @@ test('import seattle-weather, profile, pay for a split monthly series, reopen it
     await s.waitForText('#account-email', 'wanda@example.test', { timeoutMs: 60000 });
     await s.waitForText('#balance-available', (t) => t === '20');
 
-    // Import: the file input, as a person picks a file; the page sends its bytes.
-    const input = await s.waitFor('#dataset-file');
-    await s.cmd('POST', `/element/${input}/value`, { text: SEATTLE });
-    await s.click('#dataset-import');
+    // A file whose detection needs correcting: `code` looks like numbers but is a code, and
+    // every date reads both ways (no day over 12), so day first is only assumed.
+    const codes = join(m.dir, 'codes.csv');
+    let text = 'day,code,amount\n';
+    for (let d = 1; d <= 12; d++) text += `${String(d).padStart(2, '0')}/02/2026,${100 + (d % 3)},${d}.5\n`;
+    writeFileSync(codes, text);
+    /** Picks `path` in the file input, as a person does, and presses Import. */
+    const pick = async (path) => {
+      const input = await s.waitFor('#dataset-file');
+      await s.script('document.getElementById("dataset-file").value = ""');
+      await s.cmd('POST', `/element/${input}/value`, { text: path });
+      await s.click('#dataset-import');
+    };
+    await pick(codes);
+    await s.waitFor('#import-details', { what: 'what was detected' });
+    await s.waitForText('#import-facts', (t) => t.includes('codes.csv: 12 rows and 3 columns'));
+    const value = (id) => s.script('return document.getElementById(arguments[0]).value', [id]);
+    assert.equal(await value('import-type-1'), 'number', '`code` was detected as a number');
+    assert.equal(await value('import-date-order'), 'day_first');
+    assert.match(await s.text('#import-order-note'), /reads both ways/);
+    assert.equal(await s.text('#import-example-0'), '01/02/2026 → 2026-02-01');
+    assert.equal(await s.text('#import-preview-table tbody tr:first-child td:first-child'), '01/02/2026', 'rows as written');
+    await s.script('document.getElementById("import-check").scrollIntoView()');
+    await shot(s, '00-detected.png');
+    // A wrong correction: the day as a number. Refused with the line and column; nothing stored.
+    await choose(s, 'import-type-0', 'number');
+    await s.click('#import-go');
+    const refused = await s.waitForText('#import-error', (t) => t.length > 0);
+    assert.equal(refused, 'codes.csv: line 2, column 1 (day): `01/02/2026` is not a number; nothing imported');
+    assert.equal(await s.script('return document.querySelectorAll("#datasets tr").length'), 0, 'nothing imported');
+    // The right ones: the date back, `code` a category, month first (the file is sent again).
+    await choose(s, 'import-type-0', 'date');
+    await choose(s, 'import-type-1', 'category');
+    await choose(s, 'import-date-order', 'month_first');
+    assert.equal(await s.text('#import-example-0'), '01/02/2026 → 2026-01-02');
+    await s.click('#import-go');
+    await s.waitForText('#dataset-title', 'codes.csv');
+    await s.waitForText('#notice', 'Imported 12 rows');
+    assert.equal(await s.script('return document.getElementById("import-check").hidden'), true);
+    const corrected = await s.waitForText('#profile-table', (t) => t.includes('code'));
+    assert.match(corrected, /code\s*category/, 'the type chosen');
+    await s.waitForText('#preview', (t) => t.includes('2026-'));
+    const days = await s.script('return [...document.querySelectorAll("#preview tr")].map((tr) => tr.children[0].textContent)');
+    assert.deepEqual(days, Array.from({ length: 12 }, (_, i) => `2026-${String(i + 1).padStart(2, '0')}-02`), 'DD/02/2026 read month first: the 2nd of each month');
+
+    // Import: the file input, as a person picks a file; the page sends it in pieces.
+    await pick(SEATTLE);
+    await s.waitForText('#import-facts', (t) => t.includes('seattle-weather.csv: 1,461 rows and 6 columns'));
+    await s.click('#import-go');
     await s.waitForText('#dataset-title', 'seattle-weather.csv');
     await s.waitForText('#notice', 'Imported 1,461 rows');
     // A table's text glues its cells together ("weathercategory"): wait for the word inside.
-    const profile = await s.waitForText('#profile-table', (t) => t.includes('category'));
+    const profile = await s.waitForText('#profile-table', (t) => t.includes('weather'));
     assert.match(profile, /weather\s*category\s*0\s*5\s*rain \(641\)/, 'five kinds of weather, rain the most frequent');
     assert.match(profile, /precipitation\s*number/);
     assert.match(profile, /date\s*date\s*0\s*1,461\s*2012-01-01 to 2015-12-31/, 'the date column: no missing, 1,461 days');

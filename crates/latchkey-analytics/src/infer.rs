@@ -25,8 +25,11 @@ use crate::types::{Column, ColumnKind, DateOrder, DecidedBy, DecimalMark};
 /// The most distinct values a category may have.
 pub const CATEGORY_MAX_DISTINCT: usize = 50;
 
-/// What the user can force on an import.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// What the user can force on an import. As JSON (the window sends it):
+/// `{"kinds": {"zip": "category"}, "date_order": "month_first", "decimal_mark": "comma"}`,
+/// every field optional.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Overrides {
     /// Column name -> type.
     pub kinds: BTreeMap<String, ColumnKind>,

@@ -24,6 +24,7 @@ pub mod analysis;
 mod cancel;
 mod chunks;
 mod db;
+pub mod detect;
 pub mod error;
 mod export;
 pub mod frame;
@@ -40,6 +41,7 @@ pub use analysis::{
 };
 pub use cancel::CancelFlag;
 pub use db::{APPLICATION_ID, SCHEMA_VERSION};
+pub use detect::{DetectedColumn, Detection};
 pub use error::{Error, Result};
 pub use infer::Overrides;
 pub use profile::Profile;

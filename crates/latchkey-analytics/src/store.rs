@@ -11,6 +11,7 @@ use crate::analysis::{self, Analysis, AnalysisResult};
 use crate::cancel::CancelFlag;
 use crate::chunks::{self, ChunkWriter};
 use crate::db;
+use crate::detect::{self, Detection};
 use crate::error::{Error, Result};
 use crate::frame::{format_time, ColumnData, Frame};
 use crate::infer::{self, Overrides};
@@ -25,6 +26,10 @@ pub struct ImportOptions {
     pub name: Option<String>,
     pub read: ReadOptions,
     pub overrides: Overrides,
+    /// Import the file again over this dataset of the account (with other corrections): the
+    /// file must be the one it was imported from (same SHA-256). The dataset gets a new id;
+    /// its name (unless `name` gives another) and its saved results are kept.
+    pub replace: Option<i64>,
 }
 
 /// A stored dataset.
@@ -127,6 +132,20 @@ impl Store {
         now: i64,
     ) -> Result<Imported> {
         let sniff = read::sniff(path, &options.read)?;
+        let replaced = match options.replace {
+            Some(old) => {
+                let d = self.dataset(account, old)?;
+                if d.sha256 != sniff.sha256 {
+                    return Err(Error::BadParameter(format!(
+                        "dataset {old} `{}` was imported from another file ({}); pick that \
+                         file to import it again",
+                        d.name, d.source_name
+                    )));
+                }
+                Some(d)
+            }
+            None => None,
+        };
         let existing: Option<i64> = self
             .conn
             .query_row(
@@ -134,7 +153,8 @@ impl Store {
                 params![account, sniff.sha256],
                 |r| r.get(0),
             )
-            .optional()?;
+            .optional()?
+            .filter(|&id| Some(id) != options.replace);
         if let Some(id) = existing {
             return Ok(Imported {
                 dataset: self.dataset(account, id)?,
@@ -160,11 +180,36 @@ impl Store {
             .name
             .clone()
             .filter(|n| !n.trim().is_empty())
+            .or_else(|| replaced.as_ref().map(|d| d.name.clone()))
             .unwrap_or_else(|| source_name.clone());
 
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Replacing: the saved results are kept aside, the old dataset deleted (its rows and
+        // columns with it), and the results put back under the new id below. A new id, not
+        // the old one refilled: rows never change under an id (the column cache relies on it).
+        let mut kept: Vec<(i64, String, String, String, i64, i64)> = Vec::new();
+        if let Some(old) = &replaced {
+            let mut stmt = tx.prepare(
+                "SELECT id, kind, params, result, cost, created_at FROM results
+                 WHERE dataset_id = ?1 ORDER BY id",
+            )?;
+            kept = stmt
+                .query_map([old.id], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            drop(stmt);
+            tx.execute("DELETE FROM datasets WHERE id = ?1", [old.id])?;
+        }
         tx.execute(
             "INSERT INTO datasets (account, name, source_name, sha256, bytes, row_count, encoding,
                                    delimiter, has_header, created_at)
@@ -249,11 +294,48 @@ impl Store {
                 });
             }
         }
+        for (rid, kind, params_json, result_json, cost, created_at) in &kept {
+            tx.execute(
+                "INSERT INTO results (id, dataset_id, kind, params, result, cost, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![rid, id, kind, params_json, result_json, cost, created_at],
+            )?;
+        }
         tx.commit()?;
+        if let Some(old) = &replaced {
+            if self.cache.get_mut().0 == old.id {
+                *self.cache.get_mut() = Default::default();
+            }
+        }
         Ok(Imported {
             dataset: self.dataset(account, id)?,
             existing: false,
         })
+    }
+
+    /// What importing the file at `path` with `options` would store, storing nothing: see
+    /// [`crate::detect`]. The first `preview_rows` rows (at most 100) come as written.
+    ///
+    /// Errors: those of [`Store::import`] (a correction that does not fit names the line and
+    /// the column).
+    pub fn detect(
+        &self,
+        account: &str,
+        path: &Path,
+        options: &ImportOptions,
+        preview_rows: usize,
+    ) -> Result<Detection> {
+        let mut found = detect::detect(path, options, preview_rows)?;
+        let existing: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT id FROM datasets WHERE account = ?1 AND sha256 = ?2",
+                params![account, found.sha256],
+                |r| r.get(0),
+            )
+            .optional()?;
+        found.existing = existing.map(|id| self.dataset(account, id)).transpose()?;
+        Ok(found)
     }
 
     /// The account's datasets, oldest first.

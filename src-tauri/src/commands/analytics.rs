@@ -2,13 +2,16 @@
 //! preview), analyses (price, run, cancel) and saved results (list, open, export). Each command
 //! delegates to the core's analytics facade (`crates/latchkey-core/src/analytics/`).
 //!
-//! The page never names a path: it reads the file the user picked (`<input type=file>`) and
-//! sends the bytes as the raw request body, its name in the `x-file-name` header
-//! (percent-encoded). So the window needs no dialog or file-system permission.
+//! The page never names a path: it sends the file the user picked (`<input type=file>`) in
+//! chunks (`dataset_upload_begin`, then `dataset_upload_chunk` with each piece as the raw
+//! request body, at most `MAX_UPLOAD_CHUNK` bytes), which the core appends to a private copy;
+//! `dataset_detect` shows what an import would make of it, `dataset_import` imports it with
+//! the user's corrections and drops the copy. So the window needs no dialog or file-system
+//! permission, and the app holds one chunk of the file in memory, never all of it.
 
 use crate::shell::Shell;
 use latchkey_core::analytics::engine::{
-    Analysis, CancelFlag, Dataset, Imported, Preview, Profile, SavedResult,
+    Analysis, CancelFlag, Dataset, Detection, Imported, Overrides, Preview, Profile, SavedResult,
 };
 use latchkey_core::analytics::PaidResult;
 use latchkey_core::{new_key, Code, Core, Error};
@@ -63,20 +66,78 @@ fn raw_body<'a>(request: &'a Request<'_>) -> Result<&'a [u8], Error> {
         InvokeBody::Raw(bytes) => Ok(bytes),
         InvokeBody::Json(_) => Err(Error::new(
             Code::InvalidInput,
-            "send the file's bytes as the request body",
+            "send the bytes as the request body",
         )),
     }
 }
 
-/// Imports the file the user picked: its bytes as the body, `x-file-name` its name,
-/// `x-dataset-name` an optional name for the dataset. Free.
+/// Rows of the file a detection shows unless the page asks for another number.
+const DETECT_ROWS: usize = 10;
+
+/// Begins handing over the file the user picked: its name and size in bytes. Returns the
+/// upload's id for the chunks. A file over the size cap is refused here.
 #[tauri::command(async)]
-pub fn dataset_import(shell: State<'_, Shell>, request: Request<'_>) -> Result<Imported, Error> {
-    let file = header(&request, "x-file-name").unwrap_or_default();
-    let name = header(&request, "x-dataset-name").filter(|n| !n.trim().is_empty());
+pub fn dataset_upload_begin(
+    shell: State<'_, Shell>,
+    file_name: String,
+    size: u64,
+) -> Result<String, Error> {
+    shell.core()?.dataset_upload_begin(&file_name, size)
+}
+
+/// One piece of the file: its bytes as the body, `x-upload` the upload's id and `x-offset`
+/// where the piece starts. Returns the bytes received so far.
+#[tauri::command(async)]
+pub fn dataset_upload_chunk(shell: State<'_, Shell>, request: Request<'_>) -> Result<u64, Error> {
+    let upload = header(&request, "x-upload").unwrap_or_default();
+    let offset: u64 = header(&request, "x-offset")
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| Error::new(Code::InvalidInput, "x-offset is not a byte offset"))?;
     shell
         .core()?
-        .dataset_import_bytes(&file, raw_body(&request)?, name.as_deref())
+        .dataset_upload_append(&upload, offset, raw_body(&request)?)
+}
+
+/// Drops an upload and its copy (the page's Cancel).
+#[tauri::command(async)]
+pub fn dataset_upload_cancel(shell: State<'_, Shell>, upload: String) -> Result<(), Error> {
+    shell.core()?.dataset_upload_cancel(&upload);
+    Ok(())
+}
+
+/// What importing the uploaded file with `corrections` would store (types, date order,
+/// decimal mark, its first rows as written, an earlier import of it). Free; stores nothing.
+#[tauri::command(async)]
+pub fn dataset_detect(
+    shell: State<'_, Shell>,
+    upload: String,
+    corrections: Option<Overrides>,
+    rows: Option<usize>,
+) -> Result<Detection, Error> {
+    shell.core()?.dataset_upload_detect(
+        &upload,
+        &corrections.unwrap_or_default(),
+        rows.unwrap_or(DETECT_ROWS),
+    )
+}
+
+/// Imports the uploaded file with the user's `corrections` (as `name`, else the file's name),
+/// or with `replace`, again over that dataset (same file). Free. The copy is dropped.
+#[tauri::command(async)]
+pub fn dataset_import(
+    shell: State<'_, Shell>,
+    upload: String,
+    name: Option<String>,
+    corrections: Option<Overrides>,
+    replace: Option<i64>,
+) -> Result<Imported, Error> {
+    let name = name.filter(|n| !n.trim().is_empty());
+    shell.core()?.dataset_upload_import(
+        &upload,
+        name.as_deref(),
+        &corrections.unwrap_or_default(),
+        replace,
+    )
 }
 
 #[tauri::command(async)]

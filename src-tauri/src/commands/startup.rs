@@ -16,8 +16,6 @@ pub struct Startup {
     pub providers: Vec<ProviderChoice>,
     /// A sign-in still waiting for the browser (after a reload of the page).
     pub pending: Option<SignInStarted>,
-    /// Credits per analytics run (`[wallet] analytics_cost`).
-    pub analytics_cost: i64,
     /// The active account's wallet; `None` when no one is signed in, it could not be read,
     /// or the credit service was never reached yet (the UI then asks `wallet_balance`).
     pub wallet: Option<WalletView>,
@@ -60,7 +58,6 @@ pub fn app_startup(
         accounts: accounts(core, views),
         providers: providers(core),
         pending: sign_ins.pending(),
-        analytics_cost: core.config.wallet.analytics_cost,
         wallet,
         wallet_error,
         vouchers: lock(&shell.early_vouchers).take().unwrap_or_default(),

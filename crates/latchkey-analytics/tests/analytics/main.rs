@@ -4,6 +4,7 @@
 //! here by hand-rolled parsing, never with the crate's own helpers.
 
 mod bad_input;
+mod detect;
 mod exports;
 mod props;
 mod real_data;

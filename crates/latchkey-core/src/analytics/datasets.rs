@@ -10,7 +10,7 @@
 use super::engine::{
     self as analytics, Analysis, AnalysisResult, CancelFlag, Dataset, DecidedBy, ImportOptions,
 };
-use super::engine::{Imported, Overrides, Preview, Profile, SavedResult, Store};
+use super::engine::{Detection, Imported, Overrides, Preview, Profile, SavedResult, Store};
 use crate::core::Core;
 use crate::error::{Code, Error, Result};
 use latchkey_wallet::{Balance, Credits};
@@ -21,9 +21,12 @@ use std::sync::{Mutex, MutexGuard};
 /// The kinds of analysis, as `Analysis` names them (`{"kind": ...}`).
 pub const ANALYSIS_KINDS: &[&str] = &["timeseries", "breakdown", "compare", "trend"];
 
-/// The lazily opened analytics store of a [`Core`].
+/// The lazily opened analytics store of a [`Core`], and the files the window is handing over.
 #[derive(Default)]
-pub(crate) struct AnalyticsSlot(Mutex<Option<Store>>);
+pub(crate) struct AnalyticsSlot {
+    store: Mutex<Option<Store>>,
+    pub(super) uploads: super::uploads::Uploads,
+}
 
 /// A finished, paid analysis.
 #[derive(Debug, Clone, Serialize)]
@@ -66,7 +69,7 @@ impl Core {
     }
 
     /// The account key the analytics store files the active account's datasets under.
-    fn analytics_account(&self) -> Result<String> {
+    pub(super) fn analytics_account(&self) -> Result<String> {
         let key = self.wallet_account(None)?;
         Ok(format!("{} {}", key.issuer, key.subject))
     }
@@ -74,7 +77,7 @@ impl Core {
     fn open_analytics(&self) -> Result<MutexGuard<'_, Option<Store>>> {
         let mut guard = self
             .analytics_slot()
-            .0
+            .store
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         if guard.is_none() {
@@ -130,29 +133,18 @@ impl Core {
             overrides: overrides.clone(),
             ..ImportOptions::default()
         };
-        let now = self.now().timestamp();
-        let file = path
-            .file_name()
-            .unwrap_or(path.as_os_str())
-            .to_string_lossy();
-        let imported = self
-            .with_analytics(|s, a| s.import(a, path, &options, now))
-            .map_err(|e| match e.code {
-                Code::InvalidInput => Error::new(
-                    Code::InvalidInput,
-                    format!("{file}: {}; nothing imported", e.message),
-                ),
-                _ => e,
-            })?;
+        let imported = self.import_as(path, &options)?;
         if imported.existing {
             if let Some(differs) = differs(&imported.dataset, overrides) {
                 let d = &imported.dataset;
                 return Err(Error::new(
                     Code::InvalidInput,
                     format!(
-                        "{file} was imported before as dataset {} `{}`, where {differs}; \
+                        "{} was imported before as dataset {} `{}`, where {differs}; \
                          delete that dataset to import the file again with other types",
-                        d.id, d.name
+                        file_label(path),
+                        d.id,
+                        d.name
                     ),
                 ));
             }
@@ -160,44 +152,54 @@ impl Core {
         Ok(imported)
     }
 
-    /// Imports a file the window read (`<input type=file>`: the page has no file system
-    /// access, so it hands over the bytes). They are written to a private folder in the data
-    /// dir under the file's own name (its last path component: it names the dataset and
-    /// errors), imported like [`Core::dataset_import`], and removed again, whatever happened.
+    /// Imports the file at `path` again over dataset `id` (which was imported from the same
+    /// bytes) with other corrections: the dataset's rows and columns are replaced in one
+    /// transaction and it gets a new id; its name and saved results are kept. Free.
     ///
     /// # Errors
-    /// Those of [`Core::dataset_import`]; [`Code::InvalidInput`] for a file name that is empty
-    /// or only dots; [`Code::Storage`] when the copy cannot be written.
-    pub fn dataset_import_bytes(
+    /// Those of [`Core::dataset_import_with`]; [`Code::InvalidInput`] when `id` is no dataset
+    /// of the account or was imported from another file. On any error nothing changes.
+    pub fn dataset_reimport(
         &self,
-        file_name: &str,
-        bytes: &[u8],
-        name: Option<&str>,
+        path: &Path,
+        id: i64,
+        overrides: &Overrides,
     ) -> Result<Imported> {
-        let base = file_name
-            .rsplit(['/', '\\'])
-            .next()
-            .unwrap_or_default()
-            .trim();
-        if base.trim_matches('.').is_empty() {
-            return Err(Error::new(
-                Code::InvalidInput,
-                format!("`{file_name}` is not a file name"),
-            ));
-        }
-        let dir = self
-            .data_dir()
-            .join("imports")
-            .join(crate::new_key("import")?);
-        let storage =
-            |e: std::io::Error| Error::new(Code::Storage, format!("{}: {e}", dir.display()));
-        std::fs::create_dir_all(&dir).map_err(storage)?;
-        let path = dir.join(base);
-        let result = std::fs::write(&path, bytes)
-            .map_err(storage)
-            .and_then(|()| self.dataset_import(&path, name));
-        let _ = std::fs::remove_dir_all(&dir);
-        result
+        let options = ImportOptions {
+            overrides: overrides.clone(),
+            replace: Some(id),
+            ..ImportOptions::default()
+        };
+        self.import_as(path, &options)
+    }
+
+    /// What importing the file at `path` with `overrides` would store: every column's type,
+    /// date order and decimal mark, the first `preview_rows` rows (at most 100) as written,
+    /// and the dataset the same file was imported as before, if any. Free; stores nothing.
+    ///
+    /// # Errors
+    /// Those of [`Core::dataset_import`]: a correction that does not fit the data names the
+    /// line and the column.
+    pub fn dataset_detect(
+        &self,
+        path: &Path,
+        overrides: &Overrides,
+        preview_rows: usize,
+    ) -> Result<Detection> {
+        let options = ImportOptions {
+            overrides: overrides.clone(),
+            ..ImportOptions::default()
+        };
+        self.with_analytics(|s, a| s.detect(a, path, &options, preview_rows))
+            .map_err(|e| about_file(path, e, "nothing detected"))
+    }
+
+    /// The engine's import under the active account, an input error prefixed with the file's
+    /// name and "nothing imported".
+    fn import_as(&self, path: &Path, options: &ImportOptions) -> Result<Imported> {
+        let now = self.now().timestamp();
+        self.with_analytics(|s, a| s.import(a, path, options, now))
+            .map_err(|e| about_file(path, e, "nothing imported"))
     }
 
     /// The active account's datasets, oldest first.
@@ -345,6 +347,25 @@ impl Core {
     }
 }
 
+/// The file's name as errors show it.
+fn file_label(path: &Path) -> String {
+    path.file_name()
+        .unwrap_or(path.as_os_str())
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// An input error about the file at `path`, prefixed with its name and followed by `after`.
+fn about_file(path: &Path, e: Error, after: &str) -> Error {
+    match e.code {
+        Code::InvalidInput => Error::new(
+            Code::InvalidInput,
+            format!("{}: {}; {after}", file_label(path), e.message),
+        ),
+        _ => e,
+    }
+}
+
 /// How an earlier import of the same file disagrees with the corrections asked now, in
 /// words; `None` when it agrees.
 fn differs(d: &Dataset, overrides: &Overrides) -> Option<String> {
@@ -398,6 +419,7 @@ fn kind_of(analysis: &Analysis) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    use super::super::MAX_UPLOAD_CHUNK;
     use super::*;
     use crate::testing::{signed_in, Rig};
     use analytics::{Agg, Period, TimeSeriesParams};
@@ -622,14 +644,50 @@ mod tests {
         assert_eq!(app.datasets().unwrap().len(), 1, "nothing else imported");
     }
 
+    /// Hands `bytes` over as the window does, in chunks of `chunk` bytes.
+    fn upload(app: &Core, name: &str, bytes: &[u8], chunk: usize) -> Result<String> {
+        let id = app.dataset_upload_begin(name, bytes.len() as u64)?;
+        let mut offset = 0u64;
+        for piece in bytes.chunks(chunk) {
+            offset = app.dataset_upload_append(&id, offset, piece)?;
+        }
+        Ok(id)
+    }
+
+    fn imports_left(app: &Core) -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(app.data_dir().join("imports"))
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default()
+    }
+
     #[test]
     fn a_file_from_the_window_is_imported_under_its_own_name_and_not_kept() {
         let rig = Rig::new();
         let app = rig.at(Utc::now());
         app.store_session("p", signed_in("ann")).unwrap();
         let bytes = b"date,amount\n2026-01-03,2\n2026-02-01,4\n";
+        let id = upload(&app, "../../etc/spend.csv", bytes, 7).unwrap();
+        let copies = imports_left(&app);
+        assert_eq!(copies.len(), 1, "one private copy while it is handed over");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let file = copies[0].join("spend.csv");
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "the copy is its owner's only");
+            let mode = std::fs::metadata(&copies[0]).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o700);
+        }
+        let seen = app
+            .dataset_upload_detect(&id, &Overrides::default(), 5)
+            .unwrap();
+        assert_eq!((seen.rows, seen.preview.len()), (2, 2));
+        assert!(
+            app.datasets().unwrap().is_empty(),
+            "detecting stores nothing"
+        );
         let d = app
-            .dataset_import_bytes("../../etc/spend.csv", bytes, None)
+            .dataset_upload_import(&id, None, &Overrides::default(), None)
             .unwrap()
             .dataset;
         assert_eq!(
@@ -637,29 +695,73 @@ mod tests {
             ("spend.csv", 2),
             "the last component only"
         );
+        assert!(imports_left(&app).is_empty(), "the copy goes once imported");
+        assert_eq!(
+            app.dataset_upload_import(&id, None, &Overrides::default(), None)
+                .unwrap_err()
+                .code,
+            Code::InvalidInput,
+            "an upload is imported once"
+        );
+
         let mut broken = String::from("date,amount\n");
         for day in 1..=10 {
             broken.push_str(&format!("2026-01-{day:02},{day}\n"));
         }
         broken.push_str("2026-01-11,3,9\n");
+        let id = upload(&app, "broken.csv", broken.as_bytes(), 64).unwrap();
         let bad = app
-            .dataset_import_bytes("broken.csv", broken.as_bytes(), None)
+            .dataset_upload_import(&id, None, &Overrides::default(), None)
             .unwrap_err();
         assert!(
             bad.message.starts_with("broken.csv: line 12:"),
             "{}",
             bad.message
         );
+        assert!(
+            imports_left(&app).is_empty(),
+            "the copy goes when the import fails"
+        );
+
+        let id = upload(&app, "half.csv", bytes, 100).unwrap();
+        app.dataset_upload_cancel(&id);
+        assert!(imports_left(&app).is_empty(), "and when the page cancels");
+
+        // Out of order, more than announced, unfinished, too large, no name.
+        let id = app.dataset_upload_begin("x.csv", 10).unwrap();
         assert_eq!(
-            app.dataset_import_bytes("..", bytes, None)
-                .unwrap_err()
-                .code,
+            app.dataset_upload_append(&id, 3, b"abc").unwrap_err().code,
             Code::InvalidInput
         );
-        let left: Vec<_> = std::fs::read_dir(app.data_dir().join("imports"))
-            .unwrap()
-            .collect();
-        assert!(left.is_empty(), "no copy is kept: {left:?}");
+        app.dataset_upload_append(&id, 0, b"abc").unwrap();
+        let e = app
+            .dataset_upload_import(&id, None, &Overrides::default(), None)
+            .unwrap_err();
+        assert!(
+            e.message.contains("only 3 of the file's 10 bytes"),
+            "{}",
+            e.message
+        );
+        let id = app.dataset_upload_begin("x.csv", 2).unwrap();
+        assert!(app.dataset_upload_append(&id, 0, b"abc").is_err());
+        assert!(imports_left(&app).is_empty(), "a refused upload is dropped");
+        let e = app.dataset_upload_begin("huge.csv", 2 << 30).unwrap_err();
+        assert_eq!(
+            e.message,
+            "huge.csv: the file is 2147483648 bytes, over the 1073741824-byte limit; split it \
+             or raise the limit; nothing imported"
+        );
+        assert_eq!(
+            app.dataset_upload_begin("..", 3).unwrap_err().code,
+            Code::InvalidInput
+        );
+        let id = app.dataset_upload_begin("x.csv", 100 << 20).unwrap();
+        let e = app
+            .dataset_upload_append(&id, 0, &vec![b'a'; MAX_UPLOAD_CHUNK + 1])
+            .unwrap_err();
+        assert_eq!(e.code, Code::InvalidInput, "a chunk is bounded");
+        app.dataset_upload_cancel(&id);
+        assert_eq!(app.datasets().unwrap().len(), 1, "nothing else imported");
     }
 
     #[test]

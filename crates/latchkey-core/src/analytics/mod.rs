@@ -10,10 +10,12 @@ use crate::error::Result;
 use latchkey_wallet::{Balance, Credits};
 
 mod datasets;
+mod uploads;
 pub(crate) use datasets::AnalyticsSlot;
 pub use datasets::{PaidResult, ANALYSIS_KINDS};
 /// The analytics engine, for the faces' types (datasets, profiles, analyses, results).
 pub use latchkey_analytics as engine;
+pub use uploads::MAX_UPLOAD_CHUNK;
 
 impl Core {
     /// The one way an analysis is paid for: reserve `cost` (refused before any work when the
