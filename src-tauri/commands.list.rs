@@ -40,4 +40,9 @@ const COMMANDS: &[&str] = &[
     "credits_pending",
     "credits_cancel",
     "credits_open_again",
+    "sync_status",
+    "sync_now",
+    "sync_soon",
+    "devices_list",
+    "devices_remove",
 ];

@@ -225,7 +225,7 @@ fn the_ui_bindings_the_handler_list_and_the_capabilities_name_the_same_commands(
 
 #[test]
 fn the_ui_calls_the_shell_only_through_api_js() {
-    for file in ["ui/app.js", "ui/wallet.js", "ui/analytics.js"] {
+    for file in ["ui/app.js", "ui/wallet.js", "ui/analytics.js", "ui/sync.js"] {
         let text = read(file);
         for raw in ["__TAURI_INTERNALS__", "invoke(", "__TAURI__"] {
             assert!(
@@ -247,6 +247,7 @@ fn the_ui_calls_the_shell_only_through_api_js() {
             "vendor/uPlot.iife.min.js",
             "wallet.js",
             "analytics.js",
+            "sync.js",
             "app.js"
         ],
         "deferred classic scripts run in order: the bindings first"

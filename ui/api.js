@@ -359,6 +359,43 @@
  */
 
 /**
+ * A spend made offline here that the credit service refused (it moved no credits).
+ * @typedef {object} Refused
+ * @property {string} entry_id
+ * @property {number} amount
+ * @property {'rejected' | 'conflict'} outcome
+ * @property {string | null} reason For `rejected`: `device_removed`, `beyond_lease`,
+ *   `lease_closed`, `lease_expired`, `unknown_lease`, `not_pushable` or `invalid`.
+ * @property {string | null} memo
+ */
+
+/**
+ * The sync with the credit service, for the active account (`sync://status` events too).
+ * @typedef {object} SyncStatus
+ * @property {'off' | 'idle' | 'syncing' | 'synced' | 'offline' | 'failed'} phase `off`: no
+ *   credit service, or nobody signed in.
+ * @property {string | null} last_synced_at RFC 3339.
+ * @property {string | null} offline_since While offline: since when (RFC 3339).
+ * @property {CoreError | null} error Why the last sync failed.
+ * @property {number | null} offline_available What this device may spend offline (null: no lease).
+ * @property {number} unpushed Offline spends not yet sent.
+ * @property {Refused[]} refused
+ * @property {boolean} changed In an event: the sync moved something (read the wallet again).
+ */
+
+/**
+ * One of the account's devices.
+ * @typedef {object} Device
+ * @property {string} device_id
+ * @property {string} name
+ * @property {string} last_seen_at RFC 3339.
+ * @property {string | null} removed_at Removed as lost (RFC 3339).
+ * @property {number | null} lease_remaining Credits it holds for offline use (null: none).
+ * @property {string | null} lease_expires_at
+ * @property {boolean} this_device
+ */
+
+/**
  * The part of Tauri's IPC this page uses (what @tauri-apps/api's `core.invoke` and
  * `event.listen` call, without its global bundle: 41 KB every start would evaluate).
  * @typedef {object} TauriInternals
@@ -579,6 +616,22 @@ return {
   /** @returns {Promise<void>} */
   creditsOpenAgain: () => command('credits_open_again'),
 
+  // ---------- sync and devices (with a credit service) ----------
+  /** @returns {Promise<SyncStatus>} From local files only. */
+  syncStatus: () => command('sync_status'),
+  /** @returns {Promise<SyncStatus>} Rejects with why the sync failed. */
+  syncNow: () => command('sync_now'),
+  /** @returns {Promise<void>} Something changed here: sync in a moment. */
+  syncSoon: () => command('sync_soon'),
+  /** @returns {Promise<Device[]>} Oldest first, removed ones too; needs the service. */
+  devicesList: () => command('devices_list'),
+  /**
+   * Removes another device as lost.
+   * @param {string} deviceId
+   * @returns {Promise<Device>}
+   */
+  devicesRemove: (deviceId) => command('devices_remove', { deviceId }),
+
   // ---------- events from the shell ----------
   /** @param {(account: SignedInEvent) => void} handler */
   onSignedIn: (handler) => listen('auth://signed-in', handler),
@@ -594,5 +647,7 @@ return {
   onPurchaseLink: (handler) => listen('deeplink://purchase', handler),
   /** @param {() => void} handler The CLI (another process) changed accounts or the wallet. */
   onStateChanged: (handler) => listen('state://changed', () => handler()),
+  /** @param {(status: SyncStatus) => void} handler */
+  onSyncStatus: (handler) => listen('sync://status', handler),
 };
 })();

@@ -117,8 +117,9 @@ function notice(text) {
 $('error-dismiss').addEventListener('click', clearError);
 $('error-retry').addEventListener('click', () => { const again = retryAction; clearError(); if (again) again(); });
 
-const wallet = latchkeyWallet.initWallet({ api, showError, clearError, notice, active });
-const analytics = latchkeyAnalytics.initAnalytics({ api, showError, clearError, notice, active, balanceChanged: () => wallet.refresh() });
+const wallet = latchkeyWallet.initWallet({ api, showError, clearError, notice, active, changed: () => sync.changed(), serviceReached: () => sync.serviceReached() });
+const analytics = latchkeyAnalytics.initAnalytics({ api, showError, clearError, notice, active, balanceChanged: () => { sync.changed(); return wallet.refresh(); } });
+const sync = latchkeySync.initSync({ api, showError, clearError, notice, active, errorWords: (e) => ERROR_WORDS[e.code]('The provider'), walletChanged: () => wallet.refresh() });
 
 // ---------- screens ----------
 /** @param {'loading' | 'signed-out' | 'waiting' | 'signed-in'} screen */
@@ -368,6 +369,8 @@ $('account-switcher').addEventListener('change', async (ev) => {
     const a = await api.authSwitch(/** @type {HTMLSelectElement} */ (ev.target).value);
     notice(`Now using ${a.display_name}.`);
     await loadLocal();
+    sync.changed();
+    void sync.shown();
     await wallet.refresh();
   } catch (e) { showError(e); await loadLocal(); }
 });
@@ -388,6 +391,7 @@ async function signOut(everywhere) {
     for (const w of report.warnings) console.warn(w);
     notice(text);
     await loadLocal();
+    void sync.shown();
     await wallet.refresh();
     focusStart();
     refreshOnline();
@@ -411,6 +415,8 @@ api.onSignedIn(async (a) => {
   await loadLocal();
   // The focused control (Cancel) is gone with the waiting screen: land on the account menu.
   $('account-menu-button').focus();
+  sync.changed();
+  void sync.shown();
   await wallet.refresh();
 });
 api.onSignInFailed(async (err) => {
@@ -429,7 +435,7 @@ api.onSignInFailed(async (err) => {
 // A latchkey://redeem link: the shell checked its shape; the user confirms before anything.
 api.onRedeemLink((link) => wallet.askRedeem(link.voucher));
 // The CLI (another process) changed the accounts or the wallet.
-api.onStateChanged(async () => { await loadLocal(); await wallet.refresh(); });
+api.onStateChanged(async () => { await loadLocal(); await wallet.refresh(); await sync.refresh(); });
 window.addEventListener('focus', async () => {
   await recheck();
   if (!state.pending) { await loadLocal(); await wallet.refresh(); await wallet.recheckBuying(); }
@@ -462,6 +468,7 @@ window.addEventListener('focus', async () => {
     if (first.wallet_error) showError(first.wallet_error);
     if (first.pending) startWaiting({ ...first.pending, addAccount: false });
     else render();
+    void sync.shown();
     focusStart();
     // The first complete screen (account and balance from local data), laid out, fonts
     // included (reading a size forces the layout now, not later): `make bench-app` reads it.

@@ -40,6 +40,8 @@ const shownTime = (iso) => iso.replace('T', ' ').replace(/\.\d+(Z|[+-]\d\d:\d\d)
  * @property {() => void} clearError
  * @property {(text: string) => void} notice
  * @property {() => Account | null} active
+ * @property {() => void} [changed] Credits moved here (a redemption, a purchase): sync soon.
+ * @property {() => void} [serviceReached] The credit service answered (ui/sync.js).
  */
 
 /**
@@ -98,6 +100,7 @@ function initWallet(ui) {
   /** @param {Balance & {stale?: boolean, as_of?: string | null, service?: boolean}} b */
   function renderBalance(b) {
     if (b.service !== undefined) setService(b.service);
+    if (b.service && b.stale === false) ui.serviceReached?.();
     $('balance-available').textContent = credits(b.available);
     $('balance-held').textContent = credits(b.held);
     const stale = $('balance-stale');
@@ -230,6 +233,7 @@ function initWallet(ui) {
       const r = await api.walletRedeem(voucher);
       voucherInput.value = '';
       notice(`Redeemed ${credits(r.entry.amount)} credits.`);
+      ui.changed?.();
       await refresh();
     } catch (e) { showError(e); }
   });
@@ -331,6 +335,7 @@ function initWallet(ui) {
     endBuying();
     clearError();
     notice(`Bought ${credits(done.pack.credits)} credits. Available now: ${credits(done.balance.available)}.`);
+    ui.changed?.();
     renderBalance({ ...done.balance, stale: false, as_of: null, service: true });
     await refresh();
   });

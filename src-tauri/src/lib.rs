@@ -8,12 +8,14 @@ mod handler;
 mod purchase;
 mod shell;
 mod signin;
+mod sync;
 mod waiting;
 mod watch;
 
 pub use purchase::{Purchases, PURCHASED, PURCHASE_FAILED};
 pub use shell::Shell;
 pub use signin::{SignIns, DEFAULT_SIGN_IN_TIMEOUT, SIGNED_IN, SIGN_IN_FAILED};
+pub use sync::{Phase, SyncStatus, SyncTiming, Syncs, SYNC_STATUS};
 
 use tauri::Manager;
 use tauri_plugin_deep_link::DeepLinkExt;
@@ -61,6 +63,11 @@ macro_rules! app_commands {
             $crate::commands::credits::credits_pending,
             $crate::commands::credits::credits_cancel,
             $crate::commands::credits::credits_open_again,
+            $crate::commands::sync::sync_status,
+            $crate::commands::sync::sync_now,
+            $crate::commands::sync::sync_soon,
+            $crate::commands::sync::devices_list,
+            $crate::commands::sync::devices_remove,
         ]
     };
 }
@@ -80,6 +87,7 @@ pub fn builder(shell: Shell) -> tauri::Builder<tauri::Wry> {
         .manage(shell)
         .manage(SignIns::from_env())
         .manage(commands::analytics::AnalysisRuns::default())
+        .manage(Syncs::from_env())
         .invoke_handler(app_commands!())
         .setup(|app| {
             let links = app.deep_link();
@@ -99,6 +107,8 @@ pub fn builder(shell: Shell) -> tauri::Builder<tauri::Wry> {
                 deeplink::handle(app.handle(), urls.into_iter().map(String::from));
             }
             watch::start(app.handle().clone(), app.state::<Shell>().watched_files());
+            // With a credit service: sync now, then as things change (sync.rs).
+            sync::start(app.handle().clone());
             // Opens the wallet while the window loads, so the first screen does not wait for
             // SQLite (the core keeps the connection). Signed out, this finds nothing to open.
             let handle = app.handle().clone();

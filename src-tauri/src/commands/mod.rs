@@ -5,4 +5,5 @@ pub mod analytics;
 pub mod auth;
 pub mod credits;
 pub mod startup;
+pub mod sync;
 pub mod wallet;
