@@ -2,9 +2,10 @@
 // The analytics half of the UI: datasets (import: the file sent in pieces, what was detected
 // shown for the user to correct a type, the date order or the decimal mark; rename, delete), a
 // profile and paged rows, the run form (the price shown before running, Cancel while it runs),
-// saved results, and a result's chart (uPlot, vendored in ui/vendor/ by `make npm`) with its numbers in a table,
-// exported as CSV, PNG or SVG. Talks to the shell only through api.js; text from files is set
-// with textContent only. A classic script, loaded before app.js, which calls `initAnalytics`.
+// saved results, and a result's chart (uPlot, vendored in ui/vendor/ by `make npm`) with its
+// numbers in a table, exported as CSV, PNG or SVG. Talks to the shell only through api.js;
+// text from files is set with textContent only. A classic script, loaded before app.js, which
+// calls `initAnalytics`.
 const latchkeyAnalytics = (() => {
 'use strict';
 
