@@ -53,6 +53,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0009_refunds",
         include_str!("../migrations/0009_refunds.sql"),
     ),
+    (
+        10,
+        "0010_balance_per_statement",
+        include_str!("../migrations/0010_balance_per_statement.sql"),
+    ),
 ];
 
 /// The schema version this build expects: the last migration's number.

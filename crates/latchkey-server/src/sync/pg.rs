@@ -75,11 +75,20 @@ mod sql {
     /// Declares this transaction the lease bookkeeping that may release a lease's hold (the
     /// guard of migrations/0007_lease_holds.sql refuses anyone else); ends with the transaction.
     pub const LEASE_SETTLE: &str = "SELECT set_config('latchkey.lease_settle', 'on', true)";
+    /// The batch's ids that were pushed before, with their first outcome: one primary-key probe
+    /// per id, whatever the planner thinks of the user's row count (`entry_id = ANY($2)` let it
+    /// pick a scan of all the user's device entries, compared with every id of the batch: a
+    /// push that got slower with every entry ever pushed). `LIMIT 1` keeps the probe a
+    /// subquery of its own (the key allows at most one row anyway).
     pub const PRIORS: &str = "
-        SELECT entry_id, device_id, kind, amount, lease_id, local_time, memo, outcome, reason,
-               server_seq
-        FROM device_entries
-        WHERE user_id = $1 AND entry_id = ANY($2)";
+        SELECT d.entry_id, d.device_id, d.kind, d.amount, d.lease_id, d.local_time, d.memo,
+               d.outcome, d.reason, d.server_seq
+        FROM unnest($2::text[]) AS k(entry_id)
+        CROSS JOIN LATERAL (
+            SELECT * FROM device_entries
+            WHERE user_id = $1 AND entry_id = k.entry_id
+            LIMIT 1
+        ) d";
     /// The batch's spends, one statement; `server_seq`s are taken in the batch's order.
     pub const INSERT_SPENDS: &str = "
         INSERT INTO entries (user_id, kind, amount, memo, created_at)

@@ -3,6 +3,7 @@
 
 mod api;
 mod auth;
+mod balance_trigger;
 mod cli;
 mod crash;
 mod fleet;
