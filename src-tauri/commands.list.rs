@@ -13,6 +13,8 @@ const COMMANDS: &[&str] = &[
     "auth_open_again",
     "auth_sign_out",
     "auth_switch",
+    "auth_sign_in_device",
+    "auth_paste_back",
     "wallet_balance",
     "wallet_history",
     "wallet_voucher_preview",

@@ -379,7 +379,10 @@ fn signed_out_errors_have_codes() {
         "not_signed_in"
     );
     assert_eq!(
-        err("wallet_redeem", json!({"voucher": "LKV1.x.y"})),
+        err(
+            "wallet_redeem",
+            json!({"voucher": "LKV1.x.y", "issuer": "https://x.example", "subject": "nobody"})
+        ),
         "not_signed_in"
     );
     assert_eq!(err("wallet_export_csv", json!({})), "not_signed_in");
@@ -439,10 +442,54 @@ fn sign_in_to_an_unreachable_provider_says_offline() {
     );
 }
 
+/// The seller whose public key `[wallet] voucher_keys` trusts (this is a debug build, which
+/// trusts the user's own keys in every mode).
+fn seller() -> latchkey_core::latchkey_wallet::PrivateKey {
+    latchkey_core::latchkey_wallet::PrivateKey::from_seed([11; 32])
+}
+
+/// Alice and Bob at Google, signed in earlier (bob active), and the seller's key trusted.
+fn two_accounts_and_a_seller() -> Harness {
+    let cfg = format!(
+        "[auth.google]\nclient_id = \"x.apps.googleusercontent.com\"\n[wallet]\nvoucher_keys = [\"{}\"]\n",
+        seller().public_key().to_text()
+    );
+    let h = harness(&cfg);
+    let issuer = "https://accounts.google.com";
+    let data = h.dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let record = |who: &str| {
+        json!({
+            "id": latchkey_auth::account_id(issuer, who),
+            "provider": "google",
+            "identity": {"issuer": issuer, "subject": who, "email": format!("{who}@example.test"),
+                         "name": format!("Test {who}"), "picture": null},
+            "signed_in_at": "2026-11-01T00:00:00Z",
+            "session_expires_at": "2099-01-01T00:00:00Z",
+            "access_expires_at": null,
+            "storage": "keychain",
+            "provider_issuer": issuer,
+            "client_id": "x.apps.googleusercontent.com",
+        })
+    };
+    let accounts = json!({
+        "active": latchkey_auth::account_id(issuer, "bob"),
+        "accounts": [record("alice"), record("bob")],
+    });
+    std::fs::write(data.join("accounts.json"), accounts.to_string()).unwrap();
+    h
+}
+
+fn available(h: &Harness) -> i64 {
+    invoke(h, "wallet_balance", json!({})).unwrap()["available"]
+        .as_i64()
+        .unwrap()
+}
+
 #[test]
-fn vouchers_are_previewed_before_redeeming() {
-    use latchkey_core::latchkey_wallet::{voucher, Credits, VoucherSpec};
-    let h = harness(ONE_PROVIDER);
+fn the_voucher_preview_shows_an_amount_only_for_a_verified_voucher() {
+    use latchkey_core::latchkey_wallet::{voucher, Credits, PrivateKey, VoucherSpec};
+    let h = two_accounts_and_a_seller();
     let e = invoke(
         &h,
         "wallet_voucher_preview",
@@ -450,11 +497,116 @@ fn vouchers_are_previewed_before_redeeming() {
     )
     .unwrap_err();
     assert_eq!(code(e), "voucher_rejected");
-    let (private, _) = voucher::keygen().unwrap();
-    let token = voucher::issue(&private, &VoucherSpec::new(Credits(25))).unwrap();
-    let v = invoke(&h, "wallet_voucher_preview", json!({"voucher": token}))
-        .expect("a well-formed voucher decodes");
+
+    let good = voucher::issue(&seller(), &VoucherSpec::new(Credits(25))).unwrap();
+    let v = invoke(&h, "wallet_voucher_preview", json!({"voucher": good}))
+        .expect("a voucher signed by a trusted key");
     assert_eq!(v["credits"], 25);
+    assert_eq!(
+        (&v["account"]["subject"], &v["account"]["display_name"]),
+        (&json!("bob"), &json!("Test bob")),
+        "the question names the active account: {v}"
+    );
+
+    // Well-formed, and claiming a large amount, but not signed by a trusted key: a forger's
+    // own key, and the trusted key's id over a forger's signature.
+    let forger = PrivateKey::from_seed([12; 32]);
+    let forged = voucher::issue(&forger, &VoucherSpec::new(Credits(900))).unwrap();
+    let payload = good.split('.').nth(1).unwrap();
+    let forged_sig = forged.split('.').nth(2).unwrap();
+    let expired = {
+        let mut s = VoucherSpec::new(Credits(900));
+        s.expires_at = Some(latchkey_core::latchkey_wallet::Timestamp::from_unix_millis(
+            1_000,
+        ));
+        voucher::issue(&seller(), &s).unwrap()
+    };
+    let for_alice = {
+        let mut s = VoucherSpec::new(Credits(900));
+        s.issuer = Some("https://accounts.google.com".into());
+        s.subject = Some("alice".into());
+        voucher::issue(&seller(), &s).unwrap()
+    };
+    for (bad, why) in [
+        (forged.clone(), "signed by an untrusted key"),
+        (format!("LKV1.{payload}.{forged_sig}"), "a forged signature"),
+        (expired, "expired"),
+        (for_alice, "bound to another account"),
+    ] {
+        let e = invoke(&h, "wallet_voucher_preview", json!({"voucher": bad})).expect_err(why);
+        assert!(
+            !e.to_string().contains("900"),
+            "{why}: no amount is shown: {e}"
+        );
+        assert_eq!(code(e), "voucher_rejected", "{why}");
+    }
+
+    invoke(
+        &h,
+        "wallet_redeem",
+        json!({"voucher": good, "issuer": v["account"]["issuer"], "subject": "bob"}),
+    )
+    .expect("the named account is still active");
+    assert_eq!(available(&h), 25);
+    let e = invoke(&h, "wallet_voucher_preview", json!({"voucher": good})).unwrap_err();
+    assert_eq!(code(e), "voucher_rejected", "already redeemed here");
+}
+
+#[test]
+fn a_redeem_after_a_switch_of_account_is_refused_and_changes_nothing() {
+    use latchkey_core::latchkey_wallet::{voucher, Credits, VoucherSpec};
+    let h = two_accounts_and_a_seller();
+    let good = voucher::issue(&seller(), &VoucherSpec::new(Credits(25))).unwrap();
+    let asked = invoke(&h, "wallet_voucher_preview", json!({"voucher": good})).unwrap();
+    assert_eq!(asked["account"]["subject"], "bob");
+
+    invoke(&h, "auth_switch", json!({"subject": "alice"})).unwrap();
+    let e = invoke(
+        &h,
+        "wallet_redeem",
+        json!({"voucher": good, "issuer": asked["account"]["issuer"], "subject": "bob"}),
+    )
+    .unwrap_err();
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("active account changed"),
+        "{e}"
+    );
+    assert_eq!(code(e), "voucher_rejected");
+    assert_eq!(available(&h), 0, "alice got nothing");
+    invoke(&h, "auth_switch", json!({"subject": "bob"})).unwrap();
+    assert_eq!(available(&h), 0, "bob got nothing either");
+
+    invoke(
+        &h,
+        "wallet_redeem",
+        json!({"voucher": good, "issuer": asked["account"]["issuer"], "subject": "bob"}),
+    )
+    .expect("asked again of the account now active");
+    assert_eq!(available(&h), 25);
+}
+
+#[test]
+fn the_window_loads_no_image_from_the_network() {
+    let conf: Value = serde_json::from_str(&read("tauri.conf.json")).unwrap();
+    let csp = conf["app"]["security"]["csp"].as_str().expect("a CSP");
+    let img_src = csp
+        .split(';')
+        .map(str::trim)
+        .find(|d| d.starts_with("img-src"))
+        .expect("an img-src directive");
+    let sources: Vec<&str> = img_src.split_whitespace().skip(1).collect();
+    assert_eq!(
+        sources,
+        ["'self'", "data:"],
+        "pictures come from the core's kept copy (data:), never from a host"
+    );
+    assert!(
+        !read("ui/app.js").contains("https:/"),
+        "the page has no path that shows a remote picture"
+    );
 }
 
 // ---------- the whole sign-in flow against the real provider ----------

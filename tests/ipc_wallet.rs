@@ -305,7 +305,13 @@ fn balance_history_and_analyses_go_through_the_service_and_offline_is_marked_or_
             .contains("nothing was charged"),
         "{e}"
     );
-    let e = invoke(&r, "wallet_redeem", json!({"voucher": "LKV1.a.b"})).unwrap_err();
+    let me = invoke(&r, "auth_status", json!({})).unwrap()[0].clone();
+    let e = invoke(
+        &r,
+        "wallet_redeem",
+        json!({"voucher": "LKV1.a.b", "issuer": me["issuer"], "subject": me["subject"]}),
+    )
+    .unwrap_err();
     assert_eq!(
         code(e),
         "service_unavailable",

@@ -35,7 +35,8 @@
  * @property {string | null} username The provider's preferred_username (Microsoft accounts
  *   often have no email): shown where there is no email.
  * @property {string | null} name
- * @property {string | null} picture
+ * @property {string | null} picture The picture the core kept, as a `data:` URL (never the
+ *   picture host's address: the window loads no image from the network).
  * @property {boolean} active
  * @property {string | null} expires_at When the access token expires (RFC 3339).
  * @property {string} session_expires_at When the sign-in ends (RFC 3339).
@@ -60,6 +61,18 @@
  * @property {number} timeout_secs
  * @property {number} remaining_secs
  * @property {boolean} browser_opened False when no browser could be started.
+ * @property {'browser' | 'device' | 'paste_back'} mode In this browser; on another device with
+ *   a code (RFC 8628); or in a browser elsewhere, finished by pasting back its address.
+ * @property {DeviceCodes | null} device `device`: the code and where to type it.
+ * @property {string | null} paste_prefix `paste_back`: what the address to paste starts with.
+ */
+
+/**
+ * A device sign-in's code and where to type it.
+ * @typedef {object} DeviceCodes
+ * @property {string} user_code
+ * @property {string} verification_uri
+ * @property {string | null} verification_uri_complete The same with the code filled in.
  */
 
 /**
@@ -181,6 +194,11 @@
  * @property {string | null} subject
  * @property {string | null} expires_at
  * @property {string} key_id
+ */
+
+/**
+ * A voucher verified for the active account, and that account: what the question names.
+ * @typedef {Voucher & {account: {issuer: string, subject: string, display_name: string}}} VoucherPreview
  */
 
 /**
@@ -467,6 +485,20 @@ return {
    * @returns {Promise<Account>}
    */
   authSwitch: (subject) => command('auth_switch', { subject }),
+  /**
+   * "Sign in on another device": the device flow, or (`mode: 'paste_back'`) a sign-in in a
+   * browser elsewhere whose final address is pasted back. Same events as `authSignIn`.
+   * @param {string} provider
+   * @param {boolean} addAccount
+   * @returns {Promise<SignInStarted>}
+   */
+  authSignInDevice: (provider, addAccount) => command('auth_sign_in_device', { provider, addAccount }),
+  /**
+   * The address the browser elsewhere ended on, for the pending paste-back sign-in.
+   * @param {string} address
+   * @returns {Promise<void>} Rejects with `invalid_input` when it is not that address.
+   */
+  authPasteBack: (address) => command('auth_paste_back', { address }),
 
   // ---------- the wallet ----------
   /** @returns {Promise<WalletBalance>} */
@@ -478,15 +510,19 @@ return {
    */
   walletHistory: (cursor, limit) => command('wallet_history', { cursor, limit }),
   /**
+   * Verifies the voucher for the active account (signature, expiry, binding, not used here).
    * @param {string} voucher
-   * @returns {Promise<Voucher>}
+   * @returns {Promise<VoucherPreview>}
    */
   walletVoucherPreview: (voucher) => command('wallet_voucher_preview', { voucher }),
   /**
+   * Redeems into the account the question named; refused when another one is active now.
    * @param {string} voucher
+   * @param {string} issuer
+   * @param {string} subject
    * @returns {Promise<Receipt>}
    */
-  walletRedeem: (voucher) => command('wallet_redeem', { voucher }),
+  walletRedeem: (voucher, issuer, subject) => command('wallet_redeem', { voucher, issuer, subject }),
   /** @returns {Promise<string>} The saved file's path. */
   walletExportCsv: () => command('wallet_export_csv'),
 

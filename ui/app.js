@@ -24,6 +24,7 @@ const $input = (id) => /** @type {HTMLInputElement} */ (document.getElementById(
  * @typedef {object} Attempt
  * @property {string} provider
  * @property {boolean} addAccount
+ * @property {boolean} [device] "Sign in on another device".
  */
 /** @typedef {SignInStarted & {addAccount: boolean, deadline: number}} Waiting */
 
@@ -122,9 +123,9 @@ const analytics = latchkeyAnalytics.initAnalytics({ api, showError, clearError, 
 const sync = latchkeySync.initSync({ api, showError, clearError, notice, active, errorWords: (e) => ERROR_WORDS[e.code]('The provider'), walletChanged: () => wallet.refresh() });
 
 // ---------- screens ----------
-/** @param {'loading' | 'signed-out' | 'waiting' | 'signed-in'} screen */
+/** @param {'loading' | 'signed-out' | 'waiting' | 'device' | 'signed-in'} screen */
 function show(screen) {
-  for (const id of ['loading', 'signed-out', 'waiting', 'signed-in']) $(id).hidden = id !== screen;
+  for (const id of ['loading', 'signed-out', 'waiting', 'device', 'signed-in']) $(id).hidden = id !== screen;
 }
 
 function render() {
@@ -133,7 +134,7 @@ function render() {
   $('account-box').hidden = !a;
   if (a) { renderAccount(a); analytics.shown(a); }
   renderProviders();
-  if (state.pending) show('waiting');
+  if (state.pending) show(state.pending.mode === 'device' || state.pending.mode === 'paste_back' ? 'device' : 'waiting');
   else if (a) show('signed-in');
   else show('signed-out');
 }
@@ -153,8 +154,10 @@ function renderAvatar(a) {
   const box = $('avatar');
   const fallback = () => { box.replaceChildren(); box.textContent = initials(a); };
   // Offline, a remote picture cannot load: initials straight away, no broken image.
+  // The shell hands over only the picture the core kept (a data: URL); the page loads no
+  // image from the network (the CSP allows none).
   const picture = a.picture;
-  const usable = picture && (/^data:image\//.test(picture) || (!state.offline && /^https:/.test(picture)));
+  const usable = picture && /^data:image\//.test(picture);
   if (!picture || !usable) { fallback(); return; }
   const current = box.querySelector('img');
   if (current && current.getAttribute('src') === picture) return;
@@ -221,6 +224,18 @@ function renderProviders() {
     b.addEventListener('click', () => signIn(p.name, false));
     box.append(b);
   }
+  const other = $('device-providers');
+  other.replaceChildren();
+  for (const p of state.providers) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'quiet';
+    b.dataset.testid = `device-sign-in-${p.name}`;
+    b.textContent = `${p.label} on another device`;
+    b.addEventListener('click', () => signInDevice(p.name, false));
+    other.append(b);
+  }
+  $('device-sign-in').hidden = state.providers.length === 0;
   $('no-providers').hidden = state.providers.length > 0 || state.configBroken;
   $('config-broken').hidden = !state.configBroken;
 }
@@ -276,6 +291,30 @@ async function signIn(provider, addAccount) {
   }
 }
 
+/**
+ * "Sign in on another device": a code to type elsewhere, or an address to paste back.
+ * @param {string} provider
+ * @param {boolean} addAccount
+ */
+async function signInDevice(provider, addAccount) {
+  clearError();
+  notice('');
+  state.lastAttempt = { provider, addAccount, device: true };
+  /** @type {NodeListOf<HTMLButtonElement>} */
+  const buttons = document.querySelectorAll('#providers button, #device-providers button, #add-account, #use-device');
+  buttons.forEach((b) => { b.disabled = true; });
+  try {
+    const started = await api.authSignInDevice(provider, addAccount);
+    startWaiting({ ...started, addAccount });
+    $(started.mode === 'paste_back' ? 'paste-input' : 'device-cancel').focus();
+  } catch (e) {
+    showError(e, () => signInDevice(provider, addAccount), providerName(provider));
+    render();
+  } finally {
+    buttons.forEach((b) => { b.disabled = false; });
+  }
+}
+
 /** @param {string} name */
 function providerName(name) {
   const p = state.providers.find((x) => x.name === name);
@@ -292,6 +331,24 @@ function startWaiting(started) {
   $('sign-in-link').hidden = started.browser_opened;
   $('sign-in-link-label').hidden = started.browser_opened;
   $('waiting-hint').hidden = true;
+  // No browser here: signing in on another device is the way out, so it is offered first.
+  $('use-device').textContent = started.browser_opened ? 'Sign in on another device instead' : 'No browser here? Sign in on another device';
+  const codes = started.device;
+  $('device-code-box').hidden = started.mode !== 'device' || !codes;
+  $('paste-box').hidden = started.mode !== 'paste_back';
+  if (codes) {
+    $('device-provider').textContent = providerName(started.provider);
+    $('device-uri').textContent = codes.verification_uri;
+    $('device-code').textContent = codes.user_code;
+    $('device-complete').textContent = codes.verification_uri_complete || '';
+    $('device-complete-box').hidden = !codes.verification_uri_complete;
+  }
+  if (started.mode === 'paste_back') {
+    $('paste-provider').textContent = providerName(started.provider);
+    $input('paste-link').value = started.url;
+    $('paste-prefix').textContent = started.paste_prefix || '';
+    $input('paste-input').value = '';
+  }
   clearInterval(timer);
   timer = setInterval(tick, 1000);
   tick();
@@ -303,6 +360,7 @@ function tick() {
   if (!p) return;
   const left = Math.max(0, Math.ceil((p.deadline - Date.now()) / 1000));
   $('waiting-remaining').textContent = `${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')}`;
+  $('device-remaining').textContent = $('waiting-remaining').textContent;
   const waited = p.timeout_secs - left;
   $('waiting-hint').hidden = waited < 30;
   // The core reports the timeout as an event; if that was missed, ask.
@@ -314,6 +372,7 @@ function endWaiting() {
   clearInterval(timer);
   $('sign-in-link').hidden = true;
   $('sign-in-link-label').hidden = true;
+  $input('paste-input').value = '';
 }
 
 /** Asks the shell whether a sign-in is still waiting (window focus, reload, missed event). */
@@ -333,6 +392,37 @@ async function recheck() {
 }
 
 $('cancel').addEventListener('click', () => api.authCancel().catch(showError));
+$('device-cancel').addEventListener('click', () => api.authCancel().catch(showError));
+$('use-device').addEventListener('click', () => {
+  const p = state.pending;
+  // A new sign-in replaces the pending one (which then reports nothing).
+  if (p) signInDevice(p.provider, p.addAccount);
+});
+/**
+ * Copies `text`, saying so; where the clipboard is refused, says how instead.
+ * @param {string} text
+ * @param {string} what
+ */
+async function copyText(text, what) {
+  try { await navigator.clipboard.writeText(text); notice(`${what} copied.`); } catch { notice(`Select the ${what.toLowerCase()} and copy it (Ctrl+C).`); }
+}
+$('copy-device-code').addEventListener('click', () => copyText($('device-code').textContent || '', 'Code'));
+$('copy-device-uri').addEventListener('click', () => copyText($('device-uri').textContent || '', 'Address'));
+$('copy-paste-link').addEventListener('click', () => { $input('paste-link').select(); copyText($input('paste-link').value, 'Address'); });
+$('paste-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const address = $input('paste-input').value.trim();
+  if (!address) return;
+  clearError();
+  try {
+    await api.authPasteBack(address);
+    notice('Checking the address…');
+  } catch (e) {
+    // Not this sign-in's address: nothing changed, the sign-in still waits; paste again.
+    showError(e);
+    $input('paste-input').select();
+  }
+});
 $('open-again').addEventListener('click', () => api.authOpenAgain().then(() => notice('Opened the sign-in page again.')).catch(showError));
 $('copy-link').addEventListener('click', async () => {
   const link = $input('sign-in-link');
@@ -427,7 +517,8 @@ api.onSignInFailed(async (err) => {
     clearError();
     notice('Sign-in cancelled.');
   } else {
-    showError(err, attempt ? () => signIn(attempt.provider, attempt.addAccount) : null, attempt && providerName(attempt.provider));
+    const again = attempt && (() => (attempt.device ? signInDevice : signIn)(attempt.provider, attempt.addAccount));
+    showError(err, again, attempt && providerName(attempt.provider));
   }
   render();
   focusStart();

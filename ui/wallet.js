@@ -57,7 +57,7 @@ function initWallet(ui) {
     entries: [],
     /** @type {string | null} */
     pendingVoucher: null,
-    /** The subject of the account the redeem question named. @type {string | null} */
+    /** The account the redeem question named. @type {{issuer: string, subject: string} | null} */
     pendingVoucherFor: null,
     /** A credit service keeps the credits (then they can be bought). */
     service: false,
@@ -199,11 +199,14 @@ function initWallet(ui) {
       return;
     }
     try {
+      // Verified by the shell (a trusted signature, not expired, meant for this account, not
+      // used yet) before any amount is shown.
       const v = await api.walletVoucherPreview(voucher);
       state.pendingVoucher = voucher;
-      // The account the question names: the answer applies to it only.
-      state.pendingVoucherFor = who.subject;
-      $('redeem-confirm-text').textContent = `Redeem a voucher for ${credits(v.credits)} credits into ${who.display_name}’s account?`;
+      // The account the question names: the answer applies to it only (the shell refuses
+      // the redeem when another account is active by then).
+      state.pendingVoucherFor = { issuer: v.account.issuer, subject: v.account.subject };
+      $('redeem-confirm-text').textContent = `Redeem a voucher for ${credits(v.credits)} credits into ${v.account.display_name}’s account?`;
       $('redeem-confirm').hidden = false;
       // Cancel first: an Enter meant for another window (a link arrives while typing) must
       // never confirm.
@@ -225,12 +228,12 @@ function initWallet(ui) {
     state.pendingVoucher = null;
     if (!voucher) return;
     const now = active();
-    if (!now || now.subject !== named) {
+    if (!named || !now || now.subject !== named.subject || now.issuer !== named.issuer) {
       showError({ code: 'cancelled', message: 'The account changed since the voucher was shown; nothing was redeemed. Open the voucher again to redeem it into this account.' });
       return;
     }
     try {
-      const r = await api.walletRedeem(voucher);
+      const r = await api.walletRedeem(voucher, named.issuer, named.subject);
       voucherInput.value = '';
       notice(`Redeemed ${credits(r.entry.amount)} credits.`);
       ui.changed?.();

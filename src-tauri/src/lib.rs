@@ -36,6 +36,8 @@ macro_rules! app_commands {
             $crate::commands::auth::auth_open_again,
             $crate::commands::auth::auth_sign_out,
             $crate::commands::auth::auth_switch,
+            $crate::commands::auth::auth_sign_in_device,
+            $crate::commands::auth::auth_paste_back,
             $crate::commands::wallet::wallet_balance,
             $crate::commands::wallet::wallet_history,
             $crate::commands::wallet::wallet_voucher_preview,

@@ -4,6 +4,12 @@
 //! [`SignIns::pending`] is what the waiting screen shows, [`SignIns::cancel`] ends it,
 //! [`SignIns::open_again`] opens its link again.
 //!
+//! Three kinds share the machine ([`SignInMode`]): the browser sign-in; "Sign in on another
+//! device", the device flow (RFC 8628: a code to type at an address on a phone or another
+//! computer, [`start_device_with_core`]); and, for providers without it, a browser sign-in
+//! elsewhere whose final address is pasted back ([`start_paste_back_with_core`],
+//! [`SignIns::paste`]).
+//!
 //! The outcome arrives as an event, never as a command's answer:
 //! - [`SIGNED_IN`] (`auth://signed-in`): a [`SignedInEvent`], and the window comes forward;
 //! - [`SIGN_IN_FAILED`] (`auth://sign-in-failed`): the core's `{code, message}`, including
@@ -13,12 +19,13 @@
 //! one owns the waiting screen. The UI and the E2E tests depend on these names and payloads.
 
 use crate::commands::auth::Account;
-use crate::shell::{bring_forward, Shell};
+use crate::shell::{bring_forward, lock, Shell};
 pub use crate::waiting::Cancelled;
 use crate::waiting::{Outcome, Started, Waiting, Words};
-use latchkey_core::{Code, Completed, Error, SignIn, SignInOptions};
+use latchkey_core::{Code, Completed, DeviceSignIn, Error, PasteBack, SignIn, SignInOptions};
 use serde::Serialize;
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tauri::async_runtime::JoinHandle;
 use tauri::{AppHandle, Emitter, Manager, Runtime};
@@ -47,8 +54,45 @@ pub struct SignInStarted {
     pub timeout_secs: u64,
     /// Seconds left before it times out.
     pub remaining_secs: u64,
-    /// False when no browser could be started: the UI shows the link to copy.
+    /// False when no browser could be started: the UI shows the link to copy (and offers
+    /// "Sign in on another device").
     pub browser_opened: bool,
+    /// Which kind of sign-in waits.
+    pub mode: SignInMode,
+    /// [`SignInMode::Device`]: the code to type and where.
+    pub device: Option<DeviceCodes>,
+    /// [`SignInMode::PasteBack`]: what the address to paste back starts with.
+    pub paste_prefix: Option<String>,
+}
+
+/// Which kind of sign-in waits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignInMode {
+    /// In this machine's browser (the loopback or deep-link redirect).
+    #[default]
+    Browser,
+    /// On another device, with a code (RFC 8628).
+    Device,
+    /// In a browser elsewhere, finished by pasting back the address it ended on.
+    PasteBack,
+}
+
+/// A device sign-in's code and where to type it (RFC 8628), as the waiting screen shows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeviceCodes {
+    pub user_code: String,
+    pub verification_uri: String,
+    /// The same with the code filled in, when the provider offers it.
+    pub verification_uri_complete: Option<String>,
+}
+
+/// What a pending sign-in adds to the waiting machine's [`Started`].
+#[derive(Clone, Default)]
+struct Kind {
+    mode: SignInMode,
+    device: Option<DeviceCodes>,
+    paste: Option<PasteBack>,
 }
 
 /// The [`SIGNED_IN`] payload: the account (no tokens) and the wallet's welcome.
@@ -59,16 +103,6 @@ pub struct SignedInEvent {
     pub welcome_credits: Option<i64>,
     /// Why the wallet could not be opened, when it could not (the sign-in still stands).
     pub wallet_problem: Option<String>,
-}
-
-impl From<Completed> for SignedInEvent {
-    fn from(done: Completed) -> Self {
-        Self {
-            account: done.account.into(),
-            welcome_credits: done.welcome_credits,
-            wallet_problem: done.wallet_problem,
-        }
-    }
 }
 
 /// Where a sign-in's outcome goes: the window's events in the app, a channel in tests.
@@ -105,6 +139,8 @@ impl<T: Report> Outcome<SignedInEvent> for Reported<T> {
 #[derive(Clone)]
 pub struct SignIns {
     wait: Waiting,
+    /// The pending sign-in's kind (set at each start, read with [`Waiting::pending`]).
+    kind: Arc<Mutex<Kind>>,
 }
 
 impl SignIns {
@@ -121,6 +157,7 @@ impl SignIns {
         };
         Self {
             wait: Waiting::new(timeout, EXCHANGE_GRACE, words),
+            kind: Arc::default(),
         }
     }
 
@@ -153,15 +190,54 @@ impl SignIns {
         F: FnOnce(Duration, Cancelled) -> Fut,
         Fut: Future<Output = Result<SignedInEvent, Error>> + Send + 'static,
     {
+        self.start_kind(Kind::default(), provider, url, finish, report, open)
+    }
+
+    fn start_kind<F, Fut>(
+        &self,
+        kind: Kind,
+        provider: String,
+        url: String,
+        finish: F,
+        report: impl Report,
+        open: impl FnOnce(&str) -> Result<(), Error>,
+    ) -> (SignInStarted, JoinHandle<()>)
+    where
+        F: FnOnce(Duration, Cancelled) -> Fut,
+        Fut: Future<Output = Result<SignedInEvent, Error>> + Send + 'static,
+    {
+        *lock(&self.kind) = kind.clone();
         let (started, waiter) = self
             .wait
             .start(provider, url, finish, Reported(report), open);
-        (started.into(), waiter)
+        (with_kind(started, &kind), waiter)
     }
 
     /// The sign-in waiting for the browser, if any, with the time it has left.
     pub fn pending(&self) -> Option<SignInStarted> {
-        self.wait.pending().map(SignInStarted::from)
+        let kind = lock(&self.kind).clone();
+        self.wait.pending().map(|s| with_kind(s, &kind))
+    }
+
+    /// Hands an address pasted by the user to the pending paste-back sign-in (checked like
+    /// any callback; the outcome arrives as an event).
+    ///
+    /// # Errors
+    /// `invalid_input` when it is not this sign-in's redirect address (paste again),
+    /// `sign_in_rejected` for another sign-in's or a broken one, `sign_in_cancelled` when no
+    /// paste-back sign-in is waiting.
+    pub fn paste(&self, address: &str) -> Result<(), Error> {
+        let paste = self
+            .wait
+            .pending()
+            .and_then(|_| lock(&self.kind).paste.clone());
+        match paste {
+            Some(p) => p.feed(address.trim()),
+            None => Err(Error::new(
+                Code::SignInCancelled,
+                "No sign-in is waiting for a pasted address any more; start again.",
+            )),
+        }
     }
 
     /// Cancels the pending sign-in; its outcome arrives as `sign_in_cancelled`. Cancelling
@@ -177,16 +253,26 @@ impl SignIns {
     }
 }
 
-impl From<Started> for SignInStarted {
-    fn from(s: Started) -> Self {
-        Self {
-            provider: s.label,
-            url: s.url,
-            timeout_secs: s.timeout_secs,
-            remaining_secs: s.remaining_secs,
-            browser_opened: s.browser_opened,
-        }
+fn with_kind(s: Started, kind: &Kind) -> SignInStarted {
+    SignInStarted {
+        provider: s.label,
+        url: s.url,
+        timeout_secs: s.timeout_secs,
+        remaining_secs: s.remaining_secs,
+        browser_opened: s.browser_opened,
+        mode: kind.mode,
+        device: kind.device.clone(),
+        paste_prefix: kind.paste.as_ref().map(|p| p.redirect_uri().to_string()),
     }
+}
+
+/// How a sign-in on another device "opens" its link here: it does not (the user opens it
+/// elsewhere).
+fn not_here(_: &str) -> Result<(), Error> {
+    Err(Error::new(
+        Code::Internal,
+        "opened on another device, not here",
+    ))
 }
 
 /// `var` as a positive number of seconds, else `default`.
@@ -221,25 +307,98 @@ pub(crate) fn start_with_core<R: Runtime>(
     sign_in: SignIn,
     open: impl FnOnce(&str) -> Result<(), Error>,
 ) -> SignInStarted {
+    start_browser_kind(app, sign_in, Kind::default(), open)
+}
+
+fn start_browser_kind<R: Runtime>(
+    app: &AppHandle<R>,
+    sign_in: SignIn,
+    kind: Kind,
+    open: impl FnOnce(&str) -> Result<(), Error>,
+) -> SignInStarted {
     let provider = sign_in.provider.clone();
     let url = sign_in.pending.authorize_url().to_string();
     let handle = app.clone();
     let finish = move |timeout: Duration, cancelled: Cancelled| async move {
         let shell = handle.state::<Shell>();
-        let done = shell
-            .core()?
+        let core = shell.core()?;
+        let done = core
             .finish_sign_in(sign_in, timeout, cancelled.wait())
             .await?;
-        Ok::<_, Error>(done.into())
+        Ok::<_, Error>(signed_in_event(&handle, core, done))
     };
     let sign_ins = app.state::<SignIns>();
-    sign_ins.start(provider, url, finish, app.clone(), open).0
+    sign_ins
+        .start_kind(kind, provider, url, finish, app.clone(), open)
+        .0
+}
+
+/// Starts a browser sign-in meant for a browser elsewhere (the provider offers no device
+/// flow): nothing opens here; the user opens its link on another device and pastes back the
+/// address that browser ended on ([`SignIns::paste`]). The loopback receiver still listens.
+pub(crate) fn start_paste_back_with_core<R: Runtime>(
+    app: &AppHandle<R>,
+    sign_in: SignIn,
+) -> SignInStarted {
+    let kind = Kind {
+        mode: SignInMode::PasteBack,
+        device: None,
+        paste: Some(sign_in.paste_back()),
+    };
+    start_browser_kind(app, sign_in, kind, not_here)
+}
+
+/// Starts a device sign-in (RFC 8628) begun by the core: the window shows the code and the
+/// address, the core polls the provider, the window's events report the outcome.
+pub(crate) fn start_device_with_core<R: Runtime>(
+    app: &AppHandle<R>,
+    device: DeviceSignIn,
+) -> SignInStarted {
+    let codes = DeviceCodes {
+        user_code: device.user_code().to_string(),
+        verification_uri: device.verification_uri().to_string(),
+        verification_uri_complete: device.verification_uri_complete().map(str::to_string),
+    };
+    let provider = device.provider.clone();
+    let url = codes.verification_uri.clone();
+    let handle = app.clone();
+    let finish = move |timeout: Duration, cancelled: Cancelled| async move {
+        let shell = handle.state::<Shell>();
+        let core = shell.core()?;
+        let done = core
+            .finish_device_sign_in(device, timeout, cancelled.wait())
+            .await?;
+        Ok::<_, Error>(signed_in_event(&handle, core, done))
+    };
+    let kind = Kind {
+        mode: SignInMode::Device,
+        device: Some(codes),
+        paste: None,
+    };
+    let sign_ins = app.state::<SignIns>();
+    sign_ins
+        .start_kind(kind, provider, url, finish, app.clone(), not_here)
+        .0
+}
+
+/// The [`SIGNED_IN`] payload for a finished sign-in: the account as the window shows it
+/// (its kept picture, if any), and its picture fetched in the background.
+fn signed_in_event<R: Runtime>(
+    app: &AppHandle<R>,
+    core: &latchkey_core::Core,
+    done: Completed,
+) -> SignedInEvent {
+    crate::commands::auth::keep_avatars_later(app, vec![done.account.clone()]);
+    SignedInEvent {
+        account: crate::commands::auth::shown(core, done.account),
+        welcome_credits: done.welcome_credits,
+        wallet_problem: done.wallet_problem,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shell::lock;
     use latchkey_core::{AccountView, Clock, SystemClock};
     use std::sync::{mpsc, Mutex};
 

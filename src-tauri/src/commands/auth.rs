@@ -1,13 +1,18 @@
 //! Signing in and out, accounts. The pending sign-in lives in [`SignIns`] (signin.rs); its
 //! outcome arrives as an event: `auth://signed-in` (an [`Account`] plus `welcome_credits`)
 //! or `auth://sign-in-failed` (`{code, message}`). No token ever crosses IPC: [`AccountView`]
-//! has none.
+//! has none. Nor does a picture's address: an account's `picture` is the copy the core kept
+//! in the data folder (a `data:` URL) or nothing, so the window never loads one from the
+//! network (tauri.conf.json's CSP allows no `https:` image).
 
 use crate::shell::{open_browser, Shell};
-use crate::signin::{sign_in_options, start_with_core, SignInStarted, SignIns};
+use crate::signin::{
+    sign_in_options, start_device_with_core, start_paste_back_with_core, start_with_core,
+    SignInStarted, SignIns,
+};
 use latchkey_core::{AccountView, Core, Error, LogoutReport, LogoutTarget};
 use serde::Serialize;
-use tauri::{AppHandle, Runtime, State};
+use tauri::{AppHandle, Emitter, Manager, Runtime, State};
 
 /// A provider's sign-in button.
 #[derive(Serialize)]
@@ -30,24 +35,58 @@ pub struct Account {
 }
 
 impl From<AccountView> for Account {
+    /// With no picture ([`shown`] adds the kept one).
     fn from(view: AccountView) -> Self {
         Self {
             display_name: view.display_name().to_string(),
-            view,
+            view: AccountView {
+                picture: None,
+                ..view
+            },
             provider_changed: false,
         }
     }
 }
 
-/// The accounts as the window shows them, each marked when its provider changed.
+/// An account as the window shows it: marked when its provider changed, its picture the one
+/// the core kept (a `data:` URL), never the picture host's address.
+pub(crate) fn shown(core: &Core, view: AccountView) -> Account {
+    let picture = core.kept_avatar(&view);
+    let provider_changed = core.provider_changed(&view);
+    let mut account = Account::from(view);
+    account.view.picture = picture;
+    account.provider_changed = provider_changed;
+    account
+}
+
+/// The accounts as the window shows them ([`shown`]).
 pub(crate) fn accounts(core: &Core, views: Vec<AccountView>) -> Vec<Account> {
-    views
-        .into_iter()
-        .map(|view| Account {
-            provider_changed: core.provider_changed(&view),
-            ..Account::from(view)
-        })
-        .collect()
+    views.into_iter().map(|view| shown(core, view)).collect()
+}
+
+/// Fetches the pictures of these accounts that are not kept yet (once per run each, see
+/// `latchkey_core::Core::keep_avatar`), off the command's path; when one is newly kept, the
+/// window is told to read the accounts again (`state://changed`).
+pub(crate) fn keep_avatars_later<R: Runtime>(app: &AppHandle<R>, views: Vec<AccountView>) {
+    let wanted: Vec<AccountView> = views.into_iter().filter(|v| v.picture.is_some()).collect();
+    if wanted.is_empty() {
+        return;
+    }
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let shell = app.state::<Shell>();
+        let Ok(core) = shell.core() else { return };
+        let mut changed = false;
+        for view in &wanted {
+            let before = core.kept_avatar(view);
+            if let Ok(now) = core.keep_avatar(view).await {
+                changed |= now != before;
+            }
+        }
+        if changed {
+            let _ = app.emit("state://changed", ());
+        }
+    });
 }
 
 /// "Sign in with Google" for `google`, "Sign in with My company" for `my-company`; the
@@ -85,10 +124,16 @@ pub fn auth_status(shell: State<'_, Shell>) -> Result<Vec<Account>, Error> {
 }
 
 /// Every account with its session checked: refreshed, ended ones gone, `offline` marked.
+/// Pictures not kept yet are fetched afterwards, once ([`keep_avatars_later`]).
 #[tauri::command(async)]
-pub async fn auth_refresh_status(shell: State<'_, Shell>) -> Result<Vec<Account>, Error> {
+pub async fn auth_refresh_status<R: Runtime>(
+    app: AppHandle<R>,
+    shell: State<'_, Shell>,
+) -> Result<Vec<Account>, Error> {
     let core = shell.core()?;
-    Ok(accounts(core, core.status().await?))
+    let views = core.status().await?;
+    keep_avatars_later(&app, views.clone());
+    Ok(accounts(core, views))
 }
 
 /// The configured providers, in the configuration's order.
@@ -127,6 +172,37 @@ pub async fn auth_sign_in<R: Runtime>(
     }))
 }
 
+/// "Sign in on another device" with `provider`, for when no browser here can finish a
+/// sign-in: the device flow (RFC 8628: the answer carries the code and the address to type it
+/// at, `mode: "device"`) when the provider offers it, else a sign-in in a browser elsewhere
+/// whose final address the user pastes back (`mode: "paste_back"`, [`auth_paste_back`]).
+/// Nothing opens here. Returns at once; the outcome arrives as the same events as any
+/// sign-in, and a new sign-in replaces a pending one.
+#[tauri::command(async)]
+pub async fn auth_sign_in_device<R: Runtime>(
+    app: AppHandle<R>,
+    shell: State<'_, Shell>,
+    provider: String,
+    add_account: bool,
+) -> Result<SignInStarted, Error> {
+    let core = shell.core()?;
+    if let Some(device) = core.begin_device_sign_in(Some(&provider)).await? {
+        return Ok(start_device_with_core(&app, device));
+    }
+    let sign_in = core
+        .begin_sign_in(Some(&provider), sign_in_options(add_account))
+        .await?;
+    Ok(start_paste_back_with_core(&app, sign_in))
+}
+
+/// The address a browser elsewhere ended on, pasted by the user, for the pending paste-back
+/// sign-in: checked like any callback (`invalid_input` when it is not this sign-in's
+/// address: nothing changed, paste again). The outcome arrives as an event.
+#[tauri::command]
+pub fn auth_paste_back(sign_ins: State<'_, SignIns>, address: String) -> Result<(), Error> {
+    sign_ins.paste(&address)
+}
+
 /// The sign-in waiting for the browser, if any: the UI re-checks it when the window regains
 /// focus (or after a reload) so it never shows a stale waiting screen.
 #[tauri::command]
@@ -161,7 +237,12 @@ pub async fn auth_sign_out<R: Runtime>(
     everywhere: bool,
 ) -> Result<LogoutReport, Error> {
     let target = subject.map_or(LogoutTarget::Active, LogoutTarget::Subject);
-    let mut report = shell.core()?.logout(target, everywhere).await?;
+    let core = shell.core()?;
+    let mut report = core.logout(target, everywhere).await?;
+    for gone in &mut report.signed_out {
+        core.forget_avatar(&gone.issuer, &gone.subject);
+        gone.picture = None;
+    }
     for url in &report.end_session_urls {
         if let Err(e) = open_browser(&app, url) {
             report.warnings.push(e.message);
@@ -173,7 +254,8 @@ pub async fn auth_sign_out<R: Runtime>(
 /// Makes the account with this subject (or email) the active one.
 #[tauri::command(async)]
 pub fn auth_switch(shell: State<'_, Shell>, subject: String) -> Result<Account, Error> {
-    Ok(shell.core()?.switch(&subject)?.into())
+    let core = shell.core()?;
+    Ok(shown(core, core.switch(&subject)?))
 }
 
 #[cfg(test)]

@@ -3,10 +3,10 @@
 //! wallet. The paid analytics are in `analytics.rs`.
 
 use crate::shell::Shell;
-use latchkey_core::latchkey_wallet::{voucher, Balance, HistoryQuery, Receipt, Voucher};
+use latchkey_core::latchkey_wallet::{AccountKey, Balance, HistoryQuery};
 use latchkey_core::{
     new_key, Code, Core, Error, HistoryLine, HistoryLines, Known, LedgerEntry, LedgerPage,
-    ServiceBalance, ServiceReceipt,
+    Redeemed, ServiceBalance, VoucherPreview,
 };
 use serde::Serialize;
 use tauri::State;
@@ -104,15 +104,6 @@ impl From<Known<LedgerPage>> for WalletHistory {
     }
 }
 
-/// What a redemption did, at the service or in the local wallet (`{entry, balance,
-/// replayed}` either way).
-#[derive(Debug, Clone, Serialize)]
-#[serde(untagged)]
-pub enum Redeemed {
-    Local(Receipt),
-    Service(ServiceReceipt),
-}
-
 /// The balance and the newest page of history from local files only (no network): the
 /// first screen. With a credit service, the last ones read from it (stale); `None` before
 /// the first contact.
@@ -167,31 +158,34 @@ pub async fn wallet_history(
     Ok(core.wallet_history(None, &query)?.into())
 }
 
-/// What a voucher claims, before the user confirms redeeming it (not yet verified).
-#[tauri::command]
-pub fn wallet_voucher_preview(voucher: String) -> Result<Voucher, Error> {
-    voucher::decode(voucher.trim()).map_err(|reason| {
-        Error::new(
-            Code::VoucherRejected,
-            format!("This voucher cannot be used: {reason}."),
-        )
-    })
+/// A voucher verified for the active account, before the user confirms redeeming it: its
+/// amount only once its signature (by a trusted key), expiry, binding and (locally) whether
+/// it was already redeemed here are checked; and the account the question names, to hand
+/// back to [`wallet_redeem`].
+#[tauri::command(async)]
+pub async fn wallet_voucher_preview(
+    shell: State<'_, Shell>,
+    voucher: String,
+) -> Result<VoucherPreview, Error> {
+    shell.core()?.preview_voucher(&voucher).await
 }
 
-/// Redeems a voucher: at the credit service when one is configured (once for the account on
-/// every machine), else into the local wallet.
+/// Redeems a voucher into the account the question named (`issuer`, `subject`, from
+/// [`wallet_voucher_preview`]): at the credit service when one is configured, else into the
+/// local wallet. Refused, changing nothing, when another account is active now.
 #[tauri::command(async)]
-pub async fn wallet_redeem(shell: State<'_, Shell>, voucher: String) -> Result<Redeemed, Error> {
+pub async fn wallet_redeem(
+    shell: State<'_, Shell>,
+    voucher: String,
+    issuer: String,
+    subject: String,
+) -> Result<Redeemed, Error> {
     let key = new_key("app-redeem")?;
-    let core = shell.core()?;
-    if core.wallet_uses_service() {
-        return Ok(Redeemed::Service(
-            core.service_redeem(None, &key, voucher.trim()).await?,
-        ));
-    }
-    Ok(Redeemed::Local(core.with_wallet(None, |w, a| {
-        w.redeem_voucher(a, &key, voucher.trim())
-    })?))
+    let expected = AccountKey::new(issuer, subject);
+    shell
+        .core()?
+        .redeem_voucher_for(&expected, &key, &voucher)
+        .await
 }
 
 /// Writes the whole history as CSV to the Downloads folder (else the data folder) and
