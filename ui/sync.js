@@ -208,8 +208,8 @@ function initSync(ui) {
   function askRemove(d) {
     clearError();
     removing = d;
-    const held = d.lease_remaining ? `the ${credits(d.lease_remaining)} credit${d.lease_remaining === 1 ? '' : 's'} it holds for offline use come back to your balance now, ` : 'it can no longer spend offline, ';
-    $('device-remove-text').textContent = `Remove “${d.name}” as lost? Its offline allowance is closed: ${held}and anything it spent offline and sends later is refused (it costs you nothing) and shown as not accepted. It cannot sync again.`;
+    const held = d.lease_remaining ? ` The ${credits(d.lease_remaining)} credit${d.lease_remaining === 1 ? '' : 's'} it holds for offline use come back to your balance now.` : '';
+    $('device-remove-text').textContent = `Remove “${d.name}” as lost? It can no longer spend offline.${held} Anything it spent offline and sends later is refused (it costs you nothing) and shown there as not accepted.`;
     $('device-remove-confirm').hidden = false;
     // The safe answer first: an Enter meant for something else must not remove a device.
     $('device-remove-no').focus();

@@ -4,12 +4,15 @@
 // says "Synced" and what this device may spend offline; cut off, it says "Offline since …"
 // with the reason in words; a paid analysis is then paid from the device's offline credits;
 // when the relay is back, the window syncs by itself, says "Synced" again, and the history
-// shows the spend the service took. Screenshots: tests/artifacts/e2e/sync/.
+// shows the spend the service took. Also: a lost device removed from the Devices card, and a
+// spend this device made offline after another device removed it, shown as not accepted.
+// Screenshots: tests/artifacts/e2e/sync/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { createServer, connect } from 'node:net';
-import { writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startIdp, startService, startDriver, machine, artifacts, cliBinary, freePort } from './harness.mjs';
 
@@ -40,6 +43,26 @@ async function startRelay(target) {
     restore: listen,
     stop: () => new Promise((ok) => { for (const s of open) s.destroy(); if (server.listening) server.close(() => ok()); else ok(); }),
   };
+}
+
+const run = promisify(execFile);
+
+/**
+ * Another device of the same account: `latchkey` (the CLI) over a data dir of its own with the
+ * window's sign-in (a copy of the account and its sealed tokens; the keys are in the same
+ * keychain), with this name. Returns `run(args)`.
+ */
+function otherDevice(m, name, id) {
+  const data = join(m.dir, name.replace(/\W+/g, '-'));
+  mkdirSync(data, { recursive: true });
+  cpSync(join(m.env.LATCHKEY_DATA_DIR, 'accounts.json'), join(data, 'accounts.json'));
+  cpSync(join(m.env.LATCHKEY_DATA_DIR, 'tokens'), join(data, 'tokens'), { recursive: true });
+  writeFileSync(join(data, 'device.json'), JSON.stringify({ device_id: id, name }));
+  // Another machine: it reaches the service directly, whatever happens to this one's network.
+  const config = join(data, 'config.toml');
+  writeFileSync(config, readFileSync(m.config, 'utf8').replace(relay.base, service.base));
+  const env = { ...m.env, LATCHKEY_DATA_DIR: data, LATCHKEY_CONFIG: config };
+  return async (args) => (await run(cliBinary, args, { env })).stdout;
 }
 
 /** Sets a <select> as a person would (the change event included). */
@@ -92,11 +115,30 @@ test('offline badge, available offline, a spend from the lease, reconnect, synce
     // same account and data dir), then the window reloaded to list it.
     const csv = join(m.dir, 'steps.csv');
     writeFileSync(csv, 'date,value\n2026-01-05,1\n2026-02-07,3\n2026-03-09,5\n');
-    execFileSync(cliBinary, ['analytics', 'import', csv], { env: m.env, stdio: ['ignore', 'ignore', 'pipe'] });
+    await run(cliBinary, ['analytics', 'import', csv], { env: m.env });
     await s.script('location.reload()');
     await s.waitForText('#account-email', 'olga@example.test');
     await s.waitFor('[data-testid="dataset-open-1"]', { what: 'the imported dataset' });
     await s.waitForText('#sync-status', (t) => t === 'Synced');
+
+    // A second device takes the other 10 credits as its lease; the window lists it after a
+    // sync, and removes it as lost once the user confirms what that does.
+    const laptop = otherDevice(m, 'Old laptop', '0123456789abcdef0123456789abcdef');
+    await laptop(['sync']);
+    await s.click('#sync-now');
+    await s.waitForText('#devices', 'Old laptop');
+    await s.waitForText('#balance-available', (t) => t === '0');
+    await s.script('document.getElementById("devices-card").scrollIntoView()');
+    await s.click('[data-testid="remove-device-0123456789abcdef0123456789abcdef"]');
+    const question = await s.waitForText('#device-remove-text', 'Remove “Old laptop” as lost?');
+    assert.match(question, /10 credits it holds for offline use come back to your balance/);
+    assert.match(question, /sends later is refused/);
+    assert.equal(await s.script('return document.activeElement.id'), 'device-remove-no', 'the safe answer has the focus');
+    await shot(s, '02-remove-lost-device.png');
+    await s.click('#device-remove-yes');
+    await s.waitForText('#notice', 'Removed “Old laptop”');
+    await s.waitForText('#devices', 'Removed');
+    await s.waitForText('#balance-available', (t) => t === '10');
 
     // The network goes away: "Sync now" finds the service unreachable.
     await relay.cut();
@@ -106,7 +148,7 @@ test('offline badge, available offline, a spend from the lease, reconnect, synce
     const detail = await s.waitForText('#sync-detail', 'The credit service can’t be reached');
     assert.match(detail, /Last synced/, `when it last synced: ${detail}`);
     await s.waitForText('#offline-available', 'Available offline: 20');
-    await shot(s, '02-offline.png');
+    await shot(s, '03-offline.png');
 
     // A paid analysis while offline: paid from this device's offline credits.
     await s.click('[data-testid="dataset-open-1"]');
@@ -124,7 +166,7 @@ test('offline badge, available offline, a spend from the lease, reconnect, synce
     await s.waitForText('#sync-detail', '1 spend made offline waits to be sent');
     assert.match(await s.text('#sync-status'), /^Offline since/, 'still offline');
     await s.script('window.scrollTo(0, 0)');
-    await shot(s, '03-spent-offline.png');
+    await shot(s, '04-spent-offline.png');
 
     // The network returns: the window syncs by itself and the service has the spend.
     await relay.restore();
@@ -136,7 +178,27 @@ test('offline badge, available offline, a spend from the lease, reconnect, synce
     assert.equal(await visible(s, 'sync-detail'), false, 'nothing waits, no error');
     assert.equal(await visible(s, 'history-refused'), false, 'nothing was refused');
     await s.script('document.getElementById("history").scrollIntoView({ block: "center" })');
-    await shot(s, '04-synced-again.png');
+    await shot(s, '05-synced-again.png');
+
+    // This device spends offline again, and meanwhile is removed as lost from a phone: when it
+    // sends the spend, the service refuses it, and the history says why, in words.
+    const me = JSON.parse(readFileSync(join(m.env.LATCHKEY_DATA_DIR, 'device.json'), 'utf8')).device_id;
+    const phone = otherDevice(m, 'Phone', 'fedcba9876543210fedcba9876543210');
+    await phone(['sync']);
+    await relay.cut();
+    await s.click('#sync-now');
+    await s.waitForText('#sync-status', (t) => t.startsWith('Offline since'));
+    await s.script('document.getElementById("run-go").scrollIntoView({ block: "center" })');
+    await s.click('#run-go');
+    await s.waitForText('#offline-available', 'Available offline: 16');
+    await phone(['devices', 'remove', me]);
+    await relay.restore();
+    await s.waitForText('#sync-status', (t) => t === 'Synced', { timeoutMs: 30000 });
+    const refused = await s.waitForText('#refused-list', 'not accepted');
+    assert.match(refused, /Analytics run, 2 credits: not accepted, because this device had been removed as lost \(from another device\) before it sent it\. Nothing was charged for it\./);
+    await s.waitForText('#devices-note', 'This device was removed as lost');
+    await s.script('document.getElementById("history-refused").scrollIntoView()');
+    await shot(s, '06-refused-after-removal.png');
   } finally {
     await s?.end();
     await driver.stop();
