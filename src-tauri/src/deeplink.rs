@@ -1,7 +1,8 @@
 //! `latchkey://` links from the OS. They are untrusted input (anyone can launch one); which
 //! link is which is decided by [`latchkey_core::links::classify`] (fuzzed), acted on here:
 //! - `latchkey://redeem?voucher=...` is checked for shape only and handed to the UI, which
-//!   asks the user before redeeming anything;
+//!   has the core verify it fully (`wallet_voucher_preview`) before showing its amount, asks
+//!   the user, and redeems only into the account the question named (`wallet_redeem`);
 //! - while a deep-link sign-in is pending, other links go to the core's inbox, which acts
 //!   only on the callback matching that sign-in (path and `state`);
 //! - a bare `latchkey://` (the "Open Latchkey" link on the browser's success page) just

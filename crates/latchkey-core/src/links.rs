@@ -75,7 +75,8 @@ fn well_formed_checkout(id: &str) -> bool {
 }
 
 /// Length, charset (`LKV1.<base64url>.<base64url>`), then the wallet's own decoder: the
-/// signature, expiry and account are checked only when the user confirms.
+/// signature, expiry and account are checked by [`crate::Core::preview_voucher`] before a
+/// face shows the amount, and again when the user confirms.
 fn well_formed_voucher(v: &str) -> bool {
     !v.is_empty()
         && v.len() <= MAX_VOUCHER

@@ -218,7 +218,7 @@ impl Core {
 
     /// For a voucher signed by one of the user's own `[wallet] voucher_keys` that this mode
     /// does not trust: [`Code::VoucherRejected`] naming `[wallet] voucher_keys`, the mode and
-    /// what to do ([`untrusted_own_key`]). `None` for any other refusal.
+    /// what to do (`untrusted_own_key`). `None` for any other refusal.
     pub fn own_key_refusal(&self, reason: &latchkey_wallet::VoucherRejection) -> Option<Error> {
         let latchkey_wallet::VoucherRejection::UnknownKey { key_id } = reason else {
             return None;
