@@ -58,6 +58,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0010_balance_per_statement",
         include_str!("../migrations/0010_balance_per_statement.sql"),
     ),
+    (
+        11,
+        "0011_wallet_imports",
+        include_str!("../migrations/0011_wallet_imports.sql"),
+    ),
 ];
 
 /// The schema version this build expects: the last migration's number.

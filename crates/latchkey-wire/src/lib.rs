@@ -7,7 +7,9 @@
 //!   the device alone may spend while offline;
 //! - it pushes its local entries ([`PushBatch`] → [`PushAnswer`]), each answered with an
 //!   [`Outcome`]; the entry id is the local idempotency key, applied at most once for ever;
-//! - it pulls everything after its cursor ([`PullPage`]), `server_seq` being the only order.
+//! - it pulls everything after its cursor ([`PullPage`]), `server_seq` being the only order;
+//! - once, it imports the single-machine wallet it kept before a service was configured
+//!   ([`ImportBatch`] → [`ImportAnswer`]).
 //!
 //! Enabling the `utoipa` feature derives OpenAPI schemas (the service's document).
 
@@ -340,6 +342,120 @@ pub struct PullPage {
     pub more: bool,
 }
 
+/// Most entries one import request may carry; larger wallets are imported in several.
+pub const MAX_IMPORT_ENTRIES: usize = 200;
+
+/// One entry of a single-machine wallet (the desktop's local `wallet.sqlite`, used before a
+/// credit service was configured), imported once on the device's first sync:
+/// `POST /v1/devices/{device_id}/import`. Entries are sent oldest first, every one that moved
+/// credits (grants, vouchers, spends, refunds, captures); holds and their releases moved none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ImportEntry {
+    /// The entry's id in the local wallet, kept: with the device id, what makes an import
+    /// apply at most once.
+    #[cfg_attr(feature = "utoipa", schema(minimum = 1))]
+    pub entry_id: i64,
+    /// What it did locally: `grant`, `voucher`, `spend`, `refund` or `capture`; any other kind
+    /// is rejected (`not_importable`).
+    pub kind: EntryKind,
+    /// 1 to 10^12.
+    #[cfg_attr(
+        feature = "utoipa",
+        schema(minimum = 1, maximum = 1_000_000_000_000_i64)
+    )]
+    pub amount: i64,
+    /// When the local wallet wrote it (shown, never trusted).
+    pub local_time: DateTime<Utc>,
+    /// Its memo, at most 200 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memo: Option<String>,
+    /// For a voucher: the voucher text (`LKV1.…`) that was redeemed, verified again by the
+    /// service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "utoipa", schema(max_length = 4096))]
+    pub voucher: Option<String>,
+}
+
+/// `POST /v1/devices/{device_id}/import`: a batch of the local wallet's entries, applied in
+/// ONE transaction, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ImportBatch {
+    /// At most [`MAX_IMPORT_ENTRIES`], oldest first.
+    pub entries: Vec<ImportEntry>,
+}
+
+/// Why an imported entry moved no credits at the service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ImportReason {
+    /// Credits granted on that machine alone (`wallet grant`, local welcome credits): the
+    /// service counts only credits it can verify.
+    LocalGrant,
+    /// The voucher is not one of this service's (unknown key, bad signature), has expired, or
+    /// is bound to another account.
+    InvalidVoucher,
+    /// The voucher was already redeemed at the service (by this or another account, or by
+    /// another device's import).
+    AlreadyRedeemed,
+    /// A spend (or refund) of credits the service does not count: nothing to take.
+    Uncounted,
+    /// Holds, releases and the service's own kinds are not imported.
+    NotImportable,
+    /// The amount, memo or voucher is malformed.
+    Invalid,
+}
+
+/// What the service did with one imported entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum ImportOutcome {
+    /// Written to the ledger as entry `server_seq`, moving `amount` credits (for a spend, the
+    /// part paid by counted credits; it may be less than the local amount).
+    Imported {
+        /// The ledger entry.
+        server_seq: i64,
+        /// Credits it moved at the service.
+        amount: i64,
+    },
+    /// Recorded as moving nothing, with why.
+    Rejected {
+        /// Why.
+        reason: ImportReason,
+    },
+    /// This entry id was imported before with other parameters; nothing changed.
+    Conflict,
+}
+
+/// The answer to one imported entry, in the batch's order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct ImportedEntry {
+    /// The local entry id.
+    pub entry_id: i64,
+    /// What happened.
+    #[serde(flatten)]
+    pub outcome: ImportOutcome,
+    /// `true` when this entry was imported (or rejected) by an earlier request: nothing
+    /// changed now.
+    pub replayed: bool,
+}
+
+/// The answer to an import: one outcome per entry and the balance after the batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct ImportAnswer {
+    /// In the batch's order.
+    pub outcomes: Vec<ImportedEntry>,
+    /// The balance after the batch.
+    pub balance: Balance,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -367,6 +483,30 @@ mod tests {
         })
         .unwrap();
         assert_eq!(c, json!({"entry_id": "e2", "outcome": "conflict"}));
+    }
+
+    #[test]
+    fn import_outcomes_are_flat_tagged_objects() {
+        let o = ImportedEntry {
+            entry_id: 4,
+            outcome: ImportOutcome::Rejected {
+                reason: ImportReason::AlreadyRedeemed,
+            },
+            replayed: true,
+        };
+        let v = serde_json::to_value(&o).unwrap();
+        assert_eq!(
+            v,
+            json!({"entry_id": 4, "outcome": "rejected", "reason": "already_redeemed",
+                   "replayed": true})
+        );
+        assert_eq!(serde_json::from_value::<ImportedEntry>(v).unwrap(), o);
+        let bad = json!({"entry_id": 1, "kind": "grant", "amount": 1,
+                         "local_time": "2026-01-01T00:00:00Z", "token": "x"});
+        assert!(
+            serde_json::from_value::<ImportEntry>(bad).is_err(),
+            "a misspelt voucher field must not be ignored"
+        );
     }
 
     #[test]

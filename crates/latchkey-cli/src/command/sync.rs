@@ -8,7 +8,9 @@ use latchkey_core::{Core, Error};
 pub struct Sync {
     /// Print JSON: {"device_id", "registered", "pushed", "applied", "refused_now", "pulled",
     /// "cursor", "offline_available", "lease_expires_at", "refused": [{"entry_id", "amount",
-    /// "outcome", "reason", "memo"}], "last_synced_at"}.
+    /// "outcome", "reason", "memo"}], "last_synced_at", "import"} ("import": what this sync
+    /// imported of this computer's single-machine wallet, {"sent", "credited", "spent",
+    /// "refused": [{"entry_id", "kind", "amount", "reason"}]}, or null).
     #[arg(long)]
     json: bool,
     /// Ask the service for an offline lease of this many credits now (it grants at most what
@@ -26,6 +28,35 @@ impl Sync {
         }
         if r.registered {
             println!("This device is now registered with the credit service.");
+        }
+        if let Some(i) = &r.import {
+            println!(
+                "Imported this computer's wallet: {} entr{} sent, {} credits counted by the \
+                 service, {} spent of them.",
+                i.sent,
+                if i.sent == 1 { "y" } else { "ies" },
+                i.credited,
+                i.spent
+            );
+            for x in &i.refused {
+                println!(
+                    "Not counted: {} {} credits (local entry {}) — {}",
+                    x.kind,
+                    x.amount,
+                    x.entry_id,
+                    match x.reason.as_str() {
+                        "local_grant" =>
+                            "granted on this computer only; the service grants its own",
+                        "invalid_voucher" =>
+                            "the voucher is not the service's, has expired or is someone else's",
+                        "already_redeemed" => "the voucher was already redeemed at the service",
+                        "uncounted" => "it spent credits the service does not count",
+                        "not_importable" => "this kind of entry is not imported",
+                        "conflict" => "this entry was imported before with other details",
+                        _ => "the service did not accept it",
+                    }
+                );
+            }
         }
         println!(
             "Synced: {} offline spend(s) pushed ({} applied), {} new entr{} pulled.",

@@ -494,3 +494,124 @@ fn wallet_spend_and_reserve_offline_come_from_the_lease_and_are_pushed_once() {
     );
     assert_eq!(b["posted"], 86);
 }
+
+#[test]
+fn a_single_machine_wallet_is_imported_once_on_the_first_sync() {
+    let idp = Idp::start(&[]);
+    let db = fresh_db_sync();
+    let svc = Service::start(&db, &idp.issuer, "");
+    let issue = |credits: &str| {
+        let out = svc.operator(&["voucher", "issue", "--credits", credits]);
+        assert!(out.status.success(), "voucher issue: {}", text(&out.stderr));
+        text(&out.stdout).trim().to_string()
+    };
+    let (v50, v7) = (issue("50"), issue("7"));
+    let key = psql(
+        &svc.db_url,
+        "SELECT public_key FROM voucher_keys WHERE active",
+    );
+
+    // A wallet kept on this computer alone: two service vouchers redeemed, a local grant, a
+    // spend.
+    let m = Machine::new(&[("local", "desktop-public", None, &idp.issuer)]);
+    m.add_config(&format!(
+        "\n[wallet]\noffline_only = true\nvoucher_keys = [\"{key}\"]\n"
+    ));
+    assert_exit(&m.latchkey("alice", &["login"]), 0, "sign in");
+    for (v, k) in [(&v50, "v-50"), (&v7, "v-7")] {
+        assert_exit(
+            &m.latchkey("-", &["wallet", "redeem", v, "--key", k]),
+            0,
+            "redeemed locally",
+        );
+    }
+    assert_exit(
+        &m.latchkey("-", &["wallet", "grant", "--credits", "10", "--key", "g-1"]),
+        0,
+        "a local grant",
+    );
+    assert_exit(
+        &m.latchkey("-", &["wallet", "spend", "--credits", "12", "--key", "s-1"]),
+        0,
+        "a local spend",
+    );
+    assert_eq!(
+        m.json(&["wallet", "balance", "--json"])["available"],
+        55,
+        "50 + 7 + 10 - 12 on this computer"
+    );
+
+    // Meanwhile the 7 was redeemed at the service from another device of alice's.
+    let other = device(&idp, &svc.base);
+    assert_exit(
+        &other.latchkey("-", &["wallet", "redeem", &v7, "--key", "o-7"]),
+        0,
+        "redeemed at the service",
+    );
+
+    // The service is configured: the first sync imports the wallet.
+    let path = m.dir.path().join("auth.toml");
+    let conf = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("offline_only = true\n", "");
+    std::fs::write(
+        &path,
+        format!("{conf}\n[service]\nurl = \"{}\"\n", svc.base),
+    )
+    .unwrap();
+    let first = m.json(&["sync", "--json"]);
+    let import = &first["import"];
+    assert_eq!(import["sent"], 4, "{first}");
+    assert_eq!(
+        import["credited"], 50,
+        "only the voucher the service verified: {first}"
+    );
+    assert_eq!(
+        import["spent"], 2,
+        "the spend's first 10 were the local grant's: {first}"
+    );
+    let reasons: Vec<(&str, &str)> = import["refused"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["kind"].as_str().unwrap(), r["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![("voucher", "already_redeemed"), ("grant", "local_grant")],
+        "the user is told what did not count: {first}"
+    );
+    let shown = m.latchkey("-", &["sync"]);
+    assert_exit(&shown, 0, "a second sync");
+    assert!(
+        !text(&shown.stdout).contains("Imported"),
+        "nothing is imported twice: {}",
+        text(&shown.stdout)
+    );
+    assert_eq!(
+        ledger_row(&svc),
+        format!("{},{}", 7 + 48, 20),
+        "7 redeemed at the service + 50 - 2 imported; the lease holds 20"
+    );
+    assert_eq!(
+        m.json(&["wallet", "balance", "--json"])["posted"],
+        55,
+        "the device shows the service's ledger"
+    );
+    assert_eq!(
+        m.json(&["sync", "--json"])["import"],
+        serde_json::Value::Null
+    );
+
+    // A copy of that data directory on a second computer imports nothing twice either.
+    let copy = m.data_dir().join("sync.sqlite");
+    std::fs::remove_file(&copy).unwrap();
+    let again = m.json(&["sync", "--json"]);
+    assert_eq!(again["import"]["credited"], 0, "{again}");
+    assert_eq!(again["import"]["spent"], 0, "{again}");
+    assert_eq!(
+        ledger_row(&svc),
+        "55,20",
+        "the service applied nothing twice"
+    );
+}

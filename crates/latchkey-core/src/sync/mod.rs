@@ -11,8 +11,10 @@ use crate::error::{Code, Error, Result};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+mod import;
 mod offline;
 mod store;
+use import::ImportReport;
 pub(crate) use offline::OfflineOp;
 pub(crate) use store::Pending;
 pub use store::Refused;
@@ -63,6 +65,9 @@ pub struct SyncReport {
     pub refused: Vec<Refused>,
     /// When this sync ended.
     pub last_synced_at: DateTime<Utc>,
+    /// What this sync imported of this computer's single-machine wallet (the local ledger
+    /// kept before a service was configured), once per local entry; `None`: nothing to send.
+    pub import: Option<ImportReport>,
 }
 
 /// The local sync state of an account, read without asking the service.
@@ -229,7 +234,13 @@ impl Core {
             registered = true;
         }
 
+        // The single-machine wallet, once per local entry (first sync after `[service]`).
+        let import = self
+            .import_wallet(&record, &mut store, &device_path)
+            .await?;
+
         // Push: every ready entry without an answer, in batches, oldest first.
+        store.expire_holds(&account, self.now())?;
         store.give_back_stale(
             &account,
             self.now() - chrono::Duration::minutes(STALE_RUN_MINUTES),
@@ -364,6 +375,7 @@ impl Core {
             lease_expires_at: store.lease(&account)?.map(|l| l.expires_at),
             refused: store.refused(&account)?,
             last_synced_at: done,
+            import,
         })
     }
 

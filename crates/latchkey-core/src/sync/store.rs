@@ -67,6 +67,22 @@ CREATE TABLE IF NOT EXISTS offline_holds (
 CREATE TRIGGER IF NOT EXISTS offline_holds_settle_once
 BEFORE UPDATE ON offline_holds WHEN OLD.settled IS NOT NULL
 BEGIN SELECT RAISE(ABORT, 'an offline hold settles once'); END;
+-- The single-machine wallet's import (wallet.sqlite, used before a service was configured):
+-- every local entry sent, with the service's outcome; `through` is the last local entry id read.
+CREATE TABLE IF NOT EXISTS import_state (
+    account TEXT PRIMARY KEY,
+    through INTEGER NOT NULL CHECK (through >= 0)
+);
+CREATE TABLE IF NOT EXISTS imports (
+    account  TEXT NOT NULL,
+    entry_id INTEGER NOT NULL,
+    kind     TEXT NOT NULL,
+    amount   INTEGER NOT NULL,
+    outcome  TEXT NOT NULL CHECK (outcome IN ('imported', 'rejected', 'conflict')),
+    applied  INTEGER,
+    reason   TEXT,
+    PRIMARY KEY (account, entry_id)
+);
 -- Every service entry pulled, applied here once (the primary key).
 CREATE TABLE IF NOT EXISTS pulled (
     account    TEXT NOT NULL,
@@ -148,6 +164,11 @@ pub struct Refused {
 
 fn storage(e: impl std::fmt::Display) -> Error {
     Error::new(Code::Storage, format!("the sync state (sync.sqlite): {e}"))
+}
+
+/// A time as kept where SQL compares it as text: fixed width, UTC.
+fn stamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
 fn time(s: &str) -> Result<DateTime<Utc>> {
@@ -290,11 +311,15 @@ impl Store {
     }
 
     /// Credits of `lease` taken by offline entries the service has not answered yet.
-    fn pending_on(conn: &Connection, account: &str, lease: i64) -> Result<i64> {
+    /// An offline hold that lapsed by `now` takes nothing any more, even before
+    /// [`Store::expire_holds`] records it.
+    fn pending_on(conn: &Connection, account: &str, lease: i64, now: DateTime<Utc>) -> Result<i64> {
         conn.query_row(
             "SELECT COALESCE(SUM(amount), 0) FROM offline_entries
-             WHERE account = ?1 AND lease_id = ?2 AND outcome IS NULL",
-            params![account, lease],
+             WHERE account = ?1 AND lease_id = ?2 AND outcome IS NULL
+               AND entry_id NOT IN (SELECT entry_id FROM offline_holds
+                                    WHERE settled IS NULL AND expires_at <= ?3)",
+            params![account, lease, stamp(now)],
             |r| r.get(0),
         )
         .map_err(storage)
@@ -309,7 +334,7 @@ impl Store {
         if lease.expires_at <= now {
             return Ok(Some(0));
         }
-        let pending = Self::pending_on(&self.conn, account, lease.id)?;
+        let pending = Self::pending_on(&self.conn, account, lease.id, now)?;
         Ok(Some((lease.granted - lease.spent - pending).max(0)))
     }
 
@@ -364,7 +389,7 @@ impl Store {
         let left = if time(&expires)? <= now {
             0
         } else {
-            (granted - spent - Self::pending_on(&tx, account, id)?).max(0)
+            (granted - spent - Self::pending_on(&tx, account, id, now)?).max(0)
         };
         if entry.amount > left {
             return Err(Error::new(
@@ -469,7 +494,7 @@ impl Store {
                     entry.amount,
                     entry.memo,
                     now.to_rfc3339(),
-                    expires_at.to_rfc3339()
+                    stamp(expires_at)
                 ],
             )
             .map_err(storage)?;
@@ -678,6 +703,63 @@ impl Store {
                 |r| r.get(0),
             )
             .map_err(storage)
+    }
+
+    /// The last local wallet entry id the import has read (0: none yet).
+    pub fn imported_through(&self, account: &str) -> Result<i64> {
+        self.conn
+            .query_row(
+                "SELECT COALESCE(MAX(through), 0) FROM import_state WHERE account = ?1",
+                params![account],
+                |r| r.get(0),
+            )
+            .map_err(storage)
+    }
+
+    /// Keeps one import answer (each entry's outcome, once) and moves `through`, together.
+    pub fn record_import(
+        &mut self,
+        account: &str,
+        sent: &[latchkey_wire::ImportEntry],
+        answer: &latchkey_wire::ImportAnswer,
+        through: i64,
+    ) -> Result<()> {
+        use latchkey_wire::ImportOutcome as O;
+        let tx = self.conn.transaction().map_err(storage)?;
+        for (e, o) in sent.iter().zip(&answer.outcomes) {
+            let (word, applied, reason) = match &o.outcome {
+                O::Imported { amount, .. } => ("imported", Some(*amount), None),
+                O::Rejected { reason } => (
+                    "rejected",
+                    None,
+                    serde_json::to_value(reason)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string)),
+                ),
+                O::Conflict => ("conflict", None, None),
+            };
+            tx.execute(
+                "INSERT OR IGNORE INTO imports (account, entry_id, kind, amount, outcome,
+                 applied, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    account,
+                    e.entry_id,
+                    e.kind.as_str(),
+                    e.amount,
+                    word,
+                    applied,
+                    reason
+                ],
+            )
+            .map_err(storage)?;
+        }
+        tx.execute(
+            "INSERT INTO import_state (account, through) VALUES (?1, ?2)
+             ON CONFLICT (account) DO UPDATE SET through = MAX(through, excluded.through)",
+            params![account, through],
+        )
+        .map_err(storage)?;
+        tx.commit().map_err(storage)
     }
 
     /// The offline entry's work is done: it is kept and will be pushed.
@@ -972,6 +1054,51 @@ mod tests {
                 .is_err(),
             "a ready entry is kept for ever"
         );
+    }
+
+    #[test]
+    fn offline_holds_take_from_the_lease_until_captured_released_or_lapsed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path()).unwrap();
+        let now = t("2026-01-02T00:00:00Z");
+        let later = t("2026-01-02T00:10:00Z");
+        s.set_lease("a", Some(&lease(7, 20, 0))).unwrap();
+        let h = s
+            .reserve("a", &spend("r1", 8), later, now, offline)
+            .unwrap();
+        assert_eq!(s.offline_available("a", now).unwrap(), Some(12));
+        let e = s
+            .settle_hold("a", h.hold_id, "c1", Some((9, None)), now)
+            .unwrap_err();
+        assert_eq!(e.code, Code::InvalidInput, "never more than the hold");
+        s.settle_hold("a", h.hold_id, "c1", Some((5, None)), now)
+            .unwrap();
+        assert_eq!(
+            s.offline_available("a", now).unwrap(),
+            Some(15),
+            "the uncaptured 3 went back"
+        );
+        assert_eq!(s.unpushed("a", 10).unwrap()[0].entry_id, "c1");
+        assert_eq!(s.unanswered_spent("a").unwrap(), 5);
+        let e = s.settle_hold("a", h.hold_id, "x", None, now).unwrap_err();
+        assert_eq!(e.code, Code::UnknownEntry, "a hold settles once");
+
+        let h2 = s
+            .reserve("a", &spend("r2", 15), later, now, offline)
+            .unwrap();
+        assert_eq!(s.offline_available("a", now).unwrap(), Some(0));
+        assert_eq!(
+            s.offline_available("a", later).unwrap(),
+            Some(15),
+            "a lapsed hold takes nothing"
+        );
+        let e = s.settle_hold("a", h2.hold_id, "c2", Some((1, None)), later);
+        assert_eq!(e.unwrap_err().code, Code::UnknownEntry, "it lapsed");
+        assert_eq!(
+            s.hold("a", h2.hold_id).unwrap().unwrap().settled.as_deref(),
+            Some("expired")
+        );
+        assert_eq!(s.unanswered_spent("a").unwrap(), 5, "only the capture");
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! The wire shapes are [`latchkey_wire`]'s; the rules for one entry are [`decide`] (pure, unit
 //! tested); [`pg`] runs them against PostgreSQL; [`routes`] are the HTTP faces.
 
+pub mod import;
 pub mod pg;
 pub mod routes;
 

@@ -7,7 +7,8 @@ use axum::extract::{Path, Query, State};
 use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
 use latchkey_wire::{
-    Device, DeviceList, DeviceRegistration, Lease, LeaseRequest, PullPage, PushAnswer, PushBatch,
+    Device, DeviceList, DeviceRegistration, ImportAnswer, ImportBatch, Lease, LeaseRequest,
+    PullPage, PushAnswer, PushBatch,
 };
 use serde::Deserialize;
 use utoipa::{IntoParams, OpenApi};
@@ -15,7 +16,7 @@ use utoipa::{IntoParams, OpenApi};
 /// The sync part of the OpenAPI document (merged into [`crate::openapi`]'s).
 #[derive(OpenApi)]
 #[openapi(
-    paths(devices, register, remove, lease, close_lease, push, pull),
+    paths(devices, register, remove, lease, close_lease, push, pull, import),
     tags((name = "sync", description = "Devices, offline leases, push and pull"))
 )]
 pub struct SyncApi;
@@ -30,6 +31,7 @@ pub fn routes(policy: LeasePolicy) -> Router<AppState> {
             post(lease).delete(close_lease),
         )
         .route("/v1/devices/{device_id}/entries", post(push))
+        .route("/v1/devices/{device_id}/import", post(import))
         .route("/v1/sync", get(pull))
         .layer(Extension(policy))
 }
@@ -154,6 +156,27 @@ pub(crate) async fn push(
     let id = path(id)?;
     let now = (s.clock)();
     Ok(Json(devices_of(&s, p).push(&who, &id, &b, now).await?))
+}
+
+/// Imports this device's single-machine wallet (its local entries, oldest first, with their
+/// local ids) once, on its first sync: vouchers are verified again and credited once across
+/// all users, local grants are not counted, spends take uncounted credits first; each entry's
+/// outcome is recorded, so a replay changes nothing (one transaction per batch).
+#[utoipa::path(post, path = "/v1/devices/{device_id}/import", tag = "sync",
+    params(("device_id" = String, Path, description = "The device importing its wallet")),
+    request_body = ImportBatch,
+    responses((status = 200, body = ImportAnswer), (status = "default", body = ApiError)))]
+pub(crate) async fn import(
+    State(s): State<AppState>,
+    Caller(who): Caller,
+    id: Result<Path<String>, PathRejection>,
+    Body(b): Body<ImportBatch>,
+) -> Result<Json<ImportAnswer>, ApiError> {
+    let id = path(id)?;
+    let now = (s.clock)();
+    Ok(Json(
+        super::import::import(s.ledger.pool(), &who, &id, &b, now).await?,
+    ))
 }
 
 /// `/v1/sync`'s query.

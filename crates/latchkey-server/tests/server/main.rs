@@ -7,6 +7,7 @@ mod balance_trigger;
 mod cli;
 mod crash;
 mod fleet;
+mod import;
 mod ledger;
 mod migrations;
 mod model;
