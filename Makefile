@@ -58,7 +58,7 @@ IN_DESKTOP = scripts/with-keyring.sh xvfb-run -a -s "-screen 0 1280x800x24"
 E2E_RUN = $(IN_DESKTOP) node --test --test-concurrency=1 --test-force-exit
 e2e:
 	$(CARGO) test --workspace --no-run --quiet
-	$(E2E_RUN) tests/e2e/webdriver.test.mjs tests/e2e/app.test.mjs tests/e2e/buy.test.mjs tests/e2e/analytics.test.mjs tests/e2e/sync.test.mjs
+	$(E2E_RUN) tests/e2e/webdriver.test.mjs tests/e2e/app.test.mjs tests/e2e/buy.test.mjs tests/e2e/analytics.test.mjs tests/e2e/sync.test.mjs tests/e2e/device.test.mjs
 
 # Installers: .deb and .rpm (release build) in target/release/bundle/.
 package: npm
