@@ -704,12 +704,40 @@ function initAnalytics(ui) {
     return { order: date?.date_order ?? 'day_first', mark: number?.decimal_mark ?? 'point' };
   }
 
+  /**
+   * What the choices start from: the dataset as stored when this file was imported before
+   * (perhaps with corrections), else the detection.
+   * @param {Detection} f
+   */
+  function baseline(f) {
+    const stored = f.existing;
+    if (!stored) return { kinds: Object.fromEntries(f.columns.map((c) => [c.name, c.kind])), ...detected(f) };
+    const date = stored.columns.find((c) => c.date_order !== null);
+    const number = stored.columns.find((c) => c.decimal_mark !== null);
+    return {
+      kinds: Object.fromEntries(f.columns.map((c) => [c.name, stored.columns.find((s) => s.name === c.name)?.kind ?? c.kind])),
+      order: date?.date_order ?? 'day_first',
+      mark: number?.decimal_mark ?? 'point',
+    };
+  }
+
   /** @param {DetectedColumn} c */
   const typeSelect = (c) => $select(`import-type-${c.index}`);
+
+  /** Whether the choices differ from where they started (see `baseline`). */
+  function changed() {
+    const f = imp.found;
+    if (!f) return false;
+    const b = baseline(f);
+    return f.columns.some((c) => typeSelect(c).value !== b.kinds[c.name])
+      || $select('import-date-order').value !== b.order
+      || $select('import-decimal-mark').value !== b.mark;
+  }
 
   /** @param {Detection} f */
   function renderDetection(f) {
     $('import-facts').textContent = factsOf(f);
+    const start = baseline(f);
     const body = $('import-columns');
     body.replaceChildren();
     for (const c of f.columns) {
@@ -721,7 +749,7 @@ function initAnalytics(ui) {
       sel.dataset.testid = `import-type-${c.index}`;
       sel.setAttribute('aria-label', `Type of ${c.name}`);
       sel.replaceChildren(...KIND_CHOICES.map(([value, label]) => { const o = /** @type {HTMLOptionElement} */ (el('option', label)); o.value = value; return o; }));
-      sel.value = c.kind;
+      sel.value = start.kinds[c.name];
       sel.addEventListener('change', choicesChanged);
       const td = el('td');
       td.append(sel);
@@ -730,21 +758,20 @@ function initAnalytics(ui) {
       tr.append(th, td, example);
       body.append(tr);
     }
-    const { order, mark } = detected(f);
-    $select('import-date-order').value = order;
-    $select('import-decimal-mark').value = mark;
+    $select('import-date-order').value = start.order;
+    $select('import-decimal-mark').value = start.mark;
     const hr = el('tr');
     for (const c of f.columns) { const th = el('th', c.name); th.setAttribute('scope', 'col'); hr.append(th); }
     $('import-preview-head').replaceChildren(hr);
     $('import-preview').replaceChildren(...f.preview.map((row) => { const tr = el('tr'); for (const v of row) tr.append(el('td', v)); return tr; }));
     const e = f.existing;
-    $('import-existing').textContent = e ? `This file was imported before, as “${e.name}”. Import it again with other types, date order or decimal mark to replace its rows; its name and saved results are kept.` : '';
+    $('import-existing').textContent = e ? `This file was imported before, as “${e.name}”, with the choices below. Change them to import it again over “${e.name}”: its rows are replaced; its name and saved results are kept.` : '';
     $('import-existing').hidden = !e;
     choicesChanged();
     $('import-details').hidden = false;
   }
 
-  /** The user's corrections: only what differs from the detection; null when nothing does. */
+  /** The corrections to send: what differs from the detection; null when nothing does. */
   function corrections() {
     const f = imp.found;
     if (!f) return null;
@@ -789,8 +816,7 @@ function initAnalytics(ui) {
     $('import-order-note').textContent = either
       ? 'Every date in this file reads both ways (no day is over 12), so day first was assumed: choose month first if the file writes the month first.'
       : '';
-    const fix = corrections();
-    importGo.textContent = f.existing ? (fix ? `Import again over “${f.existing.name}”` : `Open “${f.existing.name}”`) : 'Import';
+    importGo.textContent = f.existing ? (changed() ? `Import again over “${f.existing.name}”` : `Open “${f.existing.name}”`) : 'Import';
   }
 
   /** @param {unknown} e */
@@ -817,6 +843,7 @@ function initAnalytics(ui) {
     clearError();
     const file = /** @type {HTMLInputElement} */ ($('dataset-file')).files?.[0];
     if (!file) { showError({ code: 'invalid_input', message: 'Pick a CSV or TSV file first.' }); return; }
+    notice('');
     closeImport();
     const turn = imp.turn;
     imp.file = file;
@@ -859,7 +886,9 @@ function initAnalytics(ui) {
     const turn = imp.turn;
     $('import-error').hidden = true;
     importGo.disabled = true;
-    const fix = corrections();
+    // Imported before: unchanged, it is opened as it is; changed, imported again over it.
+    const replace = f.existing && changed() ? f.existing.id : null;
+    const fix = f.existing && !replace ? null : corrections();
     try {
       let id = imp.upload;
       imp.upload = null;
@@ -867,7 +896,7 @@ function initAnalytics(ui) {
       if (!id) id = await upload(file, turn);
       if (!id) return;
       $('import-facts').textContent = `Importing ${file.name}…`;
-      const done = await api.datasetImport(id, null, fix, fix && f.existing ? f.existing.id : null);
+      const done = await api.datasetImport(id, null, fix, replace);
       if (turn !== imp.turn) return;
       closeImport();
       notice(done.existing

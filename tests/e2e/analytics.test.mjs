@@ -108,6 +108,22 @@ test('import seattle-weather, profile, pay for a split monthly series, reopen it
     const days = await s.script('return [...document.querySelectorAll("#preview tr")].map((tr) => tr.children[0].textContent)');
     assert.deepEqual(days, Array.from({ length: 12 }, (_, i) => `2026-${String(i + 1).padStart(2, '0')}-02`), 'DD/02/2026 read month first: the 2nd of each month');
 
+    // The same file again: recognised, its stored choices shown; day first imports it again
+    // over the dataset (its rows replaced, still one dataset).
+    await pick(codes);
+    await s.waitFor('#import-existing', { what: 'the earlier import named' });
+    await s.waitForText('#import-go', 'Open “codes.csv”');
+    assert.equal(await value('import-date-order'), 'month_first', 'as it was imported');
+    assert.equal(await value('import-type-1'), 'category');
+    await choose(s, 'import-date-order', 'day_first');
+    assert.equal(await s.text('#import-go'), 'Import again over “codes.csv”');
+    await s.click('#import-go');
+    await s.waitForText('#notice', 'Imported 12 rows');
+    await s.waitForText('#preview', (t) => t.includes('2026-02-12'));
+    const dayFirst = await s.script('return [...document.querySelectorAll("#preview tr")].map((tr) => tr.children[0].textContent)');
+    assert.deepEqual(dayFirst, Array.from({ length: 12 }, (_, i) => `2026-02-${String(i + 1).padStart(2, '0')}`), 'read day first now: 1 to 12 February');
+    assert.equal(await s.script('return document.querySelectorAll("#datasets tr").length'), 1, 'replaced, not added');
+
     // Import: the file input, as a person picks a file; the page sends it in pieces.
     await pick(SEATTLE);
     await s.waitForText('#import-facts', (t) => t.includes('seattle-weather.csv: 1,461 rows and 6 columns'));
