@@ -89,6 +89,7 @@ function initSync(ui) {
     $('offline-available').hidden = !on;
     $('devices-card').hidden = !on;
     if (!on) {
+      $('balance-held-what').textContent = 'held for running jobs';
       $('sync-detail').hidden = true;
       $('history-refused').hidden = true;
       return;
@@ -110,6 +111,8 @@ function initSync(ui) {
     /** @type {HTMLButtonElement} */ ($('sync-now')).disabled = s.phase === 'syncing';
 
     $('offline-available-count').textContent = credits(s.offline_available ?? 0);
+    // With a credit service, devices' offline allowances are held credits too.
+    $('balance-held-what').textContent = 'held for running jobs and for offline use on your devices';
 
     const detail = $('sync-detail');
     if ((s.phase === 'offline' || s.phase === 'failed') && s.error) {
@@ -190,10 +193,12 @@ function initSync(ui) {
     }
     const note = $('devices-note');
     const me = devices.find((d) => d.this_device);
-    if (problem) {
+    if (problem && problem.code === 'service_unavailable') {
       note.textContent = devicesLoaded
-        ? `The credit service can’t be reached, so this is the list as last read. ${errorWords(problem)}`
+        ? 'The credit service can’t be reached, so this is the list as last read.'
         : 'The list of devices appears once the credit service can be reached.';
+    } else if (problem) {
+      note.textContent = `The list of devices could not be read. ${errorWords(problem)}`;
     } else if (me && me.removed_at) {
       note.textContent = 'This device was removed as lost from another device: it can no longer spend offline, and what it sends is refused. To use it again, start over with a fresh data folder.';
     } else if (!me) {

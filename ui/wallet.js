@@ -105,7 +105,7 @@ function initWallet(ui) {
     $('balance-held').textContent = credits(b.held);
     const stale = $('balance-stale');
     stale.hidden = !b.stale;
-    stale.textContent = b.stale ? `Last known, as of ${shownTime(b.as_of || '')} UTC: the credit service can’t be reached right now, so nothing can be spent or bought.` : '';
+    stale.textContent = b.stale ? `Last known, as of ${shownTime(b.as_of || '')} UTC: the credit service can’t be reached right now, so nothing can be bought or redeemed; paid runs can use only the credits this device holds for offline use.` : '';
   }
 
   // Refreshes can overlap (a run's end and a file change both refresh): only the newest load

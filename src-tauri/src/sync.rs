@@ -11,7 +11,7 @@
 //! Every change of state goes to the window as [`SYNC_STATUS`] (`sync://status`), a
 //! [`SyncStatus`]: no token, only counts, times and the core's `{code, message}`.
 
-use crate::shell::{lock, Shell};
+use crate::shell::{internal, lock, Shell};
 use latchkey_core::{Code, Core, Error, Refused};
 use serde::Serialize;
 use std::sync::Mutex;
@@ -217,7 +217,16 @@ impl Syncs {
             std::mem::replace(&mut m.phase, Phase::Syncing)
         };
         let _ = app.emit(SYNC_STATUS, self.status(core));
-        let result = core.sync(None, None).await;
+        // Off the async workers: the core's sync waits for `sync.lock` with a blocking call
+        // (a `latchkey sync` may hold it for a while) and reads and writes SQLite.
+        let handle = app.clone();
+        let result = tauri::async_runtime::spawn_blocking(move || {
+            let shell = handle.state::<Shell>();
+            tauri::async_runtime::block_on(shell.core()?.sync(None, None))
+        })
+        .await
+        .map_err(internal)
+        .and_then(|r| r);
         let changed = {
             let mut m = lock(&self.memory);
             m.last_end = Some(Instant::now());
