@@ -990,3 +990,123 @@ fn the_window_marks_an_account_whose_provider_changed() {
         "an unchanged provider is not marked"
     );
 }
+
+/// A 1x1 PNG.
+const PNG: &[u8] = &[
+    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4,
+    0x89, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0xF8, 0xCF, 0xC0, 0xF0,
+    0x1F, 0x00, 0x05, 0x00, 0x01, 0xFF, 0x89, 0x99, 0x3D, 0x1D, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
+    0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
+];
+
+/// A loopback picture host answering every request with [`PNG`] until `stop` is set; returns
+/// its address and the number of requests it answered.
+fn picture_host(
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::Ordering;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/alice.png", listener.local_addr().unwrap());
+    let served = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = served.clone();
+    std::thread::spawn(move || {
+        for sock in listener.incoming() {
+            let Ok(mut sock) = sock else { return };
+            if stop.load(Ordering::SeqCst) {
+                return; // the host is gone: the connection closes unanswered
+            }
+            let mut req = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                match sock.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => req.extend_from_slice(&buf[..n]),
+                }
+            }
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: image/png\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                PNG.len()
+            );
+            let _ = sock.write_all(head.as_bytes());
+            let _ = sock.write_all(PNG);
+            count.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    (url, served)
+}
+
+#[test]
+fn the_window_gets_the_kept_picture_never_the_picture_hosts_address() {
+    use std::sync::atomic::Ordering;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (picture, served) = picture_host(stop.clone());
+    let h = harness(UNREACHABLE);
+    let issuer = "http://127.0.0.1:9";
+    let data = h.dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let id = latchkey_auth::account_id(issuer, "alice");
+    let record = json!({
+        "active": id,
+        "accounts": [{
+            "id": id,
+            "provider": "local",
+            "identity": {"issuer": issuer, "subject": "alice", "email": "alice@example.test",
+                         "name": "Alice", "picture": picture},
+            "signed_in_at": "2026-11-01T00:00:00Z",
+            "session_expires_at": "2099-01-01T00:00:00Z",
+            "access_expires_at": null,
+            "storage": "keychain",
+            "provider_issuer": issuer,
+            "client_id": "c",
+        }],
+    });
+    std::fs::write(data.join("accounts.json"), record.to_string()).unwrap();
+
+    let before = invoke(&h, "auth_status", json!({})).unwrap();
+    assert_eq!(
+        before[0]["picture"],
+        Value::Null,
+        "nothing kept yet: {before}"
+    );
+    assert!(!before.to_string().contains(&picture), "no host address");
+    assert_eq!(
+        served.load(Ordering::SeqCst),
+        0,
+        "the local first paint fetches nothing"
+    );
+
+    let changed = events(&h, "state://changed");
+    invoke(&h, "auth_refresh_status", json!({})).unwrap();
+    changed
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the window is told once the picture is kept");
+    let kept = invoke(&h, "auth_status", json!({})).unwrap()[0]["picture"]
+        .as_str()
+        .expect("the kept picture")
+        .to_string();
+    assert!(
+        kept.starts_with("data:image/png;base64,iVBORw0KGgo"),
+        "the PNG itself, as a data: URL: {kept}"
+    );
+    for cmd in ["auth_status", "auth_refresh_status", "app_startup"] {
+        let answer = invoke(&h, cmd, json!({})).unwrap();
+        let accounts = if cmd == "app_startup" {
+            answer["accounts"].clone()
+        } else {
+            answer
+        };
+        assert_eq!(accounts[0]["picture"], kept.as_str(), "{cmd}");
+        assert!(
+            !accounts.to_string().contains(&picture),
+            "{cmd}: no host address"
+        );
+    }
+
+    // The host goes away: the kept picture is still shown, and it was fetched once.
+    stop.store(true, Ordering::SeqCst);
+    let offline = invoke(&h, "auth_refresh_status", json!({})).unwrap();
+    assert_eq!(offline[0]["picture"], kept.as_str());
+    assert_eq!(served.load(Ordering::SeqCst), 1, "fetched once");
+}
