@@ -21,16 +21,49 @@
 
 CREATE FUNCTION entries_apply_to_balances() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    r record;
+    r        record;
+    v_user   bigint;
+    d_posted bigint := 0;
+    d_held   bigint := 0;
 BEGIN
+    -- Nearly every statement is one user's (one entry, or a push's spends): sum its rows here,
+    -- with 0001/0009's CASE, and move the row once.
+    FOR r IN SELECT user_id, kind, amount FROM new_entries LOOP
+        IF v_user IS NULL THEN
+            v_user := r.user_id;
+        ELSIF r.user_id <> v_user THEN
+            v_user := NULL;
+            EXIT;
+        END IF;
+        CASE r.kind
+            WHEN 'grant', 'purchase', 'voucher', 'refund' THEN d_posted := d_posted + r.amount;
+            WHEN 'spend', 'reversal' THEN d_posted := d_posted - r.amount;
+            WHEN 'hold' THEN d_held := d_held + r.amount;
+            WHEN 'capture' THEN d_posted := d_posted - r.amount; d_held := d_held - r.amount;
+            WHEN 'release', 'expire' THEN d_held := d_held - r.amount;
+        END CASE;
+    END LOOP;
+    IF v_user IS NOT NULL THEN
+        UPDATE balances SET posted = posted + d_posted, held = held + d_held
+            WHERE user_id = v_user;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'no balance row for user %', v_user
+                USING ERRCODE = 'foreign_key_violation';
+        END IF;
+        RETURN NULL;
+    END IF;
+    -- Several users in one statement: the same sums per user, rows moved in user order.
     FOR r IN
         SELECT user_id,
                sum(CASE WHEN kind IN ('grant', 'purchase', 'voucher', 'refund') THEN amount
                         WHEN kind IN ('spend', 'reversal', 'capture') THEN -amount
-                        ELSE 0 END)::bigint AS d_posted,
+                        WHEN kind IN ('hold', 'release', 'expire') THEN 0
+                   END)::bigint AS d_posted,
                sum(CASE WHEN kind = 'hold' THEN amount
                         WHEN kind IN ('capture', 'release', 'expire') THEN -amount
-                        ELSE 0 END)::bigint AS d_held
+                        WHEN kind IN ('grant', 'purchase', 'voucher', 'refund', 'spend',
+                                      'reversal') THEN 0
+                   END)::bigint AS d_held
         FROM new_entries
         GROUP BY user_id
         ORDER BY user_id

@@ -170,25 +170,29 @@ async fn a_statement_that_would_overdraw_or_has_no_balance_row_records_nothing()
         .await
         .expect_err("held would exceed posted");
     assert_eq!(err.code(), Some(&SqlState::CHECK_VIOLATION), "{err:?}");
-    // User 3 has no balance row; user 1's entry in the same statement is refused with it.
-    let err = client
-        .execute(
-            "INSERT INTO entries (user_id, kind, amount, created_at)
-             VALUES (1, 'grant', 5, now()), (3, 'grant', 5, now())",
-            &[],
-        )
-        .await
-        .expect_err("no balance row for user 3");
-    assert_eq!(
-        err.code(),
-        Some(&SqlState::FOREIGN_KEY_VIOLATION),
-        "{err:?}"
-    );
-    assert!(
-        err.as_db_error()
-            .is_some_and(|e| e.message().contains("no balance row for user 3")),
-        "{err:?}"
-    );
+    // User 3 has no balance row: refused alone, and with user 1's entry in the same statement.
+    for values in [
+        "(3, 'grant', 5, now())",
+        "(1, 'grant', 5, now()), (3, 'grant', 5, now())",
+    ] {
+        let err = client
+            .execute(
+                &format!("INSERT INTO entries (user_id, kind, amount, created_at) VALUES {values}"),
+                &[],
+            )
+            .await
+            .expect_err("no balance row for user 3");
+        assert_eq!(
+            err.code(),
+            Some(&SqlState::FOREIGN_KEY_VIOLATION),
+            "{err:?}"
+        );
+        assert!(
+            err.as_db_error()
+                .is_some_and(|e| e.message().contains("no balance row for user 3")),
+            "{err:?}"
+        );
+    }
 
     assert_eq!(entries().await, before, "nothing was recorded");
     assert_eq!(balance(&client, 1).await, (100, 0));
