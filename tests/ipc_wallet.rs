@@ -209,14 +209,23 @@ fn balance_history_and_analyses_go_through_the_service_and_offline_is_marked_or_
     );
     assert!(b["as_of"].as_str().is_some(), "when it was read: {b}");
 
-    // A dataset, imported as the page sends a picked file: free.
-    let imported = invoke_raw(
+    // A dataset, imported as the page sends a picked file (begun, one piece, imported): free.
+    let file = b"date,value\n2026-01-01,1\n2026-02-01,3\n";
+    let upload = invoke(
         &r,
-        "dataset_import",
-        b"date,value\n2026-01-01,1\n2026-02-01,3\n",
-        &[("x-file-name", "steps.csv")],
+        "dataset_upload_begin",
+        json!({"fileName": "steps.csv", "size": file.len()}),
     )
-    .expect("imported");
+    .expect("upload begun");
+    let upload = upload.as_str().expect("an upload id");
+    invoke_raw(
+        &r,
+        "dataset_upload_chunk",
+        file,
+        &[("x-upload", upload), ("x-offset", "0")],
+    )
+    .expect("the piece taken");
+    let imported = invoke(&r, "dataset_import", json!({"upload": upload})).expect("imported");
     let dataset = imported["dataset"]["id"].as_i64().expect("a dataset id");
     assert_eq!(available(&r), 10, "importing is free");
     let monthly = |measure: &str| json!({"kind": "timeseries", "measure": measure, "agg": "sum", "by": "month"});

@@ -77,6 +77,9 @@ test('sign in, redeem, pay for analytics, restart offline, sign out', async () =
     const input = await s.waitFor('#dataset-file');
     await s.cmd('POST', `/element/${input}/value`, { text: csv });
     await s.click('#dataset-import');
+    // What was detected is shown first; nothing to correct here.
+    await s.waitForText('#import-facts', (t) => t.includes('steps.csv: 3 rows and 2 columns'));
+    await s.click('#import-go');
     await s.waitForText('#dataset-title', 'steps.csv');
     await s.waitForText('#notice', 'Imported 3 rows');
     assert.equal(await s.text('#balance-available'), '50', 'importing is free');
