@@ -493,6 +493,24 @@ fn wallet_spend_and_reserve_offline_come_from_the_lease_and_are_pushed_once() {
         "after sync the device shows the service's balance: {b}"
     );
     assert_eq!(b["posted"], 86);
+
+    // The lease itself is closed only by this device's sync or by removing the device.
+    let lease_hold = psql(
+        &svc.db_url,
+        "SELECT hold_seq FROM leases WHERE closed_at IS NULL",
+    );
+    let out = m.latchkey("-", &["wallet", "release", "--hold", &lease_hold]);
+    assert_exit(&out, 31, "a device's lease is not released by hand");
+    assert!(
+        text(&out.stderr).contains("latchkey devices remove"),
+        "the hint says what does close it: {}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        ledger_row(&svc),
+        format!("86,{}", 30 - 14),
+        "nothing changed"
+    );
 }
 
 #[test]
