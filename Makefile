@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: deps npm build run test e2e package package-test check bench bench-app api-fuzz bench-server bench-sync fuzz clean
+.PHONY: deps npm build run test test-partitions e2e package package-test check bench bench-app api-fuzz bench-server bench-sync fuzz clean
 
 deps:
 	@command -v $(CARGO) >/dev/null || { echo "Rust is missing: install it from https://rustup.rs, then run this again."; exit 1; }
@@ -50,6 +50,15 @@ test: deps
 	cd tests/idp && npm test
 	$(MAKE) --no-print-directory e2e
 	$(MAKE) --no-print-directory package-test
+
+# Only the network-partition tests of sync (issue 9; `make test` runs them too). They need root
+# for network namespaces: run this as yourself; it builds as you and runs the tests via sudo.
+test-partitions: npm
+	$(CARGO) build -p latchkey-server --bin latchkey-server
+	bin=$$($(CARGO) test -p latchkey-cli --test cli --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*\))$$/\1/p'); \
+		test -x "$$bin" || { echo "no test binary found"; exit 1; }; \
+		$(SUDO) env PATH="$$PATH" LATCHKEY_SERVER_BIN=$(CURDIR)/target/debug/latchkey-server \
+		scripts/with-keyring.sh "$$bin" partition::
 
 # The app in its real window (tauri-driver + WebKitWebDriver under Xvfb), with a real keychain,
 # the real provider and headless Chromium as the browser. Uses the debug binaries `cargo test`

@@ -11,6 +11,7 @@ PKGS=(
   gnome-keyring libsecret-tools chromium imagemagick xdotool
   postgresql-15  # latchkey-server's tests make throwaway clusters with its initdb/pg_ctl
   python3-venv  # `make api-fuzz` installs schemathesis (PyPI) into a venv
+  iproute2 socat  # the sync partition tests: network namespaces, veth links, forwarders inside
 )
 # Node.js (with npm) runs the test OpenID Provider and the scripted browser; keep an existing install.
 command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)

@@ -8,6 +8,7 @@ mod entra;
 mod exit_codes;
 mod files;
 mod harness;
+mod partition;
 mod provider_changed;
 mod service;
 mod sync;
