@@ -199,8 +199,8 @@ impl Core {
         Ok(self.kept_avatar(view))
     }
 
-    /// Forgets the kept picture of this account (at sign-out).
-    pub fn forget_avatar(&self, issuer: &str, subject: &str) {
+    /// Forgets the kept picture of this account (when it is signed out, or its session ends).
+    pub(crate) fn forget_avatar(&self, issuer: &str, subject: &str) {
         let _ = std::fs::remove_file(self.avatar_path(issuer, subject));
     }
 }
@@ -352,6 +352,26 @@ mod tests {
             again.keep_avatar(&offline).await.unwrap(),
             Some(want),
             "once per run: a failed address is not tried again"
+        );
+    }
+
+    #[tokio::test]
+    async fn signing_out_deletes_the_kept_picture() {
+        let base = picture_server().await;
+        let rig = Rig::new();
+        let app = rig.at(t0());
+        let mut who = crate::testing::signed_in("alice");
+        who.identity.picture = Some(format!("{base}/png"));
+        let view = app.store_session("p", who).unwrap();
+        app.keep_avatar(&view).await.unwrap().expect("kept");
+        let path = app.avatar_path(&view.issuer, &view.subject);
+        assert!(path.exists());
+        app.logout(crate::LogoutTarget::Active, false)
+            .await
+            .unwrap();
+        assert!(
+            !path.exists(),
+            "a signed-out account leaves no picture behind"
         );
     }
 

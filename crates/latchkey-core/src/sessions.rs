@@ -158,7 +158,9 @@ impl Core {
         self.accounts.update(|a| {
             a.remove(&r.id);
             Ok(())
-        })
+        })?;
+        self.forget_avatar(&r.identity.issuer, &r.identity.subject);
+        Ok(())
     }
 
     /// The active account's record.

@@ -240,8 +240,7 @@ pub async fn auth_sign_out<R: Runtime>(
     let core = shell.core()?;
     let mut report = core.logout(target, everywhere).await?;
     for gone in &mut report.signed_out {
-        core.forget_avatar(&gone.issuer, &gone.subject);
-        gone.picture = None;
+        gone.picture = None; // the core deleted its kept copy; no host address crosses IPC
     }
     for url in &report.end_session_urls {
         if let Err(e) = open_browser(&app, url) {
