@@ -765,6 +765,38 @@ mod tests {
     }
 
     #[test]
+    fn copies_left_by_a_crash_are_swept_once_an_hour_old() {
+        let rig = Rig::new();
+        let app = rig.at(Utc::now());
+        app.store_session("p", signed_in("ann")).unwrap();
+        let imports = app.data_dir().join("imports");
+        let leftover = |name: &str, age: std::time::Duration| {
+            let dir = imports.join(name);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("x.csv"), b"a,b\n1,2\n").unwrap();
+            let when = std::time::SystemTime::now() - age;
+            std::fs::File::open(&dir)
+                .unwrap()
+                .set_modified(when)
+                .unwrap();
+        };
+        leftover("upload-old", std::time::Duration::from_secs(2 * 3600));
+        leftover("upload-recent", std::time::Duration::from_secs(60));
+        let id = app.dataset_upload_begin("new.csv", 3).unwrap();
+        let mut left: Vec<String> = imports_left(&app)
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [id.clone(), "upload-recent".to_owned()],
+            "the crashed run's old copy goes; a recent one may be another run's"
+        );
+        app.dataset_upload_cancel(&id);
+    }
+
+    #[test]
     fn a_malformed_file_names_file_and_line_and_imports_nothing() {
         let rig = Rig::new();
         let app = rig.at(Utc::now());
