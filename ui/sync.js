@@ -119,11 +119,14 @@ function initSync(ui) {
       const waiting = s.unpushed > 0 ? ` ${s.unpushed} spend${s.unpushed === 1 ? '' : 's'} made offline ${s.unpushed === 1 ? 'waits' : 'wait'} to be sent.` : '';
       detail.textContent = `${failureWords(s.error)} ${last}${waiting}`;
       detail.dataset.code = s.error.code;
+      // The core's own words, for the curious and for bug reports.
+      detail.title = s.error.message;
       detail.hidden = false;
     } else {
       detail.hidden = true;
       detail.textContent = '';
       detail.dataset.code = '';
+      detail.title = '';
     }
 
     const list = $('refused-list');

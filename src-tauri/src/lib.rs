@@ -113,10 +113,15 @@ pub fn builder(shell: Shell) -> tauri::Builder<tauri::Wry> {
             sync::start(app.handle().clone());
             // Opens the wallet while the window loads, so the first screen does not wait for
             // SQLite (the core keeps the connection). Signed out, this finds nothing to open.
+            // With a credit service the wallet is the service's: opening the local one would
+            // create it, and the start sync (which imports a local wallet) would find it half
+            // made ("no such table").
             let handle = app.handle().clone();
             std::thread::spawn(move || {
                 if let Ok(core) = handle.state::<Shell>().core() {
-                    let _ = core.with_wallet(None, |w, a| w.balance(a));
+                    if !core.wallet_uses_service() {
+                        let _ = core.with_wallet(None, |w, a| w.balance(a));
+                    }
                 }
             });
             #[cfg(target_os = "linux")]

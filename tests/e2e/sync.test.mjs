@@ -199,6 +199,15 @@ test('offline badge, available offline, a spend from the lease, reconnect, synce
     await s.waitForText('#devices-note', 'This device was removed as lost');
     await s.script('document.getElementById("history-refused").scrollIntoView()');
     await shot(s, '06-refused-after-removal.png');
+
+    // A new start syncs by itself (not "Last synced …", which a window that has not synced
+    // yet shows), and the refused spend is still explained, from this machine's records.
+    await s.end();
+    s = await driver.open();
+    await s.waitForText('#account-email', 'olga@example.test');
+    await s.waitForText('#sync-status', (t) => t === 'Synced' || t === 'Not synced', { timeoutMs: 30000 });
+    assert.equal(await s.text('#sync-status'), 'Synced', `the start sync: ${await s.script('return document.getElementById("sync-detail").title')}`);
+    await s.waitForText('#refused-list', 'removed as lost');
   } finally {
     await s?.end();
     await driver.stop();
