@@ -719,18 +719,35 @@ impl Core {
         if let Some(r) = self.offline_replay(subject, key, op)? {
             return Ok(r);
         }
+        match self
+            .service_reserve_online(subject, key, amount, ttl_secs, memo)
+            .await
+        {
+            Err(e) if unreachable(&e) => {
+                self.offline_reserve(subject, key, amount, ttl_secs, memo, e)
+            }
+            other => other,
+        }
+    }
+
+    /// [`Core::service_reserve`] at the service only: [`Code::ServiceUnavailable`] when it
+    /// cannot be reached. Paid runs use this and pay from the lease their own way
+    /// (`Core::pay_from_lease`: no time limit while the run works).
+    pub(crate) async fn service_reserve_online(
+        &self,
+        subject: Option<&str>,
+        key: &str,
+        amount: i64,
+        ttl_secs: u64,
+        memo: Option<&str>,
+    ) -> Result<ServiceReceipt> {
         let mut body = serde_json::json!({
             "amount": amount, "idempotency_key": key, "ttl_secs": ttl_secs,
         });
         if let Some(m) = memo {
             body["memo"] = m.into();
         }
-        match self.service_write(subject, "v1/reserve", key, body).await {
-            Err(e) if unreachable(&e) => {
-                self.offline_reserve(subject, key, amount, ttl_secs, memo, e)
-            }
-            other => other,
-        }
+        self.service_write(subject, "v1/reserve", key, body).await
     }
 
     /// Spends `amount` of the open hold `hold` and releases the rest (idempotent on `key`).

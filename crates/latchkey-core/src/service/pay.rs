@@ -97,7 +97,7 @@ impl Core {
     ) -> Result<(T, Balance)> {
         let blocking = Blocking::new()?;
         let memo = Some("analytics run");
-        let hold = match blocking.run(self.service_reserve(
+        let hold = match blocking.run(self.service_reserve_online(
             None,
             &format!("{run_id}:reserve"),
             cost.get(),
