@@ -255,8 +255,10 @@ function initSync(ui) {
   });
 
   api.onSyncStatus(async (s) => {
+    const was = status ? status.phase : null;
     render(s);
-    if (s.phase === 'synced' || s.phase === 'offline') void loadDevices();
+    // Online: the devices may have changed. Just gone offline: say the list is as last read.
+    if (s.phase === 'synced' || (s.phase === 'offline' && was !== 'offline')) void loadDevices();
     if (s.changed) await walletChanged();
   });
 

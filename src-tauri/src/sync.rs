@@ -201,6 +201,16 @@ impl Syncs {
     /// The core's: `service_unavailable` (offline), `not_signed_in`, `config` without a
     /// service, `session_expired`...
     pub async fn run<R: Runtime>(&self, app: &AppHandle<R>) -> Result<SyncStatus, Error> {
+        self.run_as(app, false).await
+    }
+
+    /// [`Syncs::run`]; `quiet`: a background retry while offline, which the window does not
+    /// see start (the indicator keeps "Offline since …" rather than blinking "Syncing…").
+    async fn run_as<R: Runtime>(
+        &self,
+        app: &AppHandle<R>,
+        quiet: bool,
+    ) -> Result<SyncStatus, Error> {
         let _one = self.one.lock().await;
         let shell = app.state::<Shell>();
         let core = shell.core()?;
@@ -211,12 +221,19 @@ impl Syncs {
                  keeps its own wallet.",
             ));
         }
-        let before = {
+        let (before, shown) = {
             let mut m = lock(&self.memory);
             m.requested = None;
-            std::mem::replace(&mut m.phase, Phase::Syncing)
+            let before = m.phase;
+            let shown = !(quiet && before == Phase::Offline);
+            if shown {
+                m.phase = Phase::Syncing;
+            }
+            (before, shown)
         };
-        let _ = app.emit(SYNC_STATUS, self.status(core));
+        if shown {
+            let _ = app.emit(SYNC_STATUS, self.status(core));
+        }
         // Off the async workers: the core's sync waits for `sync.lock` with a blocking call
         // (a `latchkey sync` may hold it for a while) and reads and writes SQLite.
         let handle = app.clone();
@@ -305,8 +322,10 @@ pub(crate) fn start<R: Runtime>(app: AppHandle<R>) {
                     continue;
                 }
             }
-            // The outcome is in the state the window was sent.
-            let _ = syncs.run(&app).await;
+            // The outcome is in the state the window was sent. A timed retry while offline is
+            // quiet; one a change asked for shows "Syncing…".
+            let asked = lock(&syncs.memory).requested.is_some();
+            let _ = syncs.run_as(&app, !asked).await;
         }
     });
 }
