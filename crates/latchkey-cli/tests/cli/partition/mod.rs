@@ -24,6 +24,10 @@ use std::sync::Arc;
 /// What one analytics run costs in these tests.
 pub const COST: i64 = 10;
 
+/// A ledger entry that no wallet import wrote (imports write spends of their own).
+const NOT_IMPORTED: &str =
+    "server_seq NOT IN (SELECT entry_seq FROM wallet_imports WHERE entry_seq IS NOT NULL)";
+
 /// The provider, the service over a fresh database, and alice's devices.
 pub struct Rig {
     pub idp: Idp,
@@ -75,9 +79,12 @@ impl Rig {
         (p.parse().unwrap(), h.parse().unwrap())
     }
 
-    /// Credits the service took from devices' pushes (ledger `spend` entries).
+    /// Credits the service took from devices' pushes (ledger `spend` entries, less those an
+    /// import of a single-machine wallet wrote).
     pub fn spent(&self) -> i64 {
-        self.sql_i64("SELECT COALESCE(SUM(amount), 0) FROM entries WHERE kind = 'spend'")
+        self.sql_i64(&format!(
+            "SELECT COALESCE(SUM(amount), 0) FROM entries WHERE kind = 'spend' AND {NOT_IMPORTED}"
+        ))
     }
 
     /// The service's record of one device's pushed entries: entry id -> (amount, outcome).
@@ -114,7 +121,9 @@ impl Rig {
         );
         assert_eq!(over, "", "applied spends beyond a lease");
         let (count, sum) = (
-            self.sql_i64("SELECT count(*) FROM entries WHERE kind = 'spend'"),
+            self.sql_i64(&format!(
+                "SELECT count(*) FROM entries WHERE kind = 'spend' AND {NOT_IMPORTED}"
+            )),
             self.spent(),
         );
         let applied = self.sql(
@@ -143,7 +152,9 @@ impl Rig {
         }
     }
 
-    /// After every device synced with every link up: [`Rig::assert_safe`], and
+    /// After every device synced with every link up, after the last change (a sync pulls before
+    /// it asks for its lease, so the hold of a lease it is lent shows with its next sync):
+    /// [`Rig::assert_safe`], and
     /// - every local entry ended applied or rejected (never lost), as the service recorded it;
     /// - every device shows the service's ledger: the same balance, and every service entry
     ///   (and rejected device entry) pulled exactly once.
@@ -276,6 +287,19 @@ impl Device {
             "import (free, local)",
         );
         d
+    }
+
+    /// Rewrites the configuration's `[wallet]` table (`analytics_cost` plus `wallet`) and
+    /// `[service]` (`url` when `service` is set); the `[auth]` tables stay.
+    pub fn configure(&self, rig: &Rig, wallet: &str, service: bool) {
+        let path = self.machine.dir.path().join("auth.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let auth = &text[..text.find("\n[wallet]").expect("a [wallet] table")];
+        let mut conf = format!("{auth}\n[wallet]\nanalytics_cost = {COST}\n{wallet}\n");
+        if service {
+            conf.push_str(&format!("\n[service]\nurl = \"{}\"\n", rig.svc.base));
+        }
+        std::fs::write(path, conf).unwrap();
     }
 
     /// `latchkey ARGS` inside the namespace, not started yet.

@@ -410,3 +410,94 @@ fn a_sync_killed_at_every_step_across_cuts_applies_each_spend_once() {
     );
     rig.assert_settled(&[&a]);
 }
+
+#[test]
+fn a_single_machine_wallet_imported_through_a_lost_answer_counts_once() {
+    let rig = Rig::start("");
+    let out = rig.svc.operator(&["voucher", "issue", "--credits", "50"]);
+    assert!(out.status.success(), "voucher issue: {}", text(&out.stderr));
+    let v50 = text(&out.stdout).trim().to_string();
+    let key = rig.sql("SELECT public_key FROM voucher_keys WHERE active");
+    let (a, b) = (rig.device("A"), rig.device("B"));
+
+    // A kept its wallet on the computer alone, and used it with no network at all.
+    a.configure(
+        &rig,
+        &format!("offline_only = true\nvoucher_keys = [\"{key}\"]"),
+        false,
+    );
+    a.ns.cut();
+    let local: [&[&str]; 2] = [
+        &["wallet", "redeem", &v50, "--key", "l-50"],
+        &["wallet", "spend", "--credits", "12", "--key", "s-12"],
+    ];
+    for args in local {
+        assert_exit(&a.run(args), 0, "the single-machine wallet works offline");
+    }
+    assert_eq!(a.json(&["wallet", "balance", "--json"])["available"], 38);
+    a.ns.restore();
+
+    // A service is configured: the first sync imports the wallet. Killed once while the
+    // import is held before the service sees it, once after the service applied it.
+    a.configure(&rig, "", true);
+    a.kill_sync_at("/import HTTP/1.1", Hold::Request);
+    assert_eq!(rig.ledger(), (0, 0), "the held import reached nothing");
+    a.kill_sync_at("/import HTTP/1.1", Hold::Reply);
+    assert_eq!(
+        rig.ledger(),
+        (38, 0),
+        "the service imported the voucher's 50 and the 12 spent; A never heard"
+    );
+
+    // B, cut off meanwhile, tries the same voucher once back: the import redeemed it.
+    b.ns.cut();
+    assert_exit(
+        &b.run(&["wallet", "redeem", &v50, "--key", "b-50"]),
+        27,
+        "refused while cut off",
+    );
+    b.ns.restore();
+    let late = b.run(&["wallet", "redeem", &v50, "--key", "b-50"]);
+    // It should be exit 23 (409 already_redeemed). Today the service answers 500: /v1/redeem
+    // reads the voucher's credit_sources row as a redeem receipt, and an import writes another
+    // shape there (see the report of this test's commit). What must hold holds: refused,
+    // nothing credited.
+    assert_ne!(
+        late.status.code(),
+        Some(0),
+        "the voucher counted once, through A's import: {}",
+        text(&late.stderr)
+    );
+    assert_eq!(
+        rig.ledger(),
+        (38, 0),
+        "the late redemption credited nothing"
+    );
+
+    let again = a.sync(None);
+    let import = &again["import"];
+    assert_eq!(
+        (
+            import["sent"].as_i64(),
+            import["credited"].as_i64(),
+            import["spent"].as_i64()
+        ),
+        (Some(2), Some(0), Some(0)),
+        "sent again after the lost answer, answered from the service's record: {again}"
+    );
+    assert_eq!(rig.ledger().0, 38, "nothing imported twice");
+    assert_eq!(a.sync(None)["import"], serde_json::Value::Null);
+    // Two rounds: a sync pulls before it asks for its lease, so the hold of B's first lease
+    // reaches B's ledger with its next sync.
+    for d in [&b, &a, &b, &a] {
+        d.sync(None);
+    }
+    assert_eq!(
+        rig.sql(
+            "SELECT count(*) || ',' || SUM(applied) FROM wallet_imports WHERE outcome = 'imported'"
+        ),
+        "2,62",
+        "each local entry imported once: the voucher's 50 and the 12 spent"
+    );
+    rig.assert_settled(&[&a, &b]);
+}
