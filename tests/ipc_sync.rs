@@ -111,6 +111,26 @@ fn core_at(text: &str, data: PathBuf, store: &MemoryKeyStore) -> latchkey_core::
         })
 }
 
+/// The app over `core` in Tauri's mock runtime, as the real app builds it (its commands, its
+/// capabilities), without the background syncs: each sync here is one the test asks for.
+fn mock_app(
+    core: latchkey_core::Result<Core>,
+) -> (tauri::App<MockRuntime>, WebviewWindow<MockRuntime>) {
+    let app = mock_builder()
+        .plugin(tauri_plugin_opener::init())
+        .manage(Shell::over(core))
+        .manage(SignIns::new(Duration::from_secs(30)))
+        .manage(AnalysisRuns::default())
+        .manage(Syncs::new(SyncTiming::default()))
+        .invoke_handler(latchkey_app::app_commands!())
+        .build(tauri::generate_context!())
+        .expect("the app builds");
+    let window = tauri::WebviewWindowBuilder::new(&app, "main", Default::default())
+        .build()
+        .expect("main window");
+    (app, window)
+}
+
 /// The provider, the service over a fresh database, the relay, and the app signed in as
 /// alice with `[service] url` naming the relay.
 fn rig() -> Rig {
@@ -129,19 +149,7 @@ fn rig() -> Rig {
         dir.path().join("data"),
         &store,
     );
-    let app = mock_builder()
-        .plugin(tauri_plugin_opener::init())
-        .manage(Shell::over(core))
-        .manage(SignIns::new(Duration::from_secs(30)))
-        .manage(AnalysisRuns::default())
-        // No background task here: each sync in this test is one the test asks for.
-        .manage(Syncs::new(SyncTiming::default()))
-        .invoke_handler(latchkey_app::app_commands!())
-        .build(tauri::generate_context!())
-        .expect("the app builds");
-    let window = tauri::WebviewWindowBuilder::new(&app, "main", Default::default())
-        .build()
-        .expect("main window");
+    let (app, window) = mock_app(core);
     let rig = Rig {
         app,
         window,
@@ -192,8 +200,12 @@ fn other_device(r: &Rig, name: &str, id: &str) -> Core {
 }
 
 fn invoke(r: &Rig, cmd: &str, args: Value) -> Result<Value, Value> {
+    invoke_in(&r.window, cmd, args)
+}
+
+fn invoke_in(window: &WebviewWindow<MockRuntime>, cmd: &str, args: Value) -> Result<Value, Value> {
     get_ipc_response(
-        &r.window,
+        window,
         InvokeRequest {
             cmd: cmd.into(),
             callback: tauri::ipc::CallbackFn(0),
@@ -468,32 +480,8 @@ fn without_a_credit_service_sync_is_off() {
         dir.path().join("data"),
         &MemoryKeyStore::new(),
     );
-    let app = mock_builder()
-        .manage(Shell::over(core))
-        .manage(SignIns::new(Duration::from_secs(30)))
-        .manage(AnalysisRuns::default())
-        .manage(Syncs::new(SyncTiming::default()))
-        .invoke_handler(latchkey_app::app_commands!())
-        .build(tauri::generate_context!())
-        .expect("the app builds");
-    let window = tauri::WebviewWindowBuilder::new(&app, "main", Default::default())
-        .build()
-        .unwrap();
-    let call = |cmd: &str| {
-        get_ipc_response(
-            &window,
-            InvokeRequest {
-                cmd: cmd.into(),
-                callback: tauri::ipc::CallbackFn(0),
-                error: tauri::ipc::CallbackFn(1),
-                url: "tauri://localhost".parse().unwrap(),
-                body: tauri::ipc::InvokeBody::Json(json!({})),
-                headers: Default::default(),
-                invoke_key: INVOKE_KEY.to_string(),
-            },
-        )
-        .map(|b| b.deserialize::<Value>().unwrap())
-    };
+    let (_app, window) = mock_app(core);
+    let call = |cmd: &str| invoke_in(&window, cmd, json!({}));
     let s = call("sync_status").expect("a state");
     assert_eq!(s["phase"], "off", "no service: no indicator: {s}");
     let e = call("sync_now").expect_err("nothing to sync");
