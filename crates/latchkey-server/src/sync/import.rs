@@ -12,9 +12,9 @@
 //!   `wallet grant`) is `local_grant`;
 //! - local **spends** (and captures) are taken first from the credits the service does not
 //!   count, then from counted ones: only the counted part is spent at the service (`uncounted`
-//!   when nothing is). So the import credits min(verified credits, what the wallet had left),
-//!   never more than either. A **refund** gives back counted credits a spend took, the rest
-//!   stays uncounted;
+//!   when nothing is). So the import never credits more than the service verified nor more
+//!   than the wallet had left (a spend made while only verified credits were there took them).
+//!   A **refund** gives back counted credits a spend took, the rest stays uncounted;
 //! - every entry's outcome is recorded under (user, device, local id) in the same transaction
 //!   (`migrations/0011_wallet_imports.sql`): a replay (a lost answer, a second run) answers the
 //!   first outcome and changes nothing; the same id with other parameters is a conflict. What
@@ -483,6 +483,49 @@ mod tests {
             p.counted, 0,
             "imported: 50 verified - 15 spent of them, nothing more"
         );
+    }
+
+    proptest::proptest! {
+        /// Any history a local wallet can have (its balance never negative): what the import
+        /// leaves at the service is never more than the verified credits nor more than the
+        /// wallet had left, and is what the counted pool says.
+        #[test]
+        fn an_import_never_mints(
+            steps in proptest::collection::vec((0u8..4, 1i64..100), 0..60)
+        ) {
+            let mut p = Pools::default();
+            let (mut local, mut verified, mut net) = (0i64, 0i64, 0i64);
+            for (what, amount) in steps {
+                match what {
+                    0 => {
+                        // A verified voucher: credited at once.
+                        local += amount;
+                        verified += amount;
+                        p.counted += amount;
+                        net += amount;
+                    }
+                    1 => {
+                        // A local grant or a refused voucher.
+                        local += amount;
+                        p.uncounted += amount;
+                    }
+                    2 if amount <= local => {
+                        local -= amount;
+                        net -= judge(&mut p, EntryKind::Spend, amount, net).at_service;
+                    }
+                    3 => {
+                        local += amount;
+                        net += judge(&mut p, EntryKind::Refund, amount, net).at_service;
+                    }
+                    _ => {}
+                }
+                proptest::prop_assert!(net >= 0, "available never negative");
+                proptest::prop_assert!(net <= local, "never more than the wallet had");
+                proptest::prop_assert!(net <= verified, "never more than the service verified");
+                proptest::prop_assert_eq!(net, p.counted);
+                proptest::prop_assert_eq!(p.counted + p.uncounted, local);
+            }
+        }
     }
 
     #[test]
