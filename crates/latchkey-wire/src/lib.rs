@@ -114,30 +114,31 @@ pub struct Lease {
     pub closed_by: Option<LeaseClosedBy>,
 }
 
-/// What a ledger entry did (the service's kinds). Amounts are always positive.
+/// What an entry did. Amounts are always positive; the kind says which way they move.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum EntryKind {
-    /// posted +
+    /// Credits given by an operator (`latchkey-server grant`): posted +.
     Grant,
-    /// posted +
+    /// Credits bought: posted +.
     Purchase,
-    /// posted +
+    /// Credits from a redeemed voucher: posted +.
     Voucher,
-    /// posted −
+    /// Credits used at once: posted −.
     Spend,
-    /// posted +
+    /// Credits given back: posted +.
     Refund,
-    /// held +
+    /// Credits set aside for a pending use: held +.
     Hold,
-    /// posted −, held −
+    /// The used part of a hold: posted − and held −.
     Capture,
-    /// held −
+    /// The unused part of a hold given back: held −.
     Release,
-    /// held −
+    /// A hold that lapsed unsettled: held −.
     Expire,
-    /// posted − (bought credits taken back after a refund of the payment)
+    /// Bought credits taken back after the payment was refunded (Stripe `charge.refunded`):
+    /// posted −.
     Reversal,
 }
 
@@ -268,16 +269,27 @@ pub struct EntryOutcome {
     pub outcome: Outcome,
 }
 
-/// The user's balance at the service.
+/// A user's balance. `available = posted - held`, never negative.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct Balance {
     /// Credits received minus credits used.
     pub posted: i64,
-    /// Credits set aside (leases and other holds).
+    /// Credits set aside by open holds.
     pub held: i64,
-    /// `posted - held`, never negative.
+    /// `posted - held`: what can be spent or held now.
     pub available: i64,
+}
+
+impl Balance {
+    /// The balance with these posted and held credits.
+    pub fn new(posted: i64, held: i64) -> Balance {
+        Balance {
+            posted,
+            held,
+            available: posted - held,
+        }
+    }
 }
 
 /// The answer to a push: one outcome per entry, the device's open lease and the balance

@@ -41,55 +41,9 @@ pub struct Account {
     pub subject: String,
 }
 
-/// What an entry did. Amounts are always positive; the kind says which way they move.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum EntryKind {
-    /// Credits given by an operator (`latchkey-server grant`): posted +.
-    Grant,
-    /// Credits bought: posted +.
-    Purchase,
-    /// Credits from a redeemed voucher: posted +.
-    Voucher,
-    /// Credits used at once: posted −.
-    Spend,
-    /// Credits given back: posted +.
-    Refund,
-    /// Credits set aside for a pending use: held +.
-    Hold,
-    /// The used part of a hold: posted − and held −.
-    Capture,
-    /// The unused part of a hold given back: held −.
-    Release,
-    /// A hold that lapsed unsettled: held −.
-    Expire,
-    /// Bought credits taken back after the payment was refunded (Stripe `charge.refunded`):
-    /// posted −.
-    Reversal,
-}
-
-impl EntryKind {
-    /// The kind's name, as stored and as the API shows it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EntryKind::Grant => "grant",
-            EntryKind::Purchase => "purchase",
-            EntryKind::Voucher => "voucher",
-            EntryKind::Spend => "spend",
-            EntryKind::Refund => "refund",
-            EntryKind::Hold => "hold",
-            EntryKind::Capture => "capture",
-            EntryKind::Release => "release",
-            EntryKind::Expire => "expire",
-            EntryKind::Reversal => "reversal",
-        }
-    }
-
-    /// The kind named `s`, if it is one.
-    pub fn parse(s: &str) -> Option<EntryKind> {
-        serde_json::from_value(serde_json::Value::String(s.to_string())).ok()
-    }
-}
+/// What an entry did, and a user's balance: the wire crate's types (the service and the
+/// desktop share one definition; the names and JSON are the ledger's own).
+pub use latchkey_wire::{Balance, EntryKind};
 
 /// One ledger entry, as stored and as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -111,28 +65,6 @@ pub struct Entry {
     pub memo: Option<String>,
     /// When the entry was written (the server's clock).
     pub created_at: DateTime<Utc>,
-}
-
-/// A user's balance. `available = posted - held`, never negative.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct Balance {
-    /// Credits received minus credits used.
-    pub posted: i64,
-    /// Credits set aside by open holds.
-    pub held: i64,
-    /// `posted - held`: what can be spent or held now.
-    pub available: i64,
-}
-
-impl Balance {
-    /// The balance with these posted and held credits.
-    pub fn new(posted: i64, held: i64) -> Balance {
-        Balance {
-            posted,
-            held,
-            available: posted - held,
-        }
-    }
 }
 
 /// What a write did: the entries it appended and the balance after them. This whole value is

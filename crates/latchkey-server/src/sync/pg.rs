@@ -591,7 +591,7 @@ impl Devices {
                 })
                 .collect(),
             lease: dev.lease,
-            balance: balance(b.get(0), b.get(1)),
+            balance: Balance::new(b.get(0), b.get(1)),
         })
     }
 
@@ -686,14 +686,6 @@ impl DeviceEntryRows {
         self.reason.push(rejected.map(reason_str));
         self.server_seq.push(seq);
         self.entry_seq.push(rejected.is_none().then_some(seq));
-    }
-}
-
-fn balance(posted: i64, held: i64) -> Balance {
-    Balance {
-        posted,
-        held,
-        available: posted - held,
     }
 }
 
