@@ -22,7 +22,7 @@
 //!   per device, so a wallet larger than one batch is judged as one history.
 
 use super::SyncError;
-use crate::ledger::{Account, MAX_AMOUNT, MAX_MEMO_CHARS};
+use crate::ledger::{Account, Entry, Receipt, MAX_AMOUNT, MAX_MEMO_CHARS};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{GenericClient, Pool, Transaction};
 use latchkey_wallet::voucher::{self, PublicKey};
@@ -416,7 +416,23 @@ async fn decide(
                 return rejected(ImportReason::AlreadyRedeemed);
             }
             let seq = insert("voucher", e.amount).await?;
-            let result = serde_json::json!({"imported": {"entry_id": e.entry_id}, "seq": seq});
+            // The receipt `/v1/redeem` keeps for a source (it reads it back when the same
+            // voucher is redeemed again), as if it had been redeemed there.
+            let b = one(tx, sql::READ_BALANCE, &[&user_id]).await?;
+            let receipt = Receipt {
+                entries: vec![Entry {
+                    seq,
+                    kind: crate::ledger::EntryKind::Voucher,
+                    amount: e.amount,
+                    hold: None,
+                    expires_at: None,
+                    memo: e.memo.clone(),
+                    created_at: now,
+                }],
+                balance: crate::ledger::Balance::new(b.get(0), b.get(1)),
+            };
+            let result = serde_json::to_value(&receipt)
+                .map_err(|e| SyncError::InvalidInput(format!("unrecordable receipt: {e}")))?;
             if opt(
                 tx,
                 sql::CLAIM_SOURCE,

@@ -184,6 +184,19 @@ async fn a_wallet_is_imported_once_and_only_what_the_service_can_verify_counts()
         .unwrap()
         .get(0);
     assert_eq!(n, 10, "every entry's outcome is recorded once per device");
+    let again = call(
+        &s,
+        &t,
+        reqwest::Method::POST,
+        "/v1/redeem",
+        json!({"voucher": ours, "idempotency_key": "r-2"}),
+    )
+    .await;
+    assert_eq!(
+        (again.status, again.json["code"].as_str()),
+        (409, Some("already_redeemed")),
+        "a voucher an import credited is not redeemed again: {again:?}"
+    );
 }
 
 #[tokio::test]
