@@ -339,6 +339,7 @@ fn wallet_spend_and_reserve_offline_come_from_the_lease_and_are_pushed_once() {
         m.json(&["sync", "--lease", "30", "--json"])["offline_available"],
         30
     );
+    assert_exit(&m.latchkey("-", &["wallet", "history"]), 0, "read online");
     svc.stop();
 
     let spend = m.json(&[
@@ -397,6 +398,13 @@ fn wallet_spend_and_reserve_offline_come_from_the_lease_and_are_pushed_once() {
     assert_eq!(b["offline_available"], 12, "30 - 8 spent - 10 held: {b}");
     assert_eq!(b["posted"], 92, "{b}");
 
+    let history = text(&m.latchkey("-", &["wallet", "history"]).stdout);
+    assert!(
+        history.contains("Not synced yet")
+            && history.contains(&format!("{spend_id} "))
+            && history.contains(&format!("{hold_id} ")),
+        "history shows what waits for the sync: {history}"
+    );
     let too_much = m.latchkey("-", &["wallet", "spend", "--credits", "13"]);
     assert_exit(&too_much, 20, "beyond the lease");
     assert!(
@@ -470,6 +478,10 @@ fn wallet_spend_and_reserve_offline_come_from_the_lease_and_are_pushed_once() {
     );
     assert_eq!(spent(&svc), "14", "8 + 6, each once");
     assert_eq!(m.json(&["sync", "--json"])["pushed"], 0);
+    assert!(
+        !text(&m.latchkey("-", &["wallet", "history"]).stdout).contains("Not synced yet"),
+        "once pushed, they are the service's entries"
+    );
     let after = m.json(&[
         "wallet",
         "spend",

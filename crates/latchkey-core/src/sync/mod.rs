@@ -83,6 +83,22 @@ pub struct SyncState {
     pub refused: Vec<Refused>,
 }
 
+/// An offline spend or hold of this device not yet known to the service (history shows them
+/// apart until the sync that pushes them).
+#[derive(Debug, Clone, Serialize)]
+pub struct OfflineLine {
+    /// Its local id (negative: never one of the service's).
+    pub id: i64,
+    /// `spend` (a spend or a captured hold) or `reserve` (an open offline hold).
+    pub kind: &'static str,
+    /// Credits.
+    pub amount: i64,
+    /// Its note.
+    pub memo: Option<String>,
+    /// When it was made here.
+    pub created_at: DateTime<Utc>,
+}
+
 /// One device as `latchkey devices` shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct DeviceView {
@@ -194,6 +210,27 @@ impl Core {
             unpushed: store.unpushed_count(&record.id)?,
             refused: store.refused(&record.id)?,
         })
+    }
+
+    /// The active account's (or `subject`'s) offline spends and open offline holds that no
+    /// sync has pushed yet, oldest first, from local files only.
+    ///
+    /// # Errors
+    /// As [`Core::sync_state`].
+    pub fn offline_lines(&self, subject: Option<&str>) -> Result<Vec<OfflineLine>> {
+        let record = self.account_record(subject)?;
+        Ok(self
+            .sync_store()?
+            .waiting(&record.id, self.now())?
+            .into_iter()
+            .map(|(seq, kind, amount, memo, created_at)| OfflineLine {
+                id: -seq,
+                kind,
+                amount,
+                memo,
+                created_at,
+            })
+            .collect())
     }
 
     /// Syncs the active account (or `subject`'s) with the credit service: registers this

@@ -117,6 +117,9 @@ pub(crate) struct Pending {
     pub memo: Option<String>,
 }
 
+/// An offline spend or open hold waiting for the sync: (local id, kind, amount, memo, when).
+pub(crate) type Waiting = (i64, &'static str, i64, Option<String>, DateTime<Utc>);
+
 /// An offline entry as kept here (for replays of a wallet command with the same key).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct OfflineEntry {
@@ -690,6 +693,51 @@ impl Store {
         tx.commit().map_err(storage)?;
         self.hold(account, hold_id)?
             .ok_or_else(|| storage("an offline hold vanished"))
+    }
+
+    /// Offline spends not answered by the service yet, oldest first, and the offline holds
+    /// still open at `now`: `(local id, kind, amount, memo, when)`.
+    pub fn waiting(&self, account: &str, now: DateTime<Utc>) -> Result<Vec<Waiting>> {
+        let mut q = self
+            .conn
+            .prepare(
+                "SELECT o.seq, h.hold_id IS NOT NULL, o.amount, o.memo, o.local_time,
+                        h.expires_at
+                 FROM offline_entries o
+                 LEFT JOIN offline_holds h ON h.entry_id = o.entry_id AND h.settled IS NULL
+                 WHERE o.account = ?1 AND o.outcome IS NULL AND (o.ready = 1 OR h.hold_id IS NOT NULL)
+                 ORDER BY o.seq",
+            )
+            .map_err(storage)?;
+        type Row = (i64, bool, i64, Option<String>, String, Option<String>);
+        let rows: Vec<Row> = q
+            .query_map(params![account], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })
+            .map_err(storage)?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(storage)?;
+        let mut out = Vec::new();
+        for (seq, hold, amount, memo, at, expires) in rows {
+            if expires
+                .as_deref()
+                .map(time)
+                .transpose()?
+                .is_some_and(|e| e <= now)
+            {
+                continue;
+            }
+            let kind = if hold { "reserve" } else { "spend" };
+            out.push((seq, kind, amount, memo, time(&at)?));
+        }
+        Ok(out)
     }
 
     /// Credits spent offline (ready entries) that the service has not answered yet: what its

@@ -50,6 +50,27 @@ impl History {
             until: time("--until", &self.until)?,
         };
         if app.wallet_uses_service() {
+            // Made offline from this device's lease, not at the service yet (first page only).
+            let waiting = match (&self.cursor, self.json) {
+                (None, false) => app.offline_lines(account)?,
+                _ => vec![],
+            };
+            if !waiting.is_empty() {
+                println!("Not synced yet (from this device's offline lease; `latchkey sync`):");
+                for w in &waiting {
+                    let held = if w.kind == "reserve" { ", held" } else { "" };
+                    println!(
+                        "  {:>6}  {}  -{}{held}{}",
+                        w.id,
+                        w.created_at.format("%Y-%m-%d %H:%M"),
+                        w.amount,
+                        w.memo
+                            .as_deref()
+                            .map(|m| format!("  {}", crate::output::clean_line(m)))
+                            .unwrap_or_default()
+                    );
+                }
+            }
             let known = app.service_history(account, &query).await?;
             let page = &known.value;
             if self.json {
