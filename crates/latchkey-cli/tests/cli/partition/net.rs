@@ -302,6 +302,8 @@ pub struct Gate {
     armed: Mutex<Option<(Vec<u8>, Hold)>>,
     fired: Mutex<bool>,
     cond: Condvar,
+    /// The device side of connections held so far (for [`Gate::reset`]).
+    held: Mutex<Vec<TcpStream>>,
 }
 
 impl Gate {
@@ -337,7 +339,18 @@ impl Gate {
         hit
     }
 
-    fn fire(&self) {
+    /// Closes the held connections: the device sees its request fail (connection closed)
+    /// instead of waiting for its timeout.
+    pub fn reset(&self) {
+        for c in self.held.lock().unwrap().drain(..) {
+            let _ = c.shutdown(Shutdown::Both);
+        }
+    }
+
+    fn fire(&self, client: &TcpStream) {
+        if let Ok(c) = client.try_clone() {
+            self.held.lock().unwrap().push(c);
+        }
         *self.fired.lock().unwrap() = true;
         self.cond.notify_all();
     }
@@ -388,6 +401,7 @@ fn pipe(client: TcpStream, server: TcpStream, gate: Arc<Gate>) {
     let reply_held = Arc::new(AtomicBool::new(false));
     let dropping = Arc::new(AtomicBool::new(false));
     let (c_read, s_write) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+    let c_held = client.try_clone().unwrap();
     let (g, rh, dr) = (gate.clone(), reply_held.clone(), dropping.clone());
     std::thread::spawn(move || {
         let (mut from, mut to) = (c_read, s_write);
@@ -406,7 +420,7 @@ fn pipe(client: TcpStream, server: TcpStream, gate: Arc<Gate>) {
             match g.matches(&window) {
                 Some(Hold::Request) => {
                     dr.store(true, Ordering::SeqCst);
-                    g.fire();
+                    g.fire(&c_held);
                     continue;
                 }
                 Some(Hold::Reply) => rh.store(true, Ordering::SeqCst),
@@ -431,7 +445,7 @@ fn pipe(client: TcpStream, server: TcpStream, gate: Arc<Gate>) {
             };
             if reply_held.load(Ordering::SeqCst) && !dropping.swap(true, Ordering::SeqCst) {
                 // The service has answered (so it has committed); the device never hears it.
-                gate.fire();
+                gate.fire(&to);
             }
             if dropping.load(Ordering::SeqCst) {
                 continue;

@@ -400,6 +400,44 @@ fn a_sync_killed_at_every_step_across_cuts_applies_each_spend_once() {
         paid >= 5,
         "the lease of 50 paid at least five runs of 10 offline: {paid}"
     );
+    // The same steps with the request's connection torn down and the link cut while the
+    // process lives: the sync stops with exit 27, having kept what it finished.
+    for step in &steps {
+        a.ns.cut();
+        paid += a.offline_burst(1);
+        a.ns.restore();
+        a.gate.arm(step, Hold::Request);
+        let mut child = a
+            .command("-", &["sync"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let t0 = Instant::now();
+        let fired = loop {
+            if a.gate.wait(Duration::from_millis(100)) {
+                break true;
+            }
+            if child.try_wait().unwrap().is_some() || t0.elapsed() > Duration::from_secs(60) {
+                break false;
+            }
+        };
+        a.gate.disarm();
+        // Torn down before the cable goes (else the close could not reach the device either,
+        // and it would wait for its request timeout).
+        a.gate.reset();
+        a.ns.cut();
+        let out = child.wait_with_output().unwrap();
+        a.ns.restore();
+        assert!(
+            fired,
+            "the sync reached {step}: {:?} {}",
+            out.status,
+            text(&out.stderr)
+        );
+        assert_exit(&out, 27, &format!("a sync cut off at {step}"));
+        rig.assert_safe(&[&a]);
+    }
     let done = a.sync(None);
     assert!(refused(&done).is_empty(), "{done}");
     a.sync(None);
