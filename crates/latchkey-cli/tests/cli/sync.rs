@@ -14,9 +14,14 @@ const COST: i64 = 20;
 /// A device of alice's: signed in, `[service] url` = `base`, runs costing [`COST`], one
 /// dataset imported (importing is free and local).
 fn device(idp: &Idp, base: &str) -> Machine {
+    device_costing(idp, base, COST)
+}
+
+/// [`device`] with runs costing `cost`.
+fn device_costing(idp: &Idp, base: &str, cost: i64) -> Machine {
     let m = Machine::new(&[("local", "desktop-public", None, &idp.issuer)]);
     m.add_config(&format!(
-        "\n[wallet]\nanalytics_cost = {COST}\n\n[service]\nurl = \"{base}\"\n"
+        "\n[wallet]\nanalytics_cost = {cost}\n\n[service]\nurl = \"{base}\"\n"
     ));
     assert_exit(&m.latchkey("alice", &["login"]), 0, "sign in");
     let csv = m.dir.path().join("spend.csv");
@@ -644,4 +649,184 @@ fn a_single_machine_wallet_is_imported_once_on_the_first_sync() {
         "55,20",
         "the service applied nothing twice"
     );
+}
+
+/// This device's lease remaining, as the service lists it.
+fn lease_remaining(m: &Machine) -> serde_json::Value {
+    let devices = m.json(&["devices", "--json"]);
+    devices["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["this_device"] == true)
+        .map(|d| d["lease_remaining"].clone())
+        .unwrap_or_default()
+}
+
+#[test]
+fn online_spends_beyond_what_is_available_come_from_this_devices_lease() {
+    let idp = Idp::start(&[]);
+    let db = fresh_db_sync();
+    let svc = Service::start(&db, &idp.issuer, "");
+    grant(&svc, &idp, "10");
+    let m = device_costing(&idp, &svc.base, 2);
+    // The first sync lends all 10 to the device: 0 available at the service.
+    assert_eq!(m.json(&["sync", "--json"])["offline_available"], 10);
+    assert_eq!(ledger_row(&svc), "10,10", "the lease holds everything");
+    let b = m.json(&["wallet", "balance", "--json"]);
+    assert_eq!(
+        (b["available"].as_i64(), b["spendable"].as_i64()),
+        (Some(0), Some(10)),
+        "the device can spend its lease: {b}"
+    );
+    let says = text(&m.latchkey("-", &["wallet", "balance"]).stdout);
+    assert!(says.contains("This device can spend: 10"), "{says}");
+
+    let spend = |credits: &str, key: &str| {
+        m.latchkey(
+            "-",
+            &[
+                "wallet",
+                "spend",
+                "--credits",
+                credits,
+                "--key",
+                key,
+                "--json",
+            ],
+        )
+    };
+    let out = spend("2", "s-1");
+    assert_exit(&out, 0, "an online spend paid from the lease");
+    let first: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(first["replayed"], false, "{first}");
+    assert_eq!(
+        ledger_row(&svc),
+        "8,8",
+        "pushed at once: the service captured it from the lease"
+    );
+    assert_eq!(spent(&svc), "2");
+    assert_eq!(m.json(&["sync", "--json"])["pushed"], 0, "already pushed");
+    assert_eq!(ledger_row(&svc), "8,8");
+    assert_eq!(lease_remaining(&m), 8, "the lease is what is left of it");
+    let again: serde_json::Value = serde_json::from_slice(&spend("2", "s-1").stdout).unwrap();
+    assert_eq!(again["replayed"], true, "a replay: {again}");
+    assert_eq!(again["entry"]["id"], first["entry"]["id"]);
+    assert_exit(&spend("3", "s-1"), 21, "the same key, another amount");
+    assert_eq!(spent(&svc), "2", "spent once");
+
+    // A paid run online in the same state.
+    assert_exit(&run(&m), 0, "a paid run online paid from the lease");
+    assert_eq!(ledger_row(&svc), "6,6");
+    assert_eq!(spent(&svc), "4");
+
+    // More than available + lease: refused, nothing changed.
+    let before = m.json(&["wallet", "balance", "--json"]);
+    assert_eq!(before["spendable"], 6, "{before}");
+    let refused = spend("7", "s-2");
+    assert_exit(&refused, 20, "beyond available + the lease");
+    let words = text(&refused.stderr);
+    assert!(
+        words.contains("0 available at the credit service and 6 available offline"),
+        "{words}"
+    );
+    assert_eq!(ledger_row(&svc), "6,6", "a refusal changes nothing");
+    assert_eq!(spent(&svc), "4");
+    assert_eq!(
+        m.json(&["wallet", "balance", "--json"])["offline_available"],
+        6
+    );
+
+    // Available and lease together: 5 granted, 9 spent (the lease grows to cover it).
+    grant(&svc, &idp, "5");
+    let b = m.json(&["wallet", "balance", "--json"]);
+    assert_eq!(
+        (b["available"].as_i64(), b["spendable"].as_i64()),
+        (Some(5), Some(11)),
+        "{b}"
+    );
+    assert_exit(&spend("9", "s-3"), 0, "available + lease cover it");
+    assert_eq!(spent(&svc), "13");
+    assert_eq!(ledger_row(&svc), "2,2", "11 - 9, lent again to the device");
+    assert_exit(&spend("3", "s-4"), 20, "beyond available + lease");
+    assert_eq!(ledger_row(&svc), "2,2", "a refusal changes nothing");
+
+    // A hold made this way: released, then another captured.
+    let reserve = |key: &str| {
+        m.json(&[
+            "wallet",
+            "reserve",
+            "--credits",
+            "2",
+            "--key",
+            key,
+            "--json",
+        ])
+    };
+    let h1 = reserve("r-1");
+    let h1_id = h1["entry"]["id"].as_i64().unwrap();
+    assert!(h1_id < 0, "a hold on the lease: {h1}");
+    assert_eq!(
+        m.json(&["wallet", "balance", "--json"])["offline_available"],
+        0
+    );
+    assert_exit(
+        &m.latchkey(
+            "-",
+            &[
+                "wallet",
+                "release",
+                "--hold",
+                &h1_id.to_string(),
+                "--key",
+                "x-1",
+            ],
+        ),
+        0,
+        "released",
+    );
+    assert_eq!(
+        m.json(&["wallet", "balance", "--json"])["offline_available"],
+        2,
+        "back to the lease"
+    );
+    let h2_id = reserve("r-2")["entry"]["id"].as_i64().unwrap();
+    assert_exit(
+        &m.latchkey(
+            "-",
+            &[
+                "wallet",
+                "capture",
+                "--hold",
+                &h2_id.to_string(),
+                "--credits",
+                "1",
+                "--key",
+                "c-2",
+            ],
+        ),
+        0,
+        "captured",
+    );
+    let synced = m.json(&["sync", "--json"]);
+    assert_eq!(synced["applied"], 1, "{synced}");
+    assert_eq!(spent(&svc), "14", "the capture reached the service once");
+    assert_eq!(ledger_row(&svc), "1,1");
+    let b = m.json(&["wallet", "balance", "--json"]);
+    assert_eq!(
+        (b["posted"].as_i64(), b["offline_available"].as_i64()),
+        (Some(1), Some(1)),
+        "the device shows the service's ledger: {b}"
+    );
+
+    // A lease that need not be renewed grows by the shortfall, from what is available.
+    grant(&svc, &idp, "20");
+    assert_eq!(
+        m.json(&["sync", "--lease", "12", "--json"])["offline_available"],
+        12
+    );
+    assert_eq!(ledger_row(&svc), "21,12", "9 available");
+    assert_exit(&spend("15", "s-5"), 0, "9 available + 12 in the lease");
+    assert_eq!(spent(&svc), "29");
+    assert_eq!(ledger_row(&svc), "6,6", "21 - 15, lent again to the device");
 }

@@ -266,6 +266,16 @@ pub(crate) fn malformed(what: &str, e: impl std::fmt::Display) -> Error {
     )
 }
 
+/// A lease taken meanwhile by another process (the offline words of `Store::take` do not fit
+/// while the service answers): the refusal naming both amounts.
+fn lease_short(e: Error, short: &Error) -> Error {
+    if e.code == Code::InsufficientCredits {
+        short.clone()
+    } else {
+        e
+    }
+}
+
 /// The core's error for the service's `{code, message}` (or a bare status).
 fn service_error(status: reqwest::StatusCode, body: &[u8]) -> Error {
     let parsed: Option<ApiError> = serde_json::from_slice(body).ok();
@@ -673,11 +683,15 @@ impl Core {
 
     /// Spends `amount` credits at the service (idempotent on `key`). When the service cannot
     /// be reached, from this device's offline lease (sync/offline.rs): the entry's id is then
-    /// local and negative, and it is pushed at the next sync. A key used offline before
-    /// answers with that spend again, online too.
+    /// local and negative, and it is pushed at the next sync. When the service answers but its
+    /// available credits fall short, from this device's own lease too, made to cover it when
+    /// available + lease can ([`Core::lease_to_cover`]), then pushed at once (the service
+    /// captures it from the lease). A key used from the lease before answers with that spend
+    /// again, online too.
     ///
     /// # Errors
-    /// [`Code::InsufficientCredits`] (offline: "available offline: N"),
+    /// [`Code::InsufficientCredits`] (offline: "available offline: N"; online: what is
+    /// available at the service and in this device's lease),
     /// [`Code::IdempotencyConflict`], [`Code::InvalidInput`], [`Code::ServiceUnavailable`]
     /// (unreachable and no lease; nothing changed).
     pub async fn service_spend(
@@ -697,13 +711,96 @@ impl Core {
         }
         match self.service_write(subject, "v1/spend", key, body).await {
             Err(e) if unreachable(&e) => self.offline_spend(subject, key, amount, memo, e),
+            // Not enough available at the service: this device's own lease may pay.
+            Err(e) if e.code == Code::InsufficientCredits => {
+                let short = self.lease_to_cover(subject, amount, e).await?;
+                let made = self
+                    .offline_spend(subject, key, amount, memo, short.clone())
+                    .map_err(|e| lease_short(e, &short))?;
+                self.push_now(subject).await;
+                // The receipt again, with the balance the push left.
+                Ok(self
+                    .offline_replay(subject, key, op)?
+                    .map(|again| ServiceReceipt {
+                        replayed: made.replayed,
+                        ..again
+                    })
+                    .unwrap_or(made))
+            }
             other => other,
         }
     }
 
+    /// After the service refused `amount` for want of available credits (`refused`), makes
+    /// this device's own open lease cover it when the service's available credits and the
+    /// lease together can: a sync first (it pushes what waits, reads the lease afresh and
+    /// renews it as every sync does), then, when the lease alone is still short, a renewal
+    /// asking the service for the difference from its available credits. Credits only move
+    /// from available to this device's lease: nothing is spent here. Returns the refusal to
+    /// give should the lease be taken meanwhile (by a run in another process).
+    ///
+    /// # Errors
+    /// `refused` when this device holds no lease; [`Code::InsufficientCredits`] naming what
+    /// is available at the service and in the lease when the two cannot cover `amount` (or
+    /// the sync fails: then the service's refusal stands).
+    pub(crate) async fn lease_to_cover(
+        &self,
+        subject: Option<&str>,
+        amount: i64,
+        refused: Error,
+    ) -> Result<Error> {
+        if self.sync_state(subject)?.offline_available.is_none() {
+            return Err(refused);
+        }
+        let Ok(report) = self.sync(subject, None).await else {
+            return Err(refused);
+        };
+        let record = self.account_record(subject)?;
+        let available = |app: &Core| app.read_cached_balance(&record).map_or(0, |b| b.available);
+        let mut left = report.offline_available;
+        if left < amount && left + available(self) >= amount {
+            let remaining = match self.devices(subject).await {
+                Ok(list) => list
+                    .into_iter()
+                    .find(|d| d.this_device)
+                    .and_then(|d| d.lease_remaining),
+                Err(_) => None,
+            };
+            if let Some(r) = remaining {
+                // The lease's hold grows to what it holds plus the shortfall (at most what is
+                // available), and keeps every credit already spent from it.
+                if let Ok(again) = self.sync(subject, Some(r + amount - left)).await {
+                    left = again.offline_available;
+                }
+            }
+        }
+        let short = Error::new(
+            Code::InsufficientCredits,
+            format!(
+                "Not enough credits: {} available at the credit service and {left} available \
+                 offline on this device (its lease), {amount} needed; nothing changed",
+                available(self)
+            ),
+        );
+        if left >= amount {
+            Ok(short)
+        } else {
+            Err(short)
+        }
+    }
+
+    /// Pushes what this device just paid from its lease while the service answers, so the
+    /// service captures it from the lease now; best effort (what is not sent now goes with
+    /// the next sync).
+    pub(crate) async fn push_now(&self, subject: Option<&str>) {
+        let _ = self.sync(subject, None).await;
+    }
+
     /// Holds `amount` credits at the service for `ttl_secs` (idempotent on `key`); the
-    /// receipt's entry is the hold. When the service cannot be reached, an offline hold on
-    /// this device's lease, with a negative id (captured or released here).
+    /// receipt's entry is the hold. When the service cannot be reached, or its available
+    /// credits fall short (as for [`Core::service_spend`]), an offline hold on this device's
+    /// lease, with a negative id (captured or released here; a capture is pushed at the next
+    /// sync).
     ///
     /// # Errors
     /// As [`Core::service_spend`].
@@ -725,6 +822,12 @@ impl Core {
         {
             Err(e) if unreachable(&e) => {
                 self.offline_reserve(subject, key, amount, ttl_secs, memo, e)
+            }
+            // Not enough available at the service: a hold on this device's own lease.
+            Err(e) if e.code == Code::InsufficientCredits => {
+                let short = self.lease_to_cover(subject, amount, e).await?;
+                self.offline_reserve(subject, key, amount, ttl_secs, memo, short.clone())
+                    .map_err(|e| lease_short(e, &short))
             }
             other => other,
         }

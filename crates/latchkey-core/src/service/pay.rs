@@ -70,6 +70,14 @@ fn balance(b: crate::ServiceBalance) -> Balance {
     }
 }
 
+/// Never used: a run paid from the lease before is a replay (`Store::take` answers it first).
+fn no_lease() -> Error {
+    Error::new(
+        Code::Internal,
+        "a run paid from this device's lease is no longer found there",
+    )
+}
+
 /// A reserve refused because the service cannot be reached: said plainly for a paid run.
 fn offline_refusal(e: Error) -> Error {
     if e.code != Code::ServiceUnavailable {
@@ -97,6 +105,18 @@ impl Core {
     ) -> Result<(T, Balance)> {
         let blocking = Blocking::new()?;
         let memo = Some("analytics run");
+        let from_lease = format!("{run_id}:offline");
+        // A run already paid from the lease (offline, or online with too little available):
+        // a replay there, whatever is available now.
+        let paid = crate::sync::OfflineOp::Spend {
+            amount: cost.get(),
+            memo,
+        };
+        if matches!(self.offline_replay(None, &from_lease, paid), Ok(Some(_))) {
+            let (done, b) =
+                self.pay_from_lease(cost.get(), &from_lease, "analytics run", no_lease, work)?;
+            return Ok((done, balance(b)));
+        }
         let hold = match blocking.run(self.service_reserve_online(
             None,
             &format!("{run_id}:reserve"),
@@ -109,11 +129,36 @@ impl Core {
             Err(e) if e.code == Code::ServiceUnavailable => {
                 let (done, b) = self.pay_from_lease(
                     cost.get(),
-                    &format!("{run_id}:offline"),
+                    &from_lease,
                     "analytics run",
                     || offline_refusal(e),
                     work,
                 )?;
+                return Ok((done, balance(b)));
+            }
+            // Too little available at the service: this device's own lease pays, made to
+            // cover the run when available + lease can, and is pushed once the run is done.
+            Err(e) if e.code == Code::InsufficientCredits => {
+                let short = blocking.run(self.lease_to_cover(None, cost.get(), e))?;
+                let refused = short.clone();
+                let (done, _) = self
+                    .pay_from_lease(cost.get(), &from_lease, "analytics run", || short, work)
+                    .map_err(|e| {
+                        if e.code == Code::InsufficientCredits {
+                            refused
+                        } else {
+                            e
+                        }
+                    })?;
+                blocking.run(self.push_now(None));
+                let b = self
+                    .service_balance_cached(None)?
+                    .map(|k| k.value)
+                    .unwrap_or(crate::ServiceBalance {
+                        posted: 0,
+                        held: 0,
+                        available: 0,
+                    });
                 return Ok((done, balance(b)));
             }
             Err(e) => return Err(e),

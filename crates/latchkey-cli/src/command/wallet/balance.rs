@@ -6,8 +6,9 @@ use latchkey_core::{Core, Error};
 pub struct Balance {
     /// Print JSON: {"issuer", "subject", "posted", "held", "available"} (with a credit
     /// service, also "stale", "as_of" when stale, "offline_available" (what this device may
-    /// spend offline from its lease, null without one) and "last_synced_at" (null before the
-    /// first sync)).
+    /// spend offline from its lease, null without one), "last_synced_at" (null before the
+    /// first sync) and "spendable" (what this device can spend now: available +
+    /// offline_available, or offline_available alone while stale)).
     #[arg(long)]
     json: bool,
 }
@@ -19,6 +20,9 @@ impl Balance {
             let b = app.service_balance(account).await?;
             let v = b.value;
             let sync = app.sync_state(account)?;
+            // Online, a spend beyond what is available is paid from this device's lease.
+            let lease = sync.offline_available.unwrap_or(0);
+            let spendable = if b.stale { lease } else { v.available + lease };
             if self.json {
                 let mut json = serde_json::json!({
                     "issuer": key.issuer, "subject": key.subject,
@@ -26,6 +30,7 @@ impl Balance {
                     "stale": b.stale,
                     "offline_available": sync.offline_available,
                     "last_synced_at": sync.last_synced_at.map(|t| t.to_rfc3339()),
+                    "spendable": spendable,
                 });
                 if b.stale {
                     json["as_of"] = b.as_of.to_rfc3339().into();
@@ -46,6 +51,15 @@ impl Balance {
                 }
                 if let Some(n) = sync.offline_available {
                     println!("Available offline: {n} credits.");
+                    println!(
+                        "This device can spend: {} credits ({}).",
+                        credits(Credits(spendable)),
+                        if b.stale {
+                            "its offline lease alone while the service cannot be reached"
+                        } else {
+                            "available + its offline lease"
+                        }
+                    );
                 }
             }
             return Ok(());
