@@ -51,7 +51,10 @@ pub use service::{
     Checkout, Known, LedgerEntry, LedgerPage, Pack, PurchaseState, ServiceBalance, ServiceReceipt,
 };
 pub use signin::{Completed, SignIn};
-pub use sync::{DeviceIdentity, DeviceView, Refused, SyncReport, SyncState};
+pub use sync::{
+    import_reason_words, refused_words, DeviceIdentity, DeviceView, ImportRefused, ImportReport,
+    Refused, RefusedEntry, SyncReport, SyncState,
+};
 pub use tokens::{Token, TokenKind};
 pub use views::{AccountView, ProviderView};
 pub use wallet::{HistoryLine, HistoryLines};

@@ -47,7 +47,10 @@ pub struct Device {
     pub created_at: DateTime<Utc>,
     /// Its last registration, lease request or push.
     pub last_seen_at: DateTime<Utc>,
-    /// When it was removed as lost; a removed device can never sync again.
+    /// When it was removed as lost. A removed device can still sync (push, pull, list
+    /// devices), but every entry it pushes from then on is stored as rejected
+    /// (`device_removed`) and moves no credits, and its registration, lease and import
+    /// requests are refused (`409 device_removed`): it never spends offline again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub removed_at: Option<DateTime<Utc>>,
     /// Its open lease, if any.

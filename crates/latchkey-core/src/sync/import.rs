@@ -47,6 +47,27 @@ pub struct ImportRefused {
     pub reason: String,
 }
 
+impl ImportRefused {
+    /// Why it did not count, in plain words that follow "not counted, because" (no final
+    /// stop).
+    pub fn words(&self) -> &'static str {
+        import_reason_words(&self.reason)
+    }
+}
+
+/// An import refusal's reason code in plain words (see [`ImportRefused::words`]).
+pub fn import_reason_words(reason: &str) -> &'static str {
+    match reason {
+        "local_grant" => "it was granted on this computer only; the service grants its own",
+        "invalid_voucher" => "the voucher is not the service's, has expired or is someone else's",
+        "already_redeemed" => "the voucher was already redeemed at the service",
+        "uncounted" => "it spent credits the service does not count",
+        "not_importable" => "this kind of entry is not imported",
+        "conflict" => "this entry was imported before with other details",
+        _ => "the service did not accept it",
+    }
+}
+
 fn wallet_error(e: impl std::fmt::Display) -> Error {
     Error::new(
         Code::Storage,

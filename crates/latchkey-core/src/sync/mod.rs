@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 mod import;
 mod offline;
 mod store;
-use import::ImportReport;
+pub use import::{import_reason_words, ImportRefused, ImportReport};
 pub(crate) use offline::OfflineOp;
 pub(crate) use store::Pending;
 pub use store::Refused;
@@ -97,6 +97,69 @@ pub struct OfflineLine {
     pub memo: Option<String>,
     /// When it was made here.
     pub created_at: DateTime<Utc>,
+}
+
+/// An entry the credit service refused, from any of the account's devices, as this device
+/// knows it after its last pull. It moved no credits: nothing was charged for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RefusedEntry {
+    /// Its entry id (the sending device's idempotency key).
+    pub entry_id: String,
+    /// When the service refused it (the same on every device); for a conflict, which the
+    /// service does not store, when it was made here.
+    pub at: DateTime<Utc>,
+    /// When it was made on this device (`None` for another device's: the service does not say).
+    pub made_at: Option<DateTime<Utc>>,
+    /// The device that sent it.
+    pub device_id: Option<String>,
+    /// That device's name as the service last listed it (`None`: not known here yet).
+    pub device_name: Option<String>,
+    /// Whether this device sent it.
+    pub this_device: bool,
+    /// What it tried (`spend`).
+    pub kind: String,
+    /// Credits it tried to spend.
+    pub amount: i64,
+    /// `rejected` or `conflict`.
+    pub outcome: String,
+    /// The reason's code: `device_removed`, `beyond_lease`, `lease_closed`, `lease_expired`,
+    /// `unknown_lease`, `not_pushable`, `invalid`, or `conflict`.
+    pub reason: String,
+    /// The reason in plain words, to follow "not accepted, because" (no final stop).
+    pub words: String,
+    /// What for.
+    pub memo: Option<String>,
+}
+
+/// Why the service refused a device's entry, in plain words that follow "not accepted,
+/// because" (no final stop); `this_device`: sent by the device reading them.
+pub fn refused_words(reason: &str, this_device: bool) -> String {
+    let device = if this_device {
+        "this device"
+    } else {
+        "that device"
+    };
+    match reason {
+        "device_removed" if this_device => {
+            "this device had been removed as lost (from another device) before it sent it".into()
+        }
+        "device_removed" => "that device had been removed as lost before it sent it".into(),
+        "beyond_lease" => format!("it was more than {device} still held for offline use"),
+        "lease_closed" => {
+            format!("the credits {device} held for offline use had already been given back")
+        }
+        "lease_expired" => format!(
+            "the credits {device} held for offline use had lapsed, and your balance did not \
+             cover it"
+        ),
+        "unknown_lease" => {
+            "the credit service did not know the offline credits it was paid from".into()
+        }
+        "not_pushable" => "only spends can be made offline".into(),
+        "invalid" => "its amount or note was out of range".into(),
+        "conflict" => "a different spend with the same id was already recorded".into(),
+        other => format!("the credit service refused it ({other})"),
+    }
 }
 
 /// One device as `latchkey devices` shows it.
@@ -233,6 +296,47 @@ impl Core {
             .collect())
     }
 
+    /// Every entry of the active account's (or `subject`'s) that the credit service refused,
+    /// from any of its devices, as this device knows them after its last pull (with each
+    /// device's name as last listed), newest first, at most `limit`. From local files only.
+    ///
+    /// # Errors
+    /// As [`Core::sync_state`].
+    pub fn refused_entries(
+        &self,
+        subject: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<RefusedEntry>> {
+        let record = self.account_record(subject)?;
+        let me = self.device_identity()?;
+        let mut rows = self
+            .sync_store()?
+            .refused_everywhere(&record.id, &me.device_id)?;
+        rows.truncate(limit);
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let this_device = r.device_id.as_deref() == Some(me.device_id.as_str());
+                RefusedEntry {
+                    words: refused_words(&r.reason, this_device),
+                    device_name: r
+                        .device_name
+                        .or_else(|| this_device.then(|| me.name.clone())),
+                    entry_id: r.entry_id,
+                    at: r.at,
+                    made_at: r.made_at,
+                    device_id: r.device_id,
+                    this_device,
+                    kind: r.kind,
+                    amount: r.amount,
+                    outcome: r.outcome,
+                    reason: r.reason,
+                    memo: r.memo,
+                }
+            })
+            .collect())
+    }
+
     /// Syncs the active account (or `subject`'s) with the credit service: registers this
     /// device on first contact, pushes the offline entries not yet answered (each outcome kept
     /// here), pulls every service entry after the cursor (each applied here once), and asks
@@ -358,6 +462,8 @@ impl Core {
 
         // The lease: as the service has it, renewed when it runs low or lapses soon.
         let list: latchkey_wire::DeviceList = self.get(Some(&record), "v1/devices").await?;
+        // Their names, for the refused entries pulled above.
+        store.set_devices(&account, &list.devices)?;
         let mine = list.devices.iter().find(|d| d.device_id == me.device_id);
         let removed = mine.is_some_and(|d| d.removed_at.is_some());
         let asked = lease;
@@ -424,6 +530,11 @@ impl Core {
         let record = self.account_record(subject)?;
         let me = self.device_identity()?;
         let list: latchkey_wire::DeviceList = self.get(Some(&record), "v1/devices").await?;
+        // Kept for the names refused entries are shown with (a best effort: a read-only data
+        // dir still lists the devices).
+        let _ = self
+            .sync_store()
+            .and_then(|mut s| s.set_devices(&record.id, &list.devices));
         Ok(list
             .devices
             .into_iter()

@@ -83,6 +83,15 @@ CREATE TABLE IF NOT EXISTS imports (
     reason   TEXT,
     PRIMARY KEY (account, entry_id)
 );
+-- The account's devices as the service last listed them: the names refused entries are shown
+-- with (a pulled entry names only its device's id).
+CREATE TABLE IF NOT EXISTS devices (
+    account    TEXT NOT NULL,
+    device_id  TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    removed_at TEXT,
+    PRIMARY KEY (account, device_id)
+);
 -- Every service entry pulled, applied here once (the primary key).
 CREATE TABLE IF NOT EXISTS pulled (
     account    TEXT NOT NULL,
@@ -163,6 +172,29 @@ pub struct Refused {
     pub reason: Option<String>,
     /// What for.
     pub memo: Option<String>,
+}
+
+/// An entry the service refused, from any device of the account, as kept here: pulled (every
+/// device's rejected pushes) or only answered to this device (a conflict, which the service does
+/// not store, or a rejection not pulled yet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RefusedRow {
+    pub entry_id: String,
+    /// The device that sent it (`None`: the service did not say).
+    pub device_id: Option<String>,
+    /// That device's name, as last listed.
+    pub device_name: Option<String>,
+    pub kind: String,
+    pub amount: i64,
+    /// `rejected` or `conflict`.
+    pub outcome: String,
+    /// The reason's code (`conflict` for a conflict).
+    pub reason: String,
+    pub memo: Option<String>,
+    /// When the service refused it; for what only this device knows, when it was made here.
+    pub at: DateTime<Utc>,
+    /// When it was made, for this device's own entries.
+    pub made_at: Option<DateTime<Utc>>,
 }
 
 fn storage(e: impl std::fmt::Display) -> Error {
@@ -989,6 +1021,100 @@ impl Store {
         Ok(applied)
     }
 
+    /// Keeps the service's list of the account's devices (names, removals).
+    pub fn set_devices(&mut self, account: &str, devices: &[latchkey_wire::Device]) -> Result<()> {
+        let tx = self.conn.transaction().map_err(storage)?;
+        for d in devices {
+            tx.execute(
+                "INSERT INTO devices (account, device_id, name, removed_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (account, device_id)
+                 DO UPDATE SET name = excluded.name, removed_at = excluded.removed_at",
+                params![
+                    account,
+                    d.device_id,
+                    d.name,
+                    d.removed_at.map(|t| t.to_rfc3339())
+                ],
+            )
+            .map_err(storage)?;
+        }
+        tx.commit().map_err(storage)
+    }
+
+    /// Every entry of the account the service refused, from any device (`me` is this one),
+    /// newest first: the rejected entries pulled, and this device's refusals the pull has not
+    /// brought (conflicts, which the service does not store; rejections not pulled yet).
+    pub fn refused_everywhere(&self, account: &str, me: &str) -> Result<Vec<RefusedRow>> {
+        let mut q = self
+            .conn
+            .prepare(
+                "SELECT p.entry_id, p.device_id, d.name, p.kind, p.amount, 'rejected', p.rejected,
+                        p.memo, p.created_at, o.local_time
+                 FROM pulled p
+                 LEFT JOIN devices d ON d.account = p.account AND d.device_id = p.device_id
+                 LEFT JOIN offline_entries o ON o.account = p.account
+                      AND o.server_seq = p.server_seq AND p.device_id = ?2
+                 WHERE p.account = ?1 AND p.rejected IS NOT NULL
+                 UNION ALL
+                 SELECT o.entry_id, ?2, d.name, 'spend', o.amount, o.outcome,
+                        COALESCE(o.reason, o.outcome), o.memo, o.local_time, o.local_time
+                 FROM offline_entries o
+                 LEFT JOIN devices d ON d.account = o.account AND d.device_id = ?2
+                 WHERE o.account = ?1 AND o.outcome IN ('rejected', 'conflict')
+                   AND NOT EXISTS (SELECT 1 FROM pulled p WHERE p.account = o.account
+                                   AND p.server_seq = o.server_seq AND p.rejected IS NOT NULL)",
+            )
+            .map_err(storage)?;
+        type Row = (
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            String,
+            i64,
+            String,
+            String,
+            Option<String>,
+            String,
+            Option<String>,
+        );
+        let rows: Vec<Row> = q
+            .query_map(params![account, me], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                    r.get(9)?,
+                ))
+            })
+            .map_err(storage)?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(storage)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (entry_id, device_id, name, kind, amount, outcome, reason, memo, at, made) in rows {
+            out.push(RefusedRow {
+                entry_id: entry_id.unwrap_or_default(),
+                device_id,
+                device_name: name,
+                kind,
+                amount,
+                outcome,
+                reason,
+                memo,
+                at: time(&at)?,
+                made_at: made.as_deref().map(time).transpose()?,
+            });
+        }
+        // Times are kept in two text forms here: ordered once parsed.
+        out.sort_by(|a, b| b.at.cmp(&a.at).then_with(|| b.entry_id.cmp(&a.entry_id)));
+        Ok(out)
+    }
+
     /// Offline entries the service refused or that conflicted, oldest first.
     pub fn refused(&self, account: &str) -> Result<Vec<Refused>> {
         let mut q = self
@@ -1147,6 +1273,110 @@ mod tests {
             Some("expired")
         );
         assert_eq!(s.unanswered_spent("a").unwrap(), 5, "only the capture");
+    }
+
+    fn rejected_pull(seq: i64, entry: &str, device: &str, at: &str) -> latchkey_wire::PulledEntry {
+        latchkey_wire::PulledEntry {
+            server_seq: seq,
+            kind: latchkey_wire::EntryKind::Spend,
+            amount: 3,
+            hold: None,
+            expires_at: None,
+            memo: Some("analytics run".into()),
+            created_at: t(at),
+            entry_id: Some(entry.into()),
+            device_id: Some(device.into()),
+            lease_id: Some(7),
+            rejected: Some(latchkey_wire::RejectReason::DeviceRemoved),
+        }
+    }
+
+    #[test]
+    fn refused_entries_of_every_device_are_listed_once_newest_first_with_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path()).unwrap();
+        let (me, phone) = ("m".repeat(16), "p".repeat(16));
+        let now = t("2026-01-02T00:00:00Z");
+        s.set_lease("a", Some(&lease(7, 20, 0))).unwrap();
+        for id in ["x", "y"] {
+            s.take("a", &spend(id, 2), now, offline).unwrap();
+            s.make_ready(id).unwrap();
+        }
+        let answer = latchkey_wire::PushAnswer {
+            outcomes: vec![
+                latchkey_wire::EntryOutcome {
+                    entry_id: "x".into(),
+                    outcome: latchkey_wire::Outcome::Rejected {
+                        server_seq: 5,
+                        reason: latchkey_wire::RejectReason::DeviceRemoved,
+                    },
+                },
+                latchkey_wire::EntryOutcome {
+                    entry_id: "y".into(),
+                    outcome: latchkey_wire::Outcome::Conflict,
+                },
+            ],
+            lease: None,
+            balance: latchkey_wire::Balance::new(0, 0),
+        };
+        s.record_push("a", &answer).unwrap();
+        let before = s.refused_everywhere("a", &me).unwrap();
+        assert_eq!(before.len(), 2, "this device's refusals, before any pull");
+        assert!(before
+            .iter()
+            .all(|r| r.device_id.as_deref() == Some(me.as_str())));
+
+        let page = latchkey_wire::PullPage {
+            entries: vec![
+                rejected_pull(5, "x", &me, "2026-01-03T00:00:00Z"),
+                rejected_pull(6, "z", &phone, "2026-01-04T00:00:00Z"),
+            ],
+            cursor: 6,
+            more: false,
+        };
+        s.apply_page("a", &page).unwrap();
+        let device = |id: &str, name: &str| latchkey_wire::Device {
+            device_id: id.into(),
+            name: name.into(),
+            created_at: now,
+            last_seen_at: now,
+            removed_at: None,
+            lease: None,
+        };
+        s.set_devices("a", &[device(&me, "Laptop"), device(&phone, "Phone")])
+            .unwrap();
+        let rows = s.refused_everywhere("a", &me).unwrap();
+        let ids: Vec<&str> = rows.iter().map(|r| r.entry_id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["z", "x", "y"],
+            "each refusal once (x pushed and pulled), newest first"
+        );
+        assert_eq!(rows[0].device_name.as_deref(), Some("Phone"));
+        assert_eq!(rows[0].reason, "device_removed");
+        assert_eq!(
+            rows[0].made_at, None,
+            "another device's local time is not known"
+        );
+        assert_eq!(
+            rows[1].at,
+            t("2026-01-03T00:00:00Z"),
+            "when the service refused it"
+        );
+        assert_eq!(
+            rows[1].made_at,
+            Some(t("2026-01-01T00:00:00Z")),
+            "when this device made it"
+        );
+        assert_eq!(rows[1].device_name.as_deref(), Some("Laptop"));
+        assert_eq!(
+            (rows[2].outcome.as_str(), rows[2].reason.as_str()),
+            ("conflict", "conflict")
+        );
+        assert!(
+            s.refused_everywhere("b", &me).unwrap().is_empty(),
+            "another account's are not listed"
+        );
     }
 
     #[test]
