@@ -487,3 +487,69 @@ fn without_a_credit_service_sync_is_off() {
     let e = call("sync_now").expect_err("nothing to sync");
     assert_eq!(code(&e), "config");
 }
+
+#[test]
+fn a_paid_run_online_with_every_credit_lent_is_paid_from_this_devices_lease() {
+    let r = rig();
+    grant(&r, "10");
+    let synced = invoke(&r, "sync_now", json!({})).expect("the first sync");
+    assert_eq!(synced["offline_available"], 10, "all 10 lent: {synced}");
+    let b = invoke(&r, "wallet_balance", json!({})).expect("balance");
+    assert_eq!(b["available"], 0, "nothing available at the service: {b}");
+
+    let csv = r.dir.path().join("steps.csv");
+    std::fs::write(&csv, "date,value\n2026-01-01,1\n2026-02-01,3\n").unwrap();
+    let here = core_at(
+        &config_text(&r.idp.issuer, &r.relay.base),
+        r.dir.path().join("data"),
+        &r.store,
+    )
+    .unwrap();
+    let imported =
+        serde_json::to_value(here.dataset_import(&csv, None).expect("imported")).unwrap();
+    let dataset = imported["dataset"]["id"].as_i64().unwrap();
+    let analysis = json!({"kind": "timeseries", "measure": "value", "agg": "sum", "by": "month"});
+    invoke(
+        &r,
+        "analysis_run",
+        json!({"dataset": dataset, "ticket": "online-1", "analysis": analysis}),
+    )
+    .expect("paid from the lease while the service answers");
+    let state = invoke(&r, "sync_status", json!({})).unwrap();
+    assert_eq!(state["offline_available"], 8, "{state}");
+    assert_eq!(state["unpushed"], 0, "pushed at once: {state}");
+    let b = invoke(&r, "wallet_balance", json!({})).expect("balance");
+    assert_eq!(
+        (b["posted"].as_i64(), b["held"].as_i64()),
+        (Some(8), Some(8)),
+        "the service captured it from the lease: {b}"
+    );
+    let again = invoke(&r, "sync_now", json!({})).expect("a sync");
+    assert_eq!(again["offline_available"], 8, "charged once: {again}");
+
+    // More than available + the lease: refused, nothing run, nothing charged.
+    let dear = core_at(
+        &config_text(&r.idp.issuer, &r.relay.base)
+            .replace("analytics_cost = 2", "analytics_cost = 9"),
+        r.dir.path().join("data"),
+        &r.store,
+    )
+    .unwrap();
+    let analysis: latchkey_core::analytics::engine::Analysis =
+        serde_json::from_value(analysis).unwrap();
+    let e = dear
+        .analysis_run(dataset, &analysis, "dear-1")
+        .expect_err("9 is beyond 0 available + 8 in the lease");
+    assert_eq!(
+        e.code,
+        latchkey_core::Code::InsufficientCredits,
+        "{}",
+        e.message
+    );
+    let b = invoke(&r, "wallet_balance", json!({})).expect("balance");
+    assert_eq!(
+        (b["posted"].as_i64(), b["held"].as_i64()),
+        (Some(8), Some(8)),
+        "a refusal changes nothing: {b}"
+    );
+}
