@@ -80,15 +80,20 @@ pub const INSERT_DEVICE_ENTRIES: &str = "
          AS t(entry_id, kind, amount, lease_id, local_time, memo, outcome, reason,
               server_seq, entry_seq)";
 /// Every ledger entry of the user and every rejected device entry, in `server_seq` order.
+/// Each side takes its own first `$3` by its index before the two are merged: the first `$3`
+/// of the whole are among them, and a page no longer reads (and sorts) everything after the
+/// cursor, which made pulling 100,000 entries by pages of 1,000 quadratic.
 pub const PULL: &str = "
     SELECT * FROM (
-        SELECT e.server_seq, e.kind, e.amount, e.hold_seq, e.expires_at, e.memo,
-               e.created_at, d.entry_id, d.device_id, d.lease_id, NULL::text AS reason
-        FROM entries e LEFT JOIN device_entries d ON d.entry_seq = e.server_seq
-        WHERE e.user_id = $1 AND e.server_seq > $2
+        (SELECT e.server_seq, e.kind, e.amount, e.hold_seq, e.expires_at, e.memo,
+                e.created_at, d.entry_id, d.device_id, d.lease_id, NULL::text AS reason
+         FROM entries e LEFT JOIN device_entries d ON d.entry_seq = e.server_seq
+         WHERE e.user_id = $1 AND e.server_seq > $2
+         ORDER BY e.server_seq LIMIT $3)
         UNION ALL
-        SELECT d.server_seq, d.kind, d.amount, NULL, NULL, d.memo, d.created_at,
-               d.entry_id, d.device_id, d.lease_id, d.reason
-        FROM device_entries d
-        WHERE d.user_id = $1 AND d.outcome = 'rejected' AND d.server_seq > $2
+        (SELECT d.server_seq, d.kind, d.amount, NULL, NULL, d.memo, d.created_at,
+                d.entry_id, d.device_id, d.lease_id, d.reason
+         FROM device_entries d
+         WHERE d.user_id = $1 AND d.outcome = 'rejected' AND d.server_seq > $2
+         ORDER BY d.server_seq LIMIT $3)
     ) x ORDER BY server_seq LIMIT $3";
