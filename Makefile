@@ -113,10 +113,15 @@ bench-server: npm
 	LATCHKEY_SERVER_BIN=target/release/latchkey-server target/release/examples/bench_server
 
 # Issue 9's sync figures: push of 10,000 offline spends, pull, idle sync p50/p99 (real server,
-# fsync on). Prints figures.
+# fsync on); then the desktop's side: the real `latchkey` CLI (release) syncing 10,000 and
+# 100,000 entries, its peak RSS and wall time (under a real keychain: it signs in). Prints figures.
 bench-sync: npm
-	$(BENCH_PROFILE) $(CARGO) build --release -p latchkey-server --bin latchkey-server --example bench_sync
+	$(BENCH_PROFILE) $(CARGO) build --release -p latchkey-server --bin latchkey-server \
+		--example bench_sync --example bench_device_memory
+	$(BENCH_PROFILE) $(CARGO) build --release -p latchkey-cli --bin latchkey
 	LATCHKEY_SERVER_BIN=target/release/latchkey-server target/release/examples/bench_sync
+	LATCHKEY_SERVER_BIN=target/release/latchkey-server LATCHKEY_BIN=target/release/latchkey \
+		scripts/with-keyring.sh target/release/examples/bench_device_memory
 
 # Coverage-guided fuzzing (cargo-fuzz, stable toolchain, no sanitizer) of every parser that reads
 # what others send: the sign-in callback, the configuration, vouchers (fuzz/), and the analytics
