@@ -45,6 +45,7 @@ const COMMANDS: &[&str] = &[
     "sync_status",
     "sync_now",
     "sync_soon",
+    "sync_import_shown",
     "devices_list",
     "devices_remove",
 ];

@@ -183,6 +183,11 @@ fn rig() -> Rig {
 /// same key store, a copy of the account and its sealed tokens), a chosen id and name, talking
 /// to the service directly.
 fn other_device(r: &Rig, name: &str, id: &str) -> Core {
+    other_device_at(r, name, id, &r.svc.base)
+}
+
+/// [`other_device`], reaching the service at `base` (a relay of its own, to cut).
+fn other_device_at(r: &Rig, name: &str, id: &str, base: &str) -> Core {
     let data = r.dir.path().join(name);
     let from = r.dir.path().join("data");
     std::fs::create_dir_all(data.join("tokens")).unwrap();
@@ -196,7 +201,7 @@ fn other_device(r: &Rig, name: &str, id: &str) -> Core {
         json!({"device_id": id, "name": name}).to_string(),
     )
     .unwrap();
-    core_at(&config_text(&r.idp.issuer, &r.svc.base), data, &r.store).expect("the device's core")
+    core_at(&config_text(&r.idp.issuer, base), data, &r.store).expect("the device's core")
 }
 
 fn invoke(r: &Rig, cmd: &str, args: Value) -> Result<Value, Value> {
@@ -470,6 +475,153 @@ fn sync_state_devices_removal_and_a_refused_offline_spend_over_ipc() {
             }
         }
     }
+}
+
+#[test]
+fn another_devices_late_spend_after_its_removal_and_the_wallet_import_reach_the_window() {
+    let r = rig();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // A wallet this computer kept before the service was configured: a voucher of the
+    // service's redeemed here (it counts), and credits granted here alone (they do not).
+    let out = r.svc.operator(&["voucher", "issue", "--credits", "30"]);
+    assert!(out.status.success(), "voucher issue failed");
+    let voucher = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let key = latchkey_testkit::pg::psql(
+        &r.svc.db_url,
+        "SELECT public_key FROM voucher_keys WHERE active",
+    );
+    let local = core_at(
+        &format!(
+            "[auth.local]\nclient_id = \"desktop-public\"\nserver_metadata_url = \
+             \"{}/.well-known/openid-configuration\"\n[wallet]\noffline_only = true\n\
+             voucher_keys = [\"{key}\"]\n",
+            r.idp.issuer
+        ),
+        r.dir.path().join("data"),
+        &r.store,
+    )
+    .unwrap();
+    local
+        .redeem_voucher_locally(None, "v-1", &voucher)
+        .expect("redeemed on this computer");
+    local
+        .with_wallet(None, |w, a| {
+            w.grant(a, "g-1", latchkey_core::latchkey_wallet::Credits(10), None)
+        })
+        .expect("granted on this computer");
+    drop(local);
+
+    // The first sync imports it: the window is told what counted and what did not, and why.
+    let status = events(&r, "sync://status");
+    let first = invoke(&r, "sync_now", json!({})).expect("the first sync");
+    let import = &first["import"];
+    assert_eq!(
+        import["credited"], 30,
+        "the service's voucher counted: {first}"
+    );
+    assert!(import["sent"].as_i64().unwrap() >= 2, "{first}");
+    let refused = import["refused"].as_array().expect("what did not count");
+    let grant = refused
+        .iter()
+        .find(|x| x["kind"] == "grant" && x["amount"] == 10)
+        .unwrap_or_else(|| panic!("the local grant is listed as not counted: {first}"));
+    assert_eq!(grant["reason"], "local_grant");
+    assert!(
+        grant["words"]
+            .as_str()
+            .is_some_and(|w| w.contains("granted on this computer only")),
+        "with the reason in words: {grant}"
+    );
+    let heard: Vec<Value> = status.try_iter().collect();
+    assert_eq!(
+        heard.last().map(|e| &e["import"]),
+        Some(import),
+        "the sync's event carries the report too"
+    );
+    assert_eq!(
+        invoke(&r, "sync_status", json!({})).unwrap()["import"],
+        *import,
+        "kept for a window that was not listening yet"
+    );
+    invoke(&r, "sync_import_shown", json!({})).expect("the window showed it");
+    assert_eq!(
+        invoke(&r, "sync_status", json!({})).unwrap()["import"],
+        Value::Null,
+        "shown once"
+    );
+    let again = invoke(&r, "sync_now", json!({})).expect("a second sync");
+    assert_eq!(
+        again["import"],
+        Value::Null,
+        "nothing imported twice: {again}"
+    );
+    assert_eq!(again["refused"], json!([]), "nothing refused yet");
+
+    // A phone of alice's takes a lease, spends from it while cut off, and is removed as lost
+    // from this window meanwhile. Back online, it pushes the spend: refused at the service.
+    let phone_link = Relay::start(
+        r.svc
+            .base
+            .trim_start_matches("http://")
+            .parse()
+            .expect("the service's address"),
+    );
+    let phone = other_device_at(&r, "Phone", PHONE, &phone_link.base);
+    let leased = rt
+        .block_on(phone.sync(None, None))
+        .expect("the phone syncs");
+    assert_eq!(leased.offline_available, 10, "the 10 left of 30");
+    phone_link.cut();
+    let spent = rt
+        .block_on(phone.service_spend(None, "late-1", 3, Some("report export")))
+        .expect("spent offline from the phone's lease");
+    assert!(spent.entry.id < 0, "an offline entry, local id");
+    invoke(&r, "devices_remove", json!({"deviceId": PHONE})).expect("removed as lost");
+    let available = invoke(&r, "wallet_balance", json!({})).unwrap()["available"].clone();
+    phone_link.restore();
+    let pushed = rt
+        .block_on(phone.sync(None, None))
+        .expect("the phone syncs again");
+    assert_eq!(pushed.refused_now, 1, "the late spend is refused");
+
+    assert_eq!(
+        invoke(&r, "sync_status", json!({})).unwrap()["refused"],
+        json!([]),
+        "this device learns of it at its next sync"
+    );
+    let after = invoke(&r, "sync_now", json!({})).expect("the window's next sync");
+    let refused = after["refused"].as_array().expect("refused entries");
+    assert_eq!(refused.len(), 1, "{after}");
+    let late = &refused[0];
+    assert_eq!(late["device_name"], "Phone", "named: {late}");
+    assert_eq!(late["device_id"], PHONE);
+    assert_eq!(late["this_device"], false);
+    assert_eq!(late["amount"], 3);
+    assert_eq!(late["memo"], "report export");
+    assert_eq!(late["outcome"], "rejected");
+    assert_eq!(late["reason"], "device_removed");
+    assert!(
+        late["words"]
+            .as_str()
+            .is_some_and(|w| w.contains("removed as lost")),
+        "the reason in words: {late}"
+    );
+    assert!(
+        late["at"]
+            .as_str()
+            .is_some_and(|t| t.len() >= 20 && t.as_bytes()[10] == b'T'),
+        "dated, for the history: {late}"
+    );
+    assert_eq!(
+        invoke(&r, "wallet_balance", json!({})).unwrap()["available"],
+        available,
+        "the refused spend moved no credits"
+    );
+    assert_eq!(
+        invoke(&r, "sync_status", json!({})).unwrap()["refused"],
+        after["refused"],
+        "kept here, from local files"
+    );
 }
 
 #[test]

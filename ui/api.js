@@ -377,14 +377,40 @@
  */
 
 /**
- * A spend made offline here that the credit service refused (it moved no credits).
+ * An entry the credit service refused, from any of the account's devices (it moved no credits).
  * @typedef {object} Refused
  * @property {string} entry_id
+ * @property {string} at When the service refused it (RFC 3339); for a conflict, when it was made here.
+ * @property {string | null} made_at When it was made on this device (RFC 3339; null for another device's).
+ * @property {string | null} device_id
+ * @property {string | null} device_name As the service last listed it (null: not known yet).
+ * @property {boolean} this_device
+ * @property {string} kind What it tried (`spend`).
  * @property {number} amount
  * @property {'rejected' | 'conflict'} outcome
- * @property {string | null} reason For `rejected`: `device_removed`, `beyond_lease`,
- *   `lease_closed`, `lease_expired`, `unknown_lease`, `not_pushable` or `invalid`.
+ * @property {string} reason `device_removed`, `beyond_lease`, `lease_closed`, `lease_expired`,
+ *   `unknown_lease`, `not_pushable`, `invalid` or `conflict`.
+ * @property {string} words The reason in words, to follow "not accepted, because".
  * @property {string | null} memo
+ */
+
+/**
+ * A local wallet entry the import into the credit service did not count.
+ * @typedef {object} ImportNoticeEntry
+ * @property {number} entry_id
+ * @property {string} kind `grant`, `voucher`, `spend`, `refund` or `capture`.
+ * @property {number} amount
+ * @property {string} reason
+ * @property {string} words The reason in words, to follow "not counted, because".
+ */
+
+/**
+ * What the sync that imported this computer's single-machine wallet did.
+ * @typedef {object} ImportNotice
+ * @property {number} sent
+ * @property {number} credited
+ * @property {number} spent
+ * @property {ImportNoticeEntry[]} refused
  */
 
 /**
@@ -397,7 +423,8 @@
  * @property {CoreError | null} error Why the last sync failed.
  * @property {number | null} offline_available What this device may spend offline (null: no lease).
  * @property {number} unpushed Offline spends not yet sent.
- * @property {Refused[]} refused
+ * @property {Refused[]} refused Every device's refused entries, newest first.
+ * @property {ImportNotice | null} import The wallet import's report, until `syncImportShown`.
  * @property {boolean} changed In an event: the sync moved something (read the wallet again).
  */
 
@@ -659,6 +686,8 @@ return {
   syncNow: () => command('sync_now'),
   /** @returns {Promise<void>} Something changed here: sync in a moment. */
   syncSoon: () => command('sync_soon'),
+  /** @returns {Promise<void>} The import's report was shown: it is not sent again. */
+  syncImportShown: () => command('sync_import_shown'),
   /** @returns {Promise<Device[]>} Oldest first, removed ones too; needs the service. */
   devicesList: () => command('devices_list'),
   /**

@@ -118,9 +118,9 @@ function notice(text) {
 $('error-dismiss').addEventListener('click', clearError);
 $('error-retry').addEventListener('click', () => { const again = retryAction; clearError(); if (again) again(); });
 
-const wallet = latchkeyWallet.initWallet({ api, showError, clearError, notice, active, changed: () => sync.changed(), serviceReached: () => sync.serviceReached() });
+const wallet = latchkeyWallet.initWallet({ api, showError, clearError, notice, active, changed: () => sync.changed(), serviceReached: () => sync.serviceReached(), extraRows: () => sync.historyRows() });
 const analytics = latchkeyAnalytics.initAnalytics({ api, showError, clearError, notice, active, balanceChanged: () => { sync.changed(); return wallet.refresh(); } });
-const sync = latchkeySync.initSync({ api, showError, clearError, notice, active, errorWords: (e) => ERROR_WORDS[e.code]('The provider'), walletChanged: () => wallet.refresh() });
+const sync = latchkeySync.initSync({ api, showError, clearError, notice, active, errorWords: (e) => ERROR_WORDS[e.code]('The provider'), walletChanged: () => wallet.refresh(), historyChanged: () => wallet.redrawHistory() });
 
 // ---------- screens ----------
 /** @param {'loading' | 'signed-out' | 'waiting' | 'device' | 'signed-in'} screen */

@@ -1,7 +1,8 @@
 // @ts-check
 // Sync with the credit service, the window's side (issue 9): the indicator ("Synced",
 // "Syncing…", "Offline since …" with the last error in words) and "Sync now", what this device
-// may spend offline, the spends the service refused, and the Devices card with "Remove lost
+// may spend offline, the entries the service refused (every device's, in the history by date),
+// the report of the wallet's import, and the Devices card with "Remove lost
 // device". The shell decides when to sync (src-tauri/src/sync.rs); this page asks for one
 // after a local change and when the service answers again. Only through api.js; text from
 // outside (device names, notes) is set with textContent only.
@@ -27,25 +28,23 @@ function when(iso) {
   return day === new Date().toISOString().slice(0, 10) ? `${time} UTC` : `${day} ${time} UTC`;
 }
 
-/** Why the service refused an offline spend, in words. @type {Record<string, string>} */
-const REFUSED_BECAUSE = {
-  device_removed: 'this device had been removed as lost (from another device) before it sent it',
-  beyond_lease: 'it was more than this device still held for offline use',
-  lease_closed: 'the credits this device held for offline use had already been given back',
-  lease_expired: 'the credits this device held for offline use had lapsed, and your balance did not cover it',
-  unknown_lease: 'the credit service did not know the offline credits it was paid from',
-  not_pushable: 'only spends can be made offline',
-  invalid: 'its amount or note was out of range',
-};
+/** A time as the history shows it ("2026-11-29 10:32:07"). @param {string} iso */
+const shownTime = (iso) => iso.replace('T', ' ').replace(/\.\d+(Z|[+-]\d\d:\d\d)$|Z$|[+-]00:00$/, '');
+
+/**
+ * A refused entry in words: what, from which device, and why (the core's words).
+ * @param {Refused} r
+ */
+function refusedWords(r) {
+  const what = r.memo ? r.memo.charAt(0).toUpperCase() + r.memo.slice(1) : 'A spend';
+  return `${what}, ${credits(r.amount)} credit${r.amount === 1 ? '' : 's'}: not accepted, because ${r.words}. Nothing was charged for it.`;
+}
 
 /** @param {Refused} r */
-function refusedWords(r) {
-  const why = r.outcome === 'conflict'
-    ? 'a different spend with the same id was already recorded'
-    : REFUSED_BECAUSE[r.reason || ''] || `the credit service refused it (${r.reason || 'no reason given'})`;
-  const what = r.memo ? r.memo.charAt(0).toUpperCase() + r.memo.slice(1) : 'A spend';
-  return `${what}, ${credits(r.amount)} credit${r.amount === 1 ? '' : 's'}: not accepted, because ${why}. Nothing was charged for it.`;
-}
+const fromDevice = (r) => (r.this_device ? 'this device' : r.device_name ? `“${r.device_name}”` : 'another device');
+
+/** A local wallet entry's kind, for the import's report. @type {Record<string, string>} */
+const LOCAL_KIND = { grant: 'Credits given', voucher: 'Voucher redeemed', spend: 'Spent', refund: 'Refund', capture: 'Paid from hold' };
 
 /**
  * What sync needs from app.js.
@@ -57,6 +56,7 @@ function refusedWords(r) {
  * @property {() => Account | null} active
  * @property {(err: CoreError) => string} errorWords The code's words (app.js's ERROR_WORDS).
  * @property {() => Promise<void>} walletChanged Reads the balance and history again.
+ * @property {() => void} historyChanged Draws the history again (the refused entries changed).
  */
 
 /**
@@ -64,7 +64,9 @@ function refusedWords(r) {
  * @param {SyncUi} ui
  */
 function initSync(ui) {
-  const { api, showError, clearError, notice, active, errorWords, walletChanged } = ui;
+  const { api, showError, clearError, notice, active, errorWords, walletChanged, historyChanged } = ui;
+  /** The refused entries last drawn, to redraw the history only when they change. */
+  let refusedDrawn = '';
   /** @type {SyncStatus | null} */
   let status = null;
   /** @type {Device | null} */
@@ -91,7 +93,8 @@ function initSync(ui) {
     if (!on) {
       $('balance-held-what').textContent = 'held for running jobs';
       $('sync-detail').hidden = true;
-      $('history-refused').hidden = true;
+      $('import-report').hidden = true;
+      redrawIfChanged();
       return;
     }
     const box = $('sync-status');
@@ -129,16 +132,81 @@ function initSync(ui) {
       detail.title = '';
     }
 
-    const list = $('refused-list');
+    renderImport(s.import);
+    redrawIfChanged();
+  }
+
+  /** The history shows the refused entries: draw it again when they changed. */
+  function redrawIfChanged() {
+    const key = JSON.stringify(historyRows().map((x) => x.at));
+    const names = JSON.stringify((status?.refused || []).map((r) => [r.entry_id, r.device_name]));
+    if (key + names !== refusedDrawn) {
+      refusedDrawn = key + names;
+      historyChanged();
+    }
+  }
+
+  /**
+   * The refused entries as history lines, newest first (wallet.js puts them among the entries
+   * by date). Every device's, as this one knows them after its last sync.
+   * @returns {{at: string, row: () => HTMLTableRowElement}[]}
+   */
+  function historyRows() {
+    if (!status || status.phase === 'off' || !active()) return [];
+    return status.refused.map((r) => ({
+      at: r.at,
+      row: () => {
+        const tr = document.createElement('tr');
+        tr.dataset.kind = 'refused';
+        tr.dataset.reason = r.reason;
+        tr.dataset.device = r.this_device ? 'this' : r.device_id || '';
+        /** @type {[string, string][]} */
+        const cells = [
+          [shownTime(r.at), ''],
+          [`Not accepted, from ${fromDevice(r)}`, ''],
+          [`−${credits(r.amount)}`, 'num not-charged'],
+          ['—', 'num'],
+          [refusedWords(r), ''],
+        ];
+        for (const [text, cls] of cells) {
+          const td = document.createElement('td');
+          td.textContent = text;
+          if (cls) td.className = cls;
+          tr.append(td);
+        }
+        /** @type {HTMLElement} */ (tr.children[2]).title = 'Not charged';
+        return tr;
+      },
+    }));
+  }
+
+  /**
+   * The report of the sync that imported this computer's wallet, until the user has read it.
+   * @param {ImportNotice | null} i
+   */
+  function renderImport(i) {
+    const box = $('import-report');
+    if (!i) { box.hidden = true; return; }
+    const entries = `${i.sent} entr${i.sent === 1 ? 'y' : 'ies'}`;
+    const used = i.spent > 0 ? ` Your spends made then used ${credits(i.spent)} of them.` : '';
+    const counted = `${credits(i.credited)} credit${i.credited === 1 ? '' : 's'}`;
+    $('import-report-text').textContent = `The first sync sent the ${entries} of the wallet this computer kept before the credit service was set up. The service counted ${counted}.${used}${i.refused.length ? ' Not counted:' : ' Everything counted.'}`;
+    const list = $('import-report-list');
     list.replaceChildren();
-    for (const r of s.refused) {
+    for (const x of i.refused) {
       const li = document.createElement('li');
-      li.dataset.reason = r.reason || r.outcome;
-      li.textContent = refusedWords(r);
+      li.dataset.reason = x.reason;
+      li.textContent = `${LOCAL_KIND[x.kind] || x.kind}, ${credits(x.amount)} credit${x.amount === 1 ? '' : 's'}: not counted, because ${x.words}.`;
       list.append(li);
     }
-    $('history-refused').hidden = s.refused.length === 0;
+    list.hidden = i.refused.length === 0;
+    box.hidden = false;
   }
+
+  $('import-report-ok').addEventListener('click', () => {
+    $('import-report').hidden = true;
+    api.syncImportShown().catch(showError);
+  });
 
   async function refresh() {
     try { render(await api.syncStatus()); } catch (e) { showError(e); }
@@ -278,7 +346,7 @@ function initSync(ui) {
     void loadDevices();
   }
 
-  return { refresh, shown, changed, serviceReached };
+  return { refresh, shown, changed, serviceReached, historyRows };
 }
 
 return { initSync };

@@ -42,6 +42,15 @@ const shownTime = (iso) => iso.replace('T', ' ').replace(/\.\d+(Z|[+-]\d\d:\d\d)
  * @property {() => Account | null} active
  * @property {() => void} [changed] Credits moved here (a redemption, a purchase): sync soon.
  * @property {() => void} [serviceReached] The credit service answered (ui/sync.js).
+ * @property {() => HistoryExtra[]} [extraRows] More lines for the history, newest first, shown
+ *   among the entries by date (the spends the credit service refused: ui/sync.js).
+ */
+
+/**
+ * A line of the history that is not a ledger entry.
+ * @typedef {object} HistoryExtra
+ * @property {string} at RFC 3339.
+ * @property {() => HTMLTableRowElement} row
  */
 
 /**
@@ -124,11 +133,17 @@ function initWallet(ui) {
   function renderHistory() {
     const body = $('history');
     body.replaceChildren();
+    // Extra lines go among the entries by date, down to the oldest entry loaded (all of them
+    // once every page is).
+    const oldest = state.entries.length ? Date.parse(state.entries[state.entries.length - 1].created_at) : -Infinity;
+    const extra = (ui.extraRows?.() || []).filter((x) => !state.cursor || Date.parse(x.at) >= oldest);
+    let next = 0;
     // A capture without a note reads with its hold's ("Analytics run").
     /** @type {Map<number, string>} */
     const holdMemo = new Map();
     for (const e of state.entries) if (e.kind === 'reserve' && e.memo) holdMemo.set(e.id, e.memo);
     for (const e of state.entries) {
+      while (next < extra.length && Date.parse(extra[next].at) >= Date.parse(e.created_at)) body.append(extra[next++].row());
       // A hold that was captured is shown with its capture, as one line (not two spends).
       if (e.captured_by != null) continue;
       const tr = document.createElement('tr');
@@ -153,6 +168,7 @@ function initWallet(ui) {
       }
       body.append(tr);
     }
+    while (next < extra.length) body.append(extra[next++].row());
     $('history-empty').hidden = body.children.length > 0;
     $('load-more').hidden = !state.cursor;
     renderBalanceChart();
@@ -352,7 +368,7 @@ function initWallet(ui) {
   // forward; show the balance now (a waiting purchase also learns it by asking the service).
   api.onPurchaseLink(() => { void refresh(); });
 
-  return { refresh, show, askRedeem, recheckBuying };
+  return { refresh, show, askRedeem, recheckBuying, redrawHistory: renderHistory };
 }
 
 return { initWallet };

@@ -68,6 +68,7 @@ macro_rules! app_commands {
             $crate::commands::sync::sync_status,
             $crate::commands::sync::sync_now,
             $crate::commands::sync::sync_soon,
+            $crate::commands::sync::sync_import_shown,
             $crate::commands::sync::devices_list,
             $crate::commands::sync::devices_remove,
         ]

@@ -12,7 +12,7 @@
 //! [`SyncStatus`]: no token, only counts, times and the core's `{code, message}`.
 
 use crate::shell::{internal, lock, Shell};
-use latchkey_core::{Code, Core, Error, Refused};
+use latchkey_core::{Code, Core, Error, ImportReport, RefusedEntry};
 use serde::Serialize;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -21,6 +21,9 @@ use tokio::time::Instant;
 
 /// The event every change of the sync state sends: a [`SyncStatus`].
 pub const SYNC_STATUS: &str = "sync://status";
+
+/// At most this many refused entries go to the window (newest first; the history shows them).
+const REFUSED_SHOWN: usize = 200;
 
 /// When syncs run by themselves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,8 +96,13 @@ pub struct SyncStatus {
     pub offline_available: Option<i64>,
     /// Spends made offline here that the service has not answered yet.
     pub unpushed: i64,
-    /// Spends made offline here that the service refused, oldest first (they moved nothing).
-    pub refused: Vec<Refused>,
+    /// Entries the service refused, from any of the account's devices as this one knows them
+    /// after its last pull, newest first (they moved nothing); the window shows them in the
+    /// history by date.
+    pub refused: Vec<RefusedEntry>,
+    /// What the sync that imported this computer's single-machine wallet did (what counted,
+    /// what did not and why), until the window says it showed it (`sync_import_shown`).
+    pub import: Option<ImportNotice>,
     /// In an event: this sync moved something (pushed, pulled, or the service is back), so
     /// the window reads the balance and history again.
     pub changed: bool,
@@ -110,7 +118,57 @@ impl SyncStatus {
             offline_available: None,
             unpushed: 0,
             refused: Vec::new(),
+            import: None,
             changed: false,
+        }
+    }
+}
+
+/// The import of the single-machine wallet, as the window shows it once.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportNotice {
+    /// Local entries sent.
+    pub sent: usize,
+    /// Credits the service counted.
+    pub credited: i64,
+    /// Credits spent at the service for the wallet's spends.
+    pub spent: i64,
+    /// Entries that did not count.
+    pub refused: Vec<ImportNoticeEntry>,
+}
+
+/// A local wallet entry the import did not count.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportNoticeEntry {
+    /// Its id in the local wallet.
+    pub entry_id: i64,
+    /// Its local kind (`grant`, `voucher`, `spend`, `refund`, `capture`).
+    pub kind: String,
+    /// Its credits.
+    pub amount: i64,
+    /// The reason's code (`local_grant`, `invalid_voucher`, `already_redeemed`...).
+    pub reason: String,
+    /// Why, in words that follow "not counted, because".
+    pub words: String,
+}
+
+impl From<&ImportReport> for ImportNotice {
+    fn from(r: &ImportReport) -> Self {
+        Self {
+            sent: r.sent,
+            credited: r.credited,
+            spent: r.spent,
+            refused: r
+                .refused
+                .iter()
+                .map(|x| ImportNoticeEntry {
+                    entry_id: x.entry_id,
+                    kind: x.kind.clone(),
+                    amount: x.amount,
+                    reason: x.reason.clone(),
+                    words: x.words().to_string(),
+                })
+                .collect(),
         }
     }
 }
@@ -123,6 +181,8 @@ struct Memory {
     requested: Option<Instant>,
     /// When the last sync ended.
     last_end: Option<Instant>,
+    /// The import a sync did, until the window has shown it.
+    import: Option<ImportNotice>,
 }
 
 /// The app's syncs: their state and their one-at-a-time lock. Managed by the app.
@@ -142,6 +202,7 @@ impl Syncs {
                 error: None,
                 requested: None,
                 last_end: None,
+                import: None,
             }),
             one: tokio::sync::Mutex::new(()),
             wake: tokio::sync::Notify::new(),
@@ -166,23 +227,37 @@ impl Syncs {
         self.status_with(core, false)
     }
 
+    /// The window showed the import's report: it is not sent again.
+    pub fn import_shown(&self) {
+        lock(&self.memory).import = None;
+    }
+
     fn status_with(&self, core: &Core, changed: bool) -> SyncStatus {
         if !core.wallet_uses_service() {
             return SyncStatus::off();
         }
-        let (phase, offline_since, error) = {
+        let (phase, offline_since, error, import) = {
             let m = lock(&self.memory);
-            (m.phase, m.offline_since.clone(), m.error.clone())
+            (
+                m.phase,
+                m.offline_since.clone(),
+                m.error.clone(),
+                m.import.clone(),
+            )
         };
-        match core.sync_state(None) {
-            Ok(s) => SyncStatus {
+        let state = core
+            .sync_state(None)
+            .and_then(|s| Ok((s, core.refused_entries(None, REFUSED_SHOWN)?)));
+        match state {
+            Ok((s, refused)) => SyncStatus {
                 phase,
                 last_synced_at: s.last_synced_at.map(|t| t.to_rfc3339()),
                 offline_since,
                 error,
                 offline_available: s.offline_available,
                 unpushed: s.unpushed,
-                refused: s.refused,
+                refused,
+                import,
                 changed,
             },
             Err(e) if e.code == Code::NotSignedIn => SyncStatus::off(),
@@ -252,7 +327,11 @@ impl Syncs {
                     m.phase = Phase::Synced;
                     m.offline_since = None;
                     m.error = None;
+                    if let Some(import) = &report.import {
+                        m.import = Some(import.into());
+                    }
                     report.registered
+                        || report.import.is_some()
                         || report.pushed > 0
                         || report.pulled > 0
                         || before != Phase::Synced

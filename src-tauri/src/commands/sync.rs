@@ -31,6 +31,13 @@ pub fn sync_soon(syncs: State<'_, Syncs>) {
     syncs.soon();
 }
 
+/// The window showed the report of the sync that imported this computer's wallet: it is not
+/// sent again.
+#[tauri::command]
+pub fn sync_import_shown(syncs: State<'_, Syncs>) {
+    syncs.import_shown();
+}
+
 /// This account's devices at the service, oldest first, removed ones included.
 #[tauri::command(async)]
 pub async fn devices_list(shell: State<'_, Shell>) -> Result<Vec<DeviceView>, Error> {
