@@ -44,17 +44,7 @@ impl Sync {
                     x.kind,
                     x.amount,
                     x.entry_id,
-                    match x.reason.as_str() {
-                        "local_grant" =>
-                            "granted on this computer only; the service grants its own",
-                        "invalid_voucher" =>
-                            "the voucher is not the service's, has expired or is someone else's",
-                        "already_redeemed" => "the voucher was already redeemed at the service",
-                        "uncounted" => "it spent credits the service does not count",
-                        "not_importable" => "this kind of entry is not imported",
-                        "conflict" => "this entry was imported before with other details",
-                        _ => "the service did not accept it",
-                    }
+                    x.words()
                 );
             }
         }
@@ -91,6 +81,28 @@ impl Sync {
                     ("conflict", _) => "its id was already used for another spend",
                     _ => "the service did not accept it",
                 }
+            );
+        }
+        // Your other devices' refused entries, as this sync pulled them (a lost device's late
+        // spends): shown here too, not only on the device that sent them.
+        for x in app
+            .refused_entries(None, usize::MAX)?
+            .iter()
+            .filter(|x| !x.this_device)
+        {
+            println!(
+                "Refused by the service, from {} ({}): {} credits{} — {}; nothing was charged.",
+                x.device_name
+                    .as_deref()
+                    .map(|n| format!("\u{201c}{}\u{201d}", clean_line(n)))
+                    .unwrap_or_else(|| "another device".into()),
+                x.at.format("%Y-%m-%d %H:%M UTC"),
+                x.amount,
+                x.memo
+                    .as_deref()
+                    .map(|m| format!(" for {}", clean_line(m)))
+                    .unwrap_or_default(),
+                x.words
             );
         }
         Ok(())

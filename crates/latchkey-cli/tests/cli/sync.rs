@@ -268,6 +268,31 @@ fn a_removed_devices_later_push_is_rejected_and_shown() {
     );
     let shown = text(&lost.latchkey("-", &["sync"]).stdout);
     assert!(shown.contains("removed as lost"), "{shown}");
+    // The device that removed it lists the refused spend too, after its next sync.
+    let home_sync = text(&home.latchkey("-", &["sync"]).stdout);
+    assert!(
+        home_sync.contains("Refused by the service, from \u{201c}")
+            && home_sync.contains("that device had been removed as lost")
+            && home_sync.contains("nothing was charged"),
+        "{home_sync}"
+    );
+    let history = text(&home.latchkey("-", &["wallet", "history"]).stdout);
+    assert!(
+        history.contains("Not accepted by the credit service")
+            && history.contains(&format!("-{COST}"))
+            && history.contains("that device had been removed as lost"),
+        "{history}"
+    );
+    assert_eq!(
+        home.json(&["wallet", "history", "--json"])["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "spend")
+            .count(),
+        0,
+        "--json keeps the service's entries only"
+    );
     assert_eq!(spent(&svc), "0", "the rejected spend moved no credits");
     let stored = psql(
         &svc.db_url,

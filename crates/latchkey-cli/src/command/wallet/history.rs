@@ -71,6 +71,33 @@ impl History {
                     );
                 }
             }
+            // Entries the service refused, from any of your devices (nothing was charged).
+            let refused = match (&self.cursor, self.json) {
+                (None, false) => app.refused_entries(account, usize::MAX)?,
+                _ => vec![],
+            };
+            if !refused.is_empty() {
+                println!("Not accepted by the credit service (nothing was charged for them):");
+                for x in &refused {
+                    let from = match (x.this_device, x.device_name.as_deref()) {
+                        (true, _) => "this device".to_string(),
+                        (false, Some(n)) => {
+                            format!("\u{201c}{}\u{201d}", crate::output::clean_line(n))
+                        }
+                        (false, None) => "another device".to_string(),
+                    };
+                    println!(
+                        "  {}  from {from}  -{}{}  — {}",
+                        x.at.format("%Y-%m-%d %H:%M"),
+                        x.amount,
+                        x.memo
+                            .as_deref()
+                            .map(|m| format!("  {}", crate::output::clean_line(m)))
+                            .unwrap_or_default(),
+                        x.words
+                    );
+                }
+            }
             let known = app.service_history(account, &query).await?;
             let page = &known.value;
             if self.json {
