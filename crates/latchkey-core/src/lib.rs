@@ -55,6 +55,7 @@ pub use sync::{
     import_reason_words, refused_words, DeviceIdentity, DeviceView, ImportRefused, ImportReport,
     Refused, RefusedEntry, SyncReport, SyncState,
 };
+pub use sync::{QueueOutcome, QueueReport, QueuedVoucher};
 pub use tokens::{Token, TokenKind};
 pub use views::{AccountView, ProviderView};
 pub use wallet::{HistoryLine, HistoryLines};

@@ -2,11 +2,14 @@
 //! verifies the voucher fully (a trusted key's signature, not expired, meant for the active
 //! account, not already redeemed on this machine) before a face shows its amount, and
 //! [`Core::redeem_voucher_for`] applies it only to the account the question named, refusing
-//! when another account became active meanwhile.
+//! when another account became active meanwhile. With a credit service that cannot be reached,
+//! [`Core::redeem_at_service`] queues the voucher (`sync/queue.rs`): checked here, sent by the
+//! next sync under the same key, not counted until the service confirms it.
 
 use crate::core::Core;
 use crate::error::{Code, Error, Result};
 use crate::service::ServiceReceipt;
+use crate::sync::{QueueAnswer, QueuedVoucher};
 use latchkey_wallet::voucher::{self, Voucher};
 use latchkey_wallet::{AccountKey, Receipt, VoucherRejection};
 use serde::Serialize;
@@ -34,7 +37,7 @@ pub struct RedeemAccount {
 }
 
 /// What a redemption did, at the credit service or in the local wallet (`{entry, balance,
-/// replayed}` either way).
+/// replayed}` either way), or that it waits for the service (`{queued: true, ...}`).
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum Redeemed {
@@ -42,6 +45,9 @@ pub enum Redeemed {
     Local(Receipt),
     /// At the credit service.
     Service(ServiceReceipt),
+    /// The service could not be reached: checked here and queued for the next sync; not
+    /// counted yet.
+    Queued(QueuedVoucher),
 }
 
 impl Core {
@@ -125,13 +131,51 @@ impl Core {
         }
         let token = token.trim();
         if self.wallet_uses_service() {
-            let r = self
-                .service_redeem(Some(&expected.subject), key, token)
-                .await?;
-            return Ok(Redeemed::Service(r));
+            return self
+                .redeem_at_service(Some(&expected.subject), key, token)
+                .await;
         }
         self.redeem_voucher_locally(Some(&expected.subject), key, token)
             .map(Redeemed::Local)
+    }
+
+    /// Redeems `token` at the credit service for the active account (or `subject`) under
+    /// `key`. When the service cannot be reached, the voucher is checked with what this
+    /// machine knows (a pinned key of the service signed it, not expired, meant for this
+    /// account) and queued: [`Redeemed::Queued`], nothing counted; the next sync sends it
+    /// with the same key. A voucher already queued is sent under its queued key, so it is
+    /// credited once; after a redeem the service answered, the rest of the queue is sent too
+    /// (best effort).
+    ///
+    /// # Errors
+    /// [`Code::VoucherRejected`] (offline too, at once: forged, expired, someone else's);
+    /// [`Code::IdempotencyConflict`]; [`Code::ServiceUnavailable`] offline before the first
+    /// contact with the service (no pinned keys to check it with); the account errors.
+    pub async fn redeem_at_service(
+        &self,
+        subject: Option<&str>,
+        key: &str,
+        token: &str,
+    ) -> Result<Redeemed> {
+        let token = token.trim();
+        let record = self.account_record(subject)?;
+        let subject = Some(record.identity.subject.as_str());
+        let queued = self.queued_key_of(&record, token)?;
+        let key = queued.as_deref().unwrap_or(key);
+        match self.service_redeem(subject, key, token).await {
+            Ok(r) => {
+                // The service answers: what waits in the queue goes now too.
+                let _ = self.send_queued_vouchers(&record).await;
+                Ok(Redeemed::Service(r))
+            }
+            Err(e) if e.code == Code::ServiceUnavailable => {
+                match self.queue_voucher(&record, key, token)? {
+                    QueueAnswer::Queued(q) => Ok(Redeemed::Queued(q)),
+                    QueueAnswer::Credited(r) => Ok(Redeemed::Service(r)),
+                }
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Redeems `token` into the local wallet of the active account (or `subject`). A voucher
@@ -168,6 +212,7 @@ fn futures_are_send(app: &Core, account: &AccountKey) {
     fn send<T: Send>(_: T) {}
     send(app.preview_voucher("v"));
     send(app.redeem_voucher_for(account, "k", "v"));
+    send(app.redeem_at_service(None, "k", "v"));
 }
 
 #[cfg(test)]

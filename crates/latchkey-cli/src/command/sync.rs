@@ -10,7 +10,9 @@ pub struct Sync {
     /// "cursor", "offline_available", "lease_expires_at", "refused": [{"entry_id", "amount",
     /// "outcome", "reason", "memo"}], "last_synced_at", "import"} ("import": what this sync
     /// imported of this computer's single-machine wallet, {"sent", "credited", "spent",
-    /// "refused": [{"entry_id", "kind", "amount", "reason"}]}, or null).
+    /// "refused": [{"entry_id", "kind", "amount", "reason"}]}, or null; "vouchers": what it did
+    /// with vouchers queued offline, {"sent", "credited", "outcomes": [{"key", "voucher_id",
+    /// "credits", "outcome", "reason"}], "still_queued"}).
     #[arg(long)]
     json: bool,
     /// Ask the service for an offline lease of this many credits now (it grants at most what
@@ -47,6 +49,25 @@ impl Sync {
                     x.words()
                 );
             }
+        }
+        for v in &r.vouchers.outcomes {
+            match v.outcome {
+                "credited" => println!("Queued voucher redeemed: {} credits.", v.credits),
+                "already_redeemed" => println!(
+                    "Queued voucher not counted: it was already redeemed (on another device, \
+                     or by someone else) before this device could send it."
+                ),
+                _ => println!(
+                    "Queued voucher refused by the service: {}",
+                    v.reason.as_deref().unwrap_or("no reason given")
+                ),
+            }
+        }
+        if r.vouchers.still_queued > 0 {
+            println!(
+                "{} voucher(s) still queued for the service.",
+                r.vouchers.still_queued
+            );
         }
         println!(
             "Synced: {} offline spend(s) pushed ({} applied), {} new entr{} pulled.",

@@ -13,6 +13,7 @@ mod provider_changed;
 mod service;
 mod sync;
 mod terminal;
+mod voucher_queue;
 mod wallet;
 
 use harness::{assert_exit, repo, text, Idp, Machine};

@@ -13,9 +13,12 @@ use serde::{Deserialize, Serialize};
 
 mod import;
 mod offline;
+mod queue;
 mod store;
 pub use import::{import_reason_words, ImportRefused, ImportReport};
 pub(crate) use offline::OfflineOp;
+pub(crate) use queue::QueueAnswer;
+pub use queue::{QueueOutcome, QueueReport, QueuedVoucher};
 pub(crate) use store::Pending;
 pub use store::Refused;
 use store::Store;
@@ -68,6 +71,8 @@ pub struct SyncReport {
     /// What this sync imported of this computer's single-machine wallet (the local ledger
     /// kept before a service was configured), once per local entry; `None`: nothing to send.
     pub import: Option<ImportReport>,
+    /// What this sync did with the vouchers redeemed while the service could not be reached.
+    pub vouchers: QueueReport,
 }
 
 /// The local sync state of an account, read without asking the service.
@@ -444,6 +449,9 @@ impl Core {
             }
         }
 
+        // Vouchers queued offline, each with its own key (credited once).
+        let vouchers = self.send_queued_vouchers(&record).await?;
+
         // Pull: everything after the cursor.
         let mut pulled = 0;
         loop {
@@ -519,6 +527,7 @@ impl Core {
             refused: store.refused(&account)?,
             last_synced_at: done,
             import,
+            vouchers,
         })
     }
 

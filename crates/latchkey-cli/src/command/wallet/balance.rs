@@ -9,6 +9,8 @@ pub struct Balance {
     /// spend offline from its lease, null without one), "last_synced_at" (null before the
     /// first sync) and "spendable" (what this device can spend now: available +
     /// offline_available, or offline_available alone while stale)).
+    /// With a credit service, also "queued_vouchers": vouchers redeemed while it could not be
+    /// reached, waiting for the next sync (not counted yet).
     #[arg(long)]
     json: bool,
 }
@@ -19,6 +21,8 @@ impl Balance {
             let key = app.wallet_account(account)?;
             let b = app.service_balance(account).await?;
             let v = b.value;
+            // Vouchers redeemed while the service could not be reached: not counted yet.
+            let queued = app.queued_vouchers(account)?;
             let sync = app.sync_state(account)?;
             // Online, a spend beyond what is available is paid from this device's lease.
             let lease = sync.offline_available.unwrap_or(0);
@@ -35,6 +39,7 @@ impl Balance {
                 if b.stale {
                     json["as_of"] = b.as_of.to_rfc3339().into();
                 }
+                json["queued_vouchers"] = queued.len().into();
                 out.json(&json);
             } else {
                 println!(
@@ -47,6 +52,14 @@ impl Balance {
                     println!(
                         "(last known, as of {}: the credit service cannot be reached)",
                         b.as_of.to_rfc3339()
+                    );
+                }
+                if !queued.is_empty() {
+                    println!(
+                        "Queued: {} voucher(s) for {} credits, redeemed at the next sync; not \
+                         counted yet.",
+                        queued.len(),
+                        credits(Credits(queued.iter().map(|q| q.credits).sum()))
                     );
                 }
                 if let Some(n) = sync.offline_available {

@@ -120,8 +120,6 @@ fn leases_of_60_and_40_hold_two_partitioned_devices_to_100_in_all() {
 fn one_voucher_on_two_partitioned_devices_counts_once() {
     let rig = Rig::start("");
     let (a, b) = (rig.device("A"), rig.device("B"));
-    a.sync(None);
-    b.sync(None);
     let out = rig.svc.operator(&[
         "voucher",
         "issue",
@@ -133,59 +131,68 @@ fn one_voucher_on_two_partitioned_devices_counts_once() {
     ]);
     assert!(out.status.success(), "voucher issue: {}", text(&out.stderr));
     let voucher = text(&out.stdout).trim().to_string();
+    // Each sync pins the service's voucher keys, so the devices can check vouchers offline.
+    a.sync(None);
+    b.sync(None);
 
     a.ns.cut();
     b.ns.cut();
     for d in [&a, &b] {
-        assert_exit(
-            &d.run(&[
-                "wallet",
-                "redeem",
-                &voucher,
-                "--key",
-                &format!("v-{}", d.label),
-            ]),
-            27,
-            "a voucher needs the service: refused while cut off",
-        );
+        let key = format!("v-{}", d.label);
+        let q = d.json(&["wallet", "redeem", &voucher, "--key", &key, "--json"]);
+        assert_eq!(q["queued"], true, "{}: queued while cut off: {q}", d.label);
+        assert_eq!(q["entry"], serde_json::Value::Null, "{}: {q}", d.label);
     }
     assert_eq!(rig.ledger(), (0, 0), "nothing counted offline");
 
-    // A's link comes back; its redemption reaches the service, which records it, but the
-    // answer is lost to a cut and A is killed.
+    // A's link comes back; its sync sends the queued voucher, the service records it, but
+    // the answer is lost to a cut and A is killed.
     a.ns.restore();
     a.gate.arm("POST /v1/redeem ", Hold::Reply);
     let mut child = a
-        .command("-", &["wallet", "redeem", &voucher, "--key", "v-A"])
+        .command("-", &["sync", "--json"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     assert!(
         a.gate.wait(Duration::from_secs(60)),
-        "A's redemption reached the service"
+        "A's queued voucher reached the service"
     );
     a.ns.cut();
     let _ = child.kill();
     let _ = child.wait();
-    assert_eq!(rig.ledger(), (40, 0), "the service counted it once");
+    let vouchers = "SELECT count(*) || ',' || SUM(amount) FROM entries WHERE kind = 'voucher'";
+    assert_eq!(rig.sql(vouchers), "1,40", "the service counted it once");
 
-    // B comes back first and tries the same voucher: already redeemed.
+    // B comes back first and sends its queued copy: already redeemed, nothing credited.
     b.ns.restore();
+    let s = b.sync(None);
+    assert_eq!(
+        s["vouchers"]["outcomes"][0]["outcome"], "already_redeemed",
+        "the same voucher on a second device: {s}"
+    );
+    assert_eq!(s["vouchers"]["credited"], 0, "{s}");
     let twice = b.run(&["wallet", "redeem", &voucher, "--key", "v-B"]);
-    assert_exit(&twice, 23, "the same voucher on a second device");
-    // A comes back and retries with its key: the first redemption's answer, nothing more.
+    assert_exit(&twice, 23, "the same voucher on a second device, online");
+    // A comes back; its sync sends the voucher again with its key: the first answer.
     a.ns.restore();
+    let s = a.sync(None);
+    assert_eq!(
+        s["vouchers"]["outcomes"][0]["outcome"], "credited",
+        "A's retry after the lost answer: {s}"
+    );
     let again = a.json(&["wallet", "redeem", &voucher, "--key", "v-A", "--json"]);
     assert_eq!(again["entry"]["kind"], "voucher", "{again}");
     assert_eq!(again["balance"]["posted"], 40, "{again}");
-    assert_eq!(
-        rig.sql("SELECT count(*) || ',' || SUM(amount) FROM entries WHERE kind = 'voucher'"),
-        "1,40",
-        "one voucher entry of 40"
-    );
+    assert_eq!(rig.sql(vouchers), "1,40", "one voucher entry of 40");
     for d in [&a, &b, &a, &b] {
-        d.sync(None);
+        let s = d.sync(None);
+        assert_eq!(
+            s["vouchers"]["sent"], 0,
+            "{}: the queue is empty: {s}",
+            d.label
+        );
     }
     rig.assert_settled(&[&a, &b]);
 }
