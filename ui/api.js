@@ -209,6 +209,19 @@
  */
 
 /**
+ * A redeem made while the credit service could not be reached: checked here and queued for the
+ * next sync, not counted yet.
+ * @typedef {object} QueuedVoucher
+ * @property {true} queued
+ * @property {string} key
+ * @property {boolean} replayed True when it was queued before (one entry).
+ * @property {string} voucher_id
+ * @property {number} credits
+ * @property {string} queued_at
+ * @property {Balance | null} balance The last balance read from the service (unchanged).
+ */
+
+/**
  * A column of a dataset.
  * @typedef {object} DatasetColumn
  * @property {number} index 0-based.
@@ -547,7 +560,7 @@ return {
    * @param {string} voucher
    * @param {string} issuer
    * @param {string} subject
-   * @returns {Promise<Receipt>}
+   * @returns {Promise<Receipt | QueuedVoucher>}
    */
   walletRedeem: (voucher, issuer, subject) => command('wallet_redeem', { voucher, issuer, subject }),
   /** @returns {Promise<string>} The saved file's path. */

@@ -114,7 +114,7 @@ function initWallet(ui) {
     $('balance-held').textContent = credits(b.held);
     const stale = $('balance-stale');
     stale.hidden = !b.stale;
-    stale.textContent = b.stale ? `Last known, as of ${shownTime(b.as_of || '')} UTC: the credit service can’t be reached right now, so nothing can be bought or redeemed; paid runs can use only the credits this device holds for offline use.` : '';
+    stale.textContent = b.stale ? `Last known, as of ${shownTime(b.as_of || '')} UTC: the credit service can’t be reached right now, so nothing can be bought (a voucher you redeem waits for it and is not counted until then); paid runs can use only the credits this device holds for offline use.` : '';
   }
 
   // Refreshes can overlap (a run's end and a file change both refresh): only the newest load
@@ -251,7 +251,9 @@ function initWallet(ui) {
     try {
       const r = await api.walletRedeem(voucher, named.issuer, named.subject);
       voucherInput.value = '';
-      notice(`Redeemed ${credits(r.entry.amount)} credits.`);
+      // The credit service could not be reached: checked here and queued, not counted yet.
+      if ('queued' in r) notice(`The credit service can’t be reached right now, so this voucher for ${credits(r.credits)} credits will be redeemed when it can (at the next sync). It is not counted in your balance yet.`);
+      else notice(`Redeemed ${credits(r.entry.amount)} credits.`);
       ui.changed?.();
       await refresh();
     } catch (e) { showError(e); }
