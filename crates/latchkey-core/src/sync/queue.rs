@@ -427,3 +427,99 @@ pub(crate) enum QueueAnswer {
     /// Credited by an earlier sync: its receipt, replayed.
     Credited(crate::ServiceReceipt),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redeem::Redeemed;
+    use crate::testing::{signed_in, t0, Rig};
+    use latchkey_wallet::{Credits, PrivateKey, VoucherSpec};
+
+    fn service_key() -> PrivateKey {
+        PrivateKey::from_seed([7; 32])
+    }
+
+    /// alice signed in (with an ID token), a credit service on a closed port whose key
+    /// `service_key()` is pinned here when `pinned`.
+    async fn offline(rig: &Rig, pinned: bool) -> Core {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        drop(l);
+        let mut app = rig.at(t0());
+        app.config.service = Some(crate::config::ServiceConfig {
+            url: url::Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap(),
+        });
+        let mut alice = signed_in("alice");
+        alice.tokens.id_token = Some(latchkey_auth::IdToken::new("h.p.s"));
+        app.store_session("p", alice).unwrap();
+        if pinned {
+            let dir = app.data_dir().join("service-keys");
+            std::fs::create_dir_all(&dir).unwrap();
+            let pins = serde_json::json!({
+                "service": format!("http://127.0.0.1:{port}/"),
+                "keys": [service_key().public_key().to_text()],
+            });
+            std::fs::write(dir.join(format!("127.0.0.1_{port}.json")), pins.to_string()).unwrap();
+        }
+        app
+    }
+
+    fn issue(key: &PrivateKey, credits: i64) -> String {
+        voucher::issue(key, &VoucherSpec::new(Credits(credits))).unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_offline_redeem_is_checked_then_queued_once() {
+        let rig = Rig::new();
+        let app = offline(&rig, true).await;
+        let v = issue(&service_key(), 25);
+        let Redeemed::Queued(q) = app.redeem_at_service(None, "k1", &v).await.unwrap() else {
+            panic!("the service is unreachable: queued");
+        };
+        assert_eq!((q.credits, q.replayed, q.key.as_str()), (25, false, "k1"));
+        for key in ["k1", "k2"] {
+            let Redeemed::Queued(again) = app.redeem_at_service(None, key, &v).await.unwrap()
+            else {
+                panic!("queued again");
+            };
+            assert!(
+                again.replayed,
+                "the same voucher again is the same entry ({key})"
+            );
+            assert_eq!(again.key, "k1", "sent with its first key");
+        }
+        assert_eq!(app.queued_vouchers(None).unwrap().len(), 1, "one entry");
+
+        let other = issue(&service_key(), 5);
+        let e = app.redeem_at_service(None, "k1", &other).await.unwrap_err();
+        assert_eq!(
+            e.code,
+            Code::IdempotencyConflict,
+            "k1 queued another voucher"
+        );
+
+        let forged = issue(&PrivateKey::from_seed([8; 32]), 900);
+        let e = app
+            .redeem_at_service(None, "k3", &forged)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, Code::VoucherRejected, "refused at once: {e:?}");
+        assert_eq!(
+            app.queued_vouchers(None).unwrap().len(),
+            1,
+            "a refused voucher is not queued"
+        );
+    }
+
+    #[tokio::test]
+    async fn without_pinned_keys_nothing_can_be_checked_so_nothing_is_queued() {
+        let rig = Rig::new();
+        let app = offline(&rig, false).await;
+        let e = app
+            .redeem_at_service(None, "k1", &issue(&service_key(), 25))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, Code::ServiceUnavailable, "{e:?}");
+        assert!(app.queued_vouchers(None).unwrap().is_empty());
+    }
+}
