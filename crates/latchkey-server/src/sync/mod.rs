@@ -192,7 +192,8 @@ pub enum SyncError {
     /// No device with this id is registered for the caller.
     #[error("no such device; register it first (PUT /v1/devices/ID)")]
     UnknownDevice,
-    /// The device was removed as lost: it can never sync again (use a new device id).
+    /// The device was removed as lost: it can never register again, hold a lease or import;
+    /// its pushes are stored as rejected and it can still pull (a new device id starts afresh).
     #[error("this device was removed; sign in again on it to register it as a new device")]
     DeviceRemoved,
     /// A parameter is out of range or malformed.

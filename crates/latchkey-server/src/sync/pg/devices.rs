@@ -44,8 +44,8 @@ impl Devices {
         })
     }
 
-    /// Removes a lost device: it can never sync again, its open lease is closed (its hold
-    /// released) and whatever it pushes later is stored as rejected. Removing it again answers
+    /// Removes a lost device: it can never register again or hold a lease, its open lease is
+    /// closed (its hold released) and whatever it pushes later is stored as rejected. Removing it again answers
     /// the same.
     pub async fn remove(
         &self,
