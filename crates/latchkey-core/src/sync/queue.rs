@@ -219,13 +219,19 @@ impl Core {
         }
         let replayed = kept.is_some();
         if kept.is_none() {
+            // OR IGNORE: another process that queued this key or voucher meanwhile wins, and
+            // its entry is the answer.
             conn.execute(
-                "INSERT INTO voucher_queue (account, key, voucher, voucher_id, credits, queued_at)
+                "INSERT OR IGNORE INTO voucher_queue
+                 (account, key, voucher, voucher_id, credits, queued_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![record.id, key, token, v.id, v.credits.0, now.to_rfc3339()],
             )
             .map_err(storage)?;
-            kept = find("key", key)?;
+            kept = match find("key", key)? {
+                Some(k) => Some(k),
+                None => find("voucher_id", &v.id)?.filter(|k| k.4.is_none()),
+            };
         }
         let (key, voucher_id, credits, queued_at, outcome, reason, receipt) =
             kept.ok_or_else(|| storage("a queued voucher vanished"))?;
