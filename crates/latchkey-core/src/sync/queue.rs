@@ -102,16 +102,9 @@ fn storage(e: impl std::fmt::Display) -> Error {
     Error::new(Code::Storage, format!("the sync state (sync.sqlite): {e}"))
 }
 
-/// The data dir's `sync.sqlite` (0600, as `store.rs` keeps it), with the queue's table.
+/// The data dir's `sync.sqlite` (as `store.rs` opens it), with the queue's table.
 fn open(data_dir: &std::path::Path) -> Result<Connection> {
-    let path = data_dir.join("sync.sqlite");
-    latchkey_auth::create_private_dir(data_dir).map_err(storage)?;
-    latchkey_auth::open_private(&path).map_err(storage)?;
-    let conn = Connection::open(&path).map_err(storage)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))
-        .map_err(storage)?;
-    conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")
-        .map_err(storage)?;
+    let conn = super::store::connect(data_dir)?;
     conn.execute_batch(SCHEMA).map_err(storage)?;
     Ok(conn)
 }

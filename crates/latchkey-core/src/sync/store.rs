@@ -216,20 +216,25 @@ pub(crate) struct Store {
     conn: Connection,
 }
 
+/// The data dir's `sync.sqlite`, created 0600 before SQLite opens it, with the settings every
+/// user of the file needs (WAL, full fsync, foreign keys, a wait for the other process's lock);
+/// each user adds its own tables.
+pub(super) fn connect(data_dir: &Path) -> Result<Connection> {
+    let path = data_dir.join("sync.sqlite");
+    latchkey_auth::create_private_dir(data_dir).map_err(storage)?;
+    latchkey_auth::open_private(&path).map_err(storage)?;
+    let conn = Connection::open(&path).map_err(storage)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(storage)?;
+    conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
+        .map_err(storage)?;
+    Ok(conn)
+}
+
 impl Store {
     /// Opens (creating, 0600) the data dir's sync state.
     pub fn open(data_dir: &Path) -> Result<Store> {
-        let path = data_dir.join("sync.sqlite");
-        latchkey_auth::create_private_dir(data_dir).map_err(storage)?;
-        // Created 0600 before SQLite opens it.
-        latchkey_auth::open_private(&path).map_err(storage)?;
-        let conn = Connection::open(&path).map_err(storage)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))
-            .map_err(storage)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
-        )
-        .map_err(storage)?;
+        let conn = connect(data_dir)?;
         conn.execute_batch(SCHEMA).map_err(storage)?;
         Ok(Store { conn })
     }
